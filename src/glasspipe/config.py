@@ -1,0 +1,239 @@
+"""Loading and validating the glasspipe configuration.
+
+The schema lives once, in ``workflow/schemas/config.schema.yaml`` (shipped inside the package as
+``glasspipe/config.schema.yaml``). Snakemake validates against the same file; this module adds the checks
+that a JSON schema cannot express (splits that add up, a radial range that fits in the box) and the
+derived quantities every stage needs (box length, label times on the MD step grid, per-stage settings).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import yaml
+
+# The config sections each stage's numbers depend on. Snakemake passes exactly these to a rule as a
+# parameter, so that changing a setting reruns the stages that read it and nothing upstream of them.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "init": ("seed", "system", "init"),
+    "equilibrate": ("seed", "system", "engine", "equilibrate"),
+    "isoconf": ("seed", "system", "engine", "isoconf"),
+    "labels": ("isoconf",),
+    "structure": ("structure",),
+    "train_ridge": ("seed", "split", "models.ridge"),
+    "train_bapst": ("seed", "split", "graph", "models.bapst"),
+    "evaluate": ("split",),
+    "report": (),
+}
+
+MODEL_NAMES = ("ridge", "bapst")
+
+
+class ConfigError(ValueError):
+    """A configuration key holds a value glasspipe cannot use; the message names the key."""
+
+
+@cache
+def schema() -> dict:
+    """The config JSON schema, as a dict."""
+    text = resources.files("glasspipe").joinpath("config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _with_defaults(validator_class):
+    """A jsonschema validator class that fills in ``default`` values while validating."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, subschema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return path or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A one-line message naming the key, the value found and what is allowed."""
+    key = _key_path(error)
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(sub.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        where = key if key != "<top level>" else "the top level"
+        return f"unknown key(s) {extra} in {where}; allowed keys are {allowed}"
+    if error.validator == "enum":
+        return f"config key '{key}' = {error.instance!r} is not allowed; choose one of {error.validator_value}"
+    if error.validator == "required":
+        return f"config section '{key}' is missing a required key: {error.message}"
+    if error.validator == "oneOf":
+        return f"config key '{key}' = {error.instance!r} must be a list of positive times or {{start, stop, count}}"
+    description = sub.get("description")
+    hint = f" ({description.strip()})" if description else ""
+    return f"config key '{key}' = {error.instance!r}: {error.message}{hint}"
+
+
+def validate_config(config: dict) -> dict:
+    """Validate ``config`` against the schema, fill defaults and run the cross-field checks.
+
+    Returns a new dict (the input is not modified). Raises ConfigError naming the offending key.
+    """
+    config = copy.deepcopy(dict(config))
+    errors = sorted(_Validator(schema()).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    _check_consistency(config)
+    return config
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and validate it (see validate_config)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    with path.open() as fh:
+        config = yaml.safe_load(fh) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values, found {type(config).__name__}")
+    return validate_config(config)
+
+
+def box_length(config: dict) -> float:
+    """Edge length L (sigma_AA) of the cubic box holding n_particles at the configured density."""
+    system = config["system"]
+    return float((system["n_particles"] / system["density"]) ** (1.0 / 3.0))
+
+
+def n_type_a(config: dict) -> int:
+    """Number of A particles (the rest are B)."""
+    return int(round(config["system"]["fraction_A"] * config["system"]["n_particles"]))
+
+
+def label_steps(config: dict) -> np.ndarray:
+    """Label times as MD step counts (sorted, unique, at least 1) on the dt grid."""
+    times = config["isoconf"]["times"]
+    if isinstance(times, dict):
+        times = np.geomspace(times["start"], times["stop"], times["count"])
+    steps = np.unique(np.maximum(1, np.round(np.asarray(times, dtype=float) / config["engine"]["dt"])))
+    return steps.astype(np.int64)
+
+
+def label_times(config: dict) -> np.ndarray:
+    """Label times (tau) actually sampled: label_steps * dt."""
+    return label_steps(config) * config["engine"]["dt"]
+
+
+def split_indices(config: dict) -> dict[str, list[int]]:
+    """Configuration indices of each split: the first ``train`` indices train, then validation, then test."""
+    split = config["split"]
+    edges = np.cumsum([0, split["train"], split["validation"], split["test"]])
+    names = ("train", "validation", "test")
+    return {name: list(range(edges[i], edges[i + 1])) for i, name in enumerate(names)}
+
+
+def temperature_tag(temperature: float) -> str:
+    """The directory-name form of a temperature, e.g. 0.7 -> 'T0.7', 0.44 -> 'T0.44'."""
+    return f"T{float(temperature):g}"
+
+
+def enabled_models(config: dict) -> list[str]:
+    """Names of the models switched on in ``models``."""
+    return [name for name in MODEL_NAMES if config["models"][name]["enabled"]]
+
+
+def _get(config: dict, dotted: str) -> Any:
+    value = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def stage_settings(config: dict, stage: str) -> dict:
+    """The part of ``config`` that stage ``stage`` reads, keyed by dotted section name."""
+    return {section: _get(config, section) for section in STAGE_SECTIONS[stage]}
+
+
+def stage_settings_json(config: dict, stage: str) -> str:
+    """stage_settings as canonical JSON (sorted keys), the form Snakemake passes to a rule."""
+    return json.dumps(stage_settings(config, stage), sort_keys=True, separators=(",", ":"))
+
+
+def settings_from_json(text: str) -> dict:
+    """Rebuild a nested config dict from stage_settings_json output (dotted keys are expanded)."""
+    flat = json.loads(text)
+    config: dict = {}
+    for dotted, value in flat.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config
+
+
+def _check_consistency(config: dict) -> None:
+    split = config["split"]
+    total = split["train"] + split["validation"] + split["test"]
+    if total != config["n_configurations"]:
+        raise ConfigError(
+            f"config key 'split' adds up to {total} configurations (train {split['train']} + validation "
+            f"{split['validation']} + test {split['test']}) but 'n_configurations' is {config['n_configurations']}"
+        )
+    n_a = n_type_a(config)
+    if not 0 < n_a < config["system"]["n_particles"]:
+        raise ConfigError(
+            f"config key 'system.fraction_A' = {config['system']['fraction_A']} leaves no particle of one type "
+            f"at n_particles = {config['system']['n_particles']}"
+        )
+    half_box = 0.5 * box_length(config)
+    structure = config["structure"]
+    if not structure["r_min"] < structure["r_max"]:
+        raise ConfigError(
+            f"config key 'structure.r_max' = {structure['r_max']} must exceed 'structure.r_min' = {structure['r_min']}"
+        )
+    if structure["r_max"] >= half_box:
+        raise ConfigError(
+            f"config key 'structure.r_max' = {structure['r_max']} must be below half the box length "
+            f"({half_box:.4f} for n_particles = {config['system']['n_particles']} at density "
+            f"{config['system']['density']})"
+        )
+    if structure["dr"] > structure["r_max"] - structure["r_min"]:
+        raise ConfigError(f"config key 'structure.dr' = {structure['dr']} is wider than the radial range")
+    if config["graph"]["r_cut"] >= half_box:
+        raise ConfigError(
+            f"config key 'graph.r_cut' = {config['graph']['r_cut']} must be below half the box length ({half_box:.4f})"
+        )
+    # The KA cutoff is 2.5 sigma_AA; the engines' neighbour lists need the box to hold it.
+    if 2.5 >= half_box:
+        raise ConfigError(
+            f"config key 'system.n_particles' = {config['system']['n_particles']} gives a box of length "
+            f"{2 * half_box:.3f}, too small for the Kob-Andersen cutoff 2.5 (need L > 5.0)"
+        )
+    times = config["isoconf"]["times"]
+    if isinstance(times, dict) and not times["start"] < times["stop"] and times["count"] > 1:
+        raise ConfigError(
+            f"config key 'isoconf.times' runs from start = {times['start']} to stop = {times['stop']}; "
+            "start must be smaller"
+        )
+    equilibrate = config["equilibrate"]
+    if equilibrate["log_interval"] > equilibrate["production_time"] / 4:
+        raise ConfigError(
+            f"config key 'equilibrate.log_interval' = {equilibrate['log_interval']} leaves fewer than 4 log rows "
+            f"in 'equilibrate.production_time' = {equilibrate['production_time']}; the checks need more"
+        )

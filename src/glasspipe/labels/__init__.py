@@ -1,0 +1,1 @@
+"""Dynamical labels from iso-configurational ensembles (propensity, ...)."""

@@ -1,0 +1,1 @@
+"""Learning: graphs and samples, models (Bapst GNN, ridge baseline), training, prediction, evaluation."""

@@ -1,0 +1,1 @@
+"""Molecular dynamics: the engine interface, the engines (lammps, hoomd) and the protocols written once."""

@@ -1,0 +1,1 @@
+"""The results report: figures, tables and the README of the results directory."""

@@ -1,0 +1,1 @@
+"""Static structure: periodic neighbour lists, radial descriptors, order parameters."""

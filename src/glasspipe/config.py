@@ -79,7 +79,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         where = key if key != "<top level>" else "the top level"
         return f"unknown key(s) {extra} in {where}; allowed keys are {allowed}"
     if error.validator == "enum":
-        return f"config key '{key}' = {error.instance!r} is not allowed; choose one of {error.validator_value}"
+        return (
+            f"config key '{key}' = {error.instance!r} is not allowed; choose one of {error.validator_value}"
+        )
     if error.validator == "required":
         return f"config section '{key}' is missing a required key: {error.message}"
     if error.validator == "oneOf":
@@ -110,7 +112,9 @@ def load_config(path: str | Path) -> dict:
     with path.open() as fh:
         config = yaml.safe_load(fh) or {}
     if not isinstance(config, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of keys to values, found {type(config).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping of keys to values, found {type(config).__name__}"
+        )
     return validate_config(config)
 
 
@@ -237,3 +241,19 @@ def _check_consistency(config: dict) -> None:
             f"config key 'equilibrate.log_interval' = {equilibrate['log_interval']} leaves fewer than 4 log rows "
             f"in 'equilibrate.production_time' = {equilibrate['production_time']}; the checks need more"
         )
+
+
+def fill_defaults(partial: dict) -> dict:
+    """Fill schema defaults into a partial config (a stage's settings), validating what is present.
+
+    Top-level keys that the full config requires but the stage did not receive are not demanded.
+    """
+    partial = copy.deepcopy(dict(partial))
+    errors = [
+        e
+        for e in _Validator(schema()).iter_errors(partial)
+        if not (e.validator == "required" and not e.absolute_path)
+    ]
+    if errors:
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(_describe(e) for e in errors))
+    return partial

@@ -1,0 +1,68 @@
+# glasspipe: from a Kob-Andersen glass former to graph networks that predict its dynamics.
+#
+#   init -> equilibrate -> isoconf -> labels --\
+#                     \--> structure ----------+-> train -> evaluate -> report
+#
+# Rules are thin: each calls one `glasspipe` subcommand (src/glasspipe/cli.py -> stages.py).
+# A rule receives, as a parameter, exactly the config sections its numbers depend on
+# (glasspipe.config.STAGE_SECTIONS), so changing a setting reruns only the stages downstream of it.
+
+import json
+
+from snakemake.utils import min_version, validate
+
+import glasspipe.config as gp
+from glasspipe.layout import MODEL_FILES, Layout
+from glasspipe.targets import report_inputs, report_outputs
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+# Refuse a bad config before any job runs, naming the key (the package's messages are the clearer ones;
+# the same schema file then fills Snakemake's defaults).
+try:
+    _resolved = gp.validate_config(config)
+except gp.ConfigError as err:
+    raise ValueError(str(err)) from None
+validate(config, "workflow/schemas/config.schema.yaml")
+config.update(_resolved)
+
+RESULTS = config["results_dir"]
+L = Layout(RESULTS)
+TEMPERATURES = [f"{T:g}" for T in config["temperatures"]]
+CONFIGURATIONS = [f"{c:03d}" for c in range(config["n_configurations"])]
+REPLICAS = [f"{r:02d}" for r in range(config["isoconf"]["n_replicas"])]
+MODELS = gp.enabled_models(config)
+SPLITS = gp.split_indices(config)
+SIM_ENV = "envs/hoomd.yaml" if config["engine"]["name"] == "hoomd" else "envs/glasspipe.yaml"
+
+
+def settings(stage):
+    """The config sections `stage` reads, as canonical JSON (a rule parameter: edits trigger reruns)."""
+    return gp.stage_settings_json(config, stage)
+
+
+def T_dir(w=None):
+    return "T{T}" if w is None else f"T{w.T}"
+
+
+wildcard_constraints:
+    T=r"[0-9.]+(e-?[0-9]+)?",
+    c=r"\d{3}",
+    r=r"\d{2}",
+    model="|".join(gp.MODEL_NAMES),
+
+
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/analyse.smk"
+include: "workflow/rules/learn.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        list(report_outputs(config).values()),
+    default_target: True

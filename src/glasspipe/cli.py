@@ -1,0 +1,230 @@
+"""The ``glasspipe`` command line: one subcommand per pipeline stage, plus utilities.
+
+Stage subcommands take the stage's settings either as the JSON the Snakefile passes (``--settings``) or
+from a config file (``--config config.yaml``), and find their inputs and outputs in the results directory
+through glasspipe.layout, exactly as the Snakefile declares them. Examples:
+
+    glasspipe validate config.yaml
+    glasspipe equilibrate --config config.yaml --temperature 0.7 --configuration 0
+    glasspipe energy results/T0.7/equilibrate/cfg000.gsd --engine lammps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from glasspipe import __version__, config as cfg
+from glasspipe.layout import Layout
+
+
+def _settings(args, stage: str) -> dict:
+    if args.settings is not None:
+        return cfg.settings_from_json(args.settings)
+    if args.config is not None:
+        return cfg.settings_from_json(cfg.stage_settings_json(cfg.load_config(args.config), stage))
+    raise SystemExit(f"glasspipe {stage}: give --settings JSON or --config FILE")
+
+
+def _layout(args) -> Layout:
+    if args.results_dir is not None:
+        return Layout(args.results_dir)
+    if args.config is not None:
+        return Layout(cfg.load_config(args.config)["results_dir"])
+    return Layout("results")
+
+
+def _stage_parser(sub, name: str, help_text: str, per_configuration: bool = True, model: bool = False):
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--settings", help="the stage's settings as JSON (what the Snakefile passes)")
+    source.add_argument("--config", help="a glasspipe config file to take the settings from")
+    parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
+    parser.add_argument("--temperature", type=float, required=True, help="temperature T (eps_AA / k_B)")
+    if per_configuration:
+        parser.add_argument("--configuration", type=int, required=True, help="configuration index")
+    if model:
+        parser.add_argument("--model", required=True, choices=cfg.MODEL_NAMES)
+    return parser
+
+
+def _cmd_init(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    stages.init(_settings(args, "init"), args.temperature, args.configuration,
+                layout.init(args.temperature, args.configuration))
+
+
+def _cmd_equilibrate(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    T, c = args.temperature, args.configuration
+    summary = stages.equilibrate(
+        _settings(args, "equilibrate"), T, c, layout.init(T, c), layout.equilibrated(T, c),
+        layout.thermo(T, c), layout.checks(T, c), checkpoint_dir=layout.checkpoint_dir("equilibrate", T, c),
+    )
+    print(json.dumps({k: v for k, v in summary.items() if k != "checks"}, indent=2))
+
+
+def _cmd_isoconf(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    settings = _settings(args, "isoconf")
+    T, c = args.temperature, args.configuration
+    n_replicas = cfg.fill_defaults(settings)["isoconf"]["n_replicas"]
+    outputs = [layout.replica(T, c, r) for r in range(n_replicas)]
+    stages.isoconf(settings, T, c, layout.equilibrated(T, c), outputs,
+                   checkpoint_dir=layout.checkpoint_dir("isoconf", T, c))
+
+
+def _cmd_labels(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    settings = _settings(args, "labels")
+    T, c = args.temperature, args.configuration
+    n_replicas = cfg.fill_defaults(settings)["isoconf"]["n_replicas"]
+    replicas = [layout.replica(T, c, r) for r in range(n_replicas)]
+    stages.labels(settings, layout.equilibrated(T, c), replicas, layout.labels(T, c))
+
+
+def _cmd_structure(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    T, c = args.temperature, args.configuration
+    stages.structure(_settings(args, "structure"), layout.equilibrated(T, c), layout.structure(T, c))
+
+
+def _split_paths(layout: Layout, T: float, indices: list[int]):
+    return (
+        [layout.equilibrated(T, c) for c in indices],
+        [layout.labels(T, c) for c in indices],
+        [layout.structure(T, c) for c in indices],
+    )
+
+
+def _cmd_train(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    settings = _settings(args, f"train_{args.model}")
+    splits = cfg.split_indices(cfg.fill_defaults(settings))
+    T = args.temperature
+    paths = {split: _split_paths(layout, T, splits[split]) for split in ("train", "validation")}
+    stages.train(
+        settings, args.model, T, splits,
+        equilibrated={s: p[0] for s, p in paths.items()},
+        labels_paths={s: p[1] for s, p in paths.items()},
+        structure_paths={s: p[2] for s, p in paths.items()},
+        out_dir=layout.model_dir(T, args.model),
+    )
+
+
+def _cmd_evaluate(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    settings = _settings(args, "evaluate")
+    T = args.temperature
+    test = cfg.split_indices(cfg.fill_defaults(settings))["test"]
+    equilibrated, labels, structure = _split_paths(layout, T, test)
+    metrics = stages.evaluate(
+        settings, args.model, layout.model_dir(T, args.model), test, equilibrated, labels, structure,
+        layout.predictions(T, args.model), layout.metrics(T, args.model),
+    )
+    pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
+    print(pooled[["time", "pearson"]].to_string(index=False))
+
+
+def _cmd_report(args):
+    from glasspipe import stages
+    from glasspipe.targets import report_inputs
+
+    config = cfg.load_config(args.config) if args.config else cfg.validate_config(json.loads(args.settings))
+    inputs = report_inputs(config)
+    stages.report(config, inputs["metrics"], inputs["thermo"], inputs["checks"], Path(config["results_dir"]))
+
+
+def _cmd_validate(args):
+    config = cfg.load_config(args.config_file)
+    print(f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}, label times "
+          f"{[round(t, 6) for t in cfg.label_times(config)]}")
+
+
+def _cmd_energy(args):
+    from glasspipe.energy import energy_report
+
+    report = energy_report(args.file, frame=args.frame, engine=args.engine, cutoff_mode=args.cutoff_mode)
+    print(json.dumps(report, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glasspipe", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"glasspipe {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a config file against the schema and print derived values")
+    p.add_argument("config_file")
+    p.set_defaults(func=_cmd_validate)
+
+    _stage_parser(sub, "init", "write a seeded random configuration").set_defaults(func=_cmd_init)
+    _stage_parser(sub, "equilibrate", "melt, cool and equilibrate one configuration").set_defaults(
+        func=_cmd_equilibrate)
+    _stage_parser(sub, "isoconf", "run the iso-configurational replicas of one configuration").set_defaults(
+        func=_cmd_isoconf)
+    _stage_parser(sub, "labels", "propensity labels of one configuration").set_defaults(func=_cmd_labels)
+    _stage_parser(sub, "structure", "radial descriptors of one configuration").set_defaults(
+        func=_cmd_structure)
+    _stage_parser(sub, "train", "train a model at one temperature", per_configuration=False,
+                  model=True).set_defaults(func=_cmd_train)
+    _stage_parser(sub, "evaluate", "evaluate a trained model on the test configurations",
+                  per_configuration=False, model=True).set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="figures, tables and the results README")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="the config file")
+    source.add_argument("--settings", help="the whole resolved config as JSON (what the Snakefile passes)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("energy", help="potential energy per particle and pressure of a GSD frame, as JSON")
+    p.add_argument("file", help="GSD file")
+    p.add_argument("--frame", type=int, default=-1, help="frame index (default: last)")
+    p.add_argument("--engine", default="lammps", choices=["lammps", "hoomd", "reference"],
+                   help="engine that evaluates the energy ('reference': glasspipe's numpy/freud evaluation)")
+    p.add_argument("--cutoff-mode", default="shift", choices=["shift", "truncate"])
+    p.set_defaults(func=_cmd_energy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except (cfg.ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"glasspipe {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from glasspipe.md.engine import EngineNotAvailable
+
+        if isinstance(err, EngineNotAvailable):
+            print(f"glasspipe {args.command}: error: {err}", file=sys.stderr)
+            return 3
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Where each stage's files live inside the results directory; the Snakefile and the CLI both use it.
+
+results/
+  T{T}/init/cfg{c}.gsd                      seeded random start
+  T{T}/equilibrate/cfg{c}.gsd               equilibrated configuration (time origin of the labels)
+  T{T}/equilibrate/cfg{c}.thermo.parquet    thermodynamic log of all phases
+  T{T}/equilibrate/cfg{c}.checks.json       equilibration checks (stationarity, temperature, crystal)
+  T{T}/isoconf/cfg{c}/replica{r}.gsd        one NVE trajectory per replica: t = 0, then the label times
+  T{T}/labels/cfg{c}.parquet                propensity per particle and label time
+  T{T}/structure/cfg{c}.parquet             radial descriptors per particle
+  T{T}/models/{model}/...                   trained model (state dict / JSON) and its training log
+  T{T}/predictions/{model}.parquet          test-set predictions and targets
+  T{T}/metrics/{model}.parquet              Pearson correlations per time, type, configuration
+  report/                                   figures, tables, resolved config, versions
+  README.md                                 what the directory holds and the headline numbers
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glasspipe.config import temperature_tag
+
+CHECKPOINTS = ".checkpoints"
+
+
+def cfg_name(configuration: int | str) -> str:
+    """'cfg003' for configuration 3; a string (a Snakemake wildcard pattern such as '{c}') is kept as is."""
+    return f"cfg{configuration}" if isinstance(configuration, str) else f"cfg{int(configuration):03d}"
+
+
+def replica_name(replica: int | str) -> str:
+    return f"replica{replica}" if isinstance(replica, str) else f"replica{int(replica):02d}"
+
+
+class Layout:
+    """Paths of every stage output below ``root`` (the results directory)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def tdir(self, temperature: float | str) -> Path:
+        """The directory of one temperature: 'T0.7' for 0.7; a string is used as the tag itself."""
+        tag = temperature if isinstance(temperature, str) else temperature_tag(temperature)
+        return self.root / tag
+
+    def init(self, temperature, configuration) -> Path:
+        return self.tdir(temperature) / "init" / f"{cfg_name(configuration)}.gsd"
+
+    def equilibrated(self, temperature, configuration) -> Path:
+        return self.tdir(temperature) / "equilibrate" / f"{cfg_name(configuration)}.gsd"
+
+    def thermo(self, temperature, configuration) -> Path:
+        return self.tdir(temperature) / "equilibrate" / f"{cfg_name(configuration)}.thermo.parquet"
+
+    def checks(self, temperature, configuration) -> Path:
+        return self.tdir(temperature) / "equilibrate" / f"{cfg_name(configuration)}.checks.json"
+
+    def replica(self, temperature, configuration, replica) -> Path:
+        return self.tdir(temperature) / "isoconf" / cfg_name(configuration) / f"{replica_name(replica)}.gsd"
+
+    def labels(self, temperature, configuration) -> Path:
+        return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.parquet"
+
+    def structure(self, temperature, configuration) -> Path:
+        return self.tdir(temperature) / "structure" / f"{cfg_name(configuration)}.parquet"
+
+    def model_dir(self, temperature, model) -> Path:
+        return self.tdir(temperature) / "models" / model
+
+    def predictions(self, temperature, model) -> Path:
+        return self.tdir(temperature) / "predictions" / f"{model}.parquet"
+
+    def metrics(self, temperature, model) -> Path:
+        return self.tdir(temperature) / "metrics" / f"{model}.parquet"
+
+    def checkpoint_dir(self, stage: str, temperature, configuration) -> Path:
+        """Scratch space of a resumable stage; outside the declared outputs, so Snakemake keeps it."""
+        return self.tdir(temperature) / CHECKPOINTS / stage / cfg_name(configuration)
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def readme(self) -> Path:
+        return self.root / "README.md"
+
+
+MODEL_FILES = {"ridge": ("model.json", "train_log.parquet"), "bapst": ("model.pt", "hparams.json", "train_log.parquet")}

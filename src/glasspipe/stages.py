@@ -1,0 +1,265 @@
+"""One function per pipeline stage: read the stage's inputs, call the library, write its outputs.
+
+Each function takes the stage's part of the config (see glasspipe.config.STAGE_SECTIONS), the item it
+works on (temperature, configuration, model) and explicit paths, so that it runs the same from the CLI,
+from a Snakemake rule or from a test. Every output is written atomically and carries metadata: the
+settings it was made with, the potential, the seeds and the software versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glasspipe import __version__, config as cfg
+from glasspipe.io.atomic import write_json
+from glasspipe.io.gsd_io import read_snapshot, write_gsd
+from glasspipe.io.tables import write_table
+from glasspipe.seeds import derive_seed
+
+log = logging.getLogger(__name__)
+
+
+def _metadata(stage: str, settings: dict, **extra) -> dict:
+    from glasspipe.potential import KobAndersen
+
+    meta = {"stage": stage, "glasspipe_version": __version__, "settings": settings, **extra}
+    if "system" in settings:
+        meta["potential"] = KobAndersen(cutoff_mode=settings["system"]["cutoff_mode"]).metadata()
+    return meta
+
+
+def _full_config(settings: dict) -> dict:
+    """Settings with schema defaults filled for the sections a stage did not receive."""
+    return cfg.fill_defaults(settings)
+
+
+# --- simulation -----------------------------------------------------------------------------------
+def init(settings: dict, temperature: float, configuration: int, output: Path) -> None:
+    """Write a seeded random configuration without overlaps (GSD)."""
+    from glasspipe.md.protocols import random_configuration, temperature_key
+
+    config = _full_config(settings)
+    seed = derive_seed(config["seed"], "init", temperature_key(temperature), configuration)
+    snapshot = random_configuration(
+        n_particles=config["system"]["n_particles"],
+        n_type_a=cfg.n_type_a(config),
+        box_length=cfg.box_length(config),
+        min_distance=config["init"]["min_distance"],
+        rng=np.random.default_rng(seed),
+    )
+    snapshot.dt = 0.0
+    meta = _metadata("init", settings, temperature=temperature, configuration=configuration, seed=seed)
+    write_gsd(output, [snapshot], metadata=meta)
+
+
+def equilibrate(
+    settings: dict,
+    temperature: float,
+    configuration: int,
+    initial: Path,
+    output: Path,
+    thermo_output: Path,
+    checks_output: Path,
+    checkpoint_dir: Path | None = None,
+) -> dict:
+    """Melt, cool and equilibrate the initial configuration at ``temperature``; run the checks.
+
+    Writes the final configuration (GSD, time origin 0), the thermodynamic log (Parquet) and the checks
+    (JSON). Returns the checks. A failed check is reported loudly (log warning, 'passed': false in the
+    JSON and the report) but does not stop the pipeline; see the report.
+    """
+    from glasspipe.md import checks
+    from glasspipe.md.engine import make_engine
+    from glasspipe.md.protocols import equilibrate as run_equilibration, temperature_key
+
+    config = _full_config(settings)
+    seed = derive_seed(config["seed"], "equilibrate", temperature_key(temperature), configuration)
+    initial_snapshot = read_snapshot(initial)
+    if initial_snapshot.n_particles != config["system"]["n_particles"]:
+        raise ValueError(
+            f"{initial} holds {initial_snapshot.n_particles} particles but config key 'system.n_particles' "
+            f"is {config['system']['n_particles']}; rerun the init stage"
+        )
+    wall = time.perf_counter()
+    with make_engine(config) as engine:
+        result = run_equilibration(
+            engine, initial_snapshot, temperature, config["equilibrate"], seed, checkpoint_dir=checkpoint_dir
+        )
+    wall = time.perf_counter() - wall
+    production = result.log[result.log["phase"] == "production"]
+    report = {
+        "stationarity": checks.stationarity(production),
+        "temperature": checks.temperature_check(production, temperature),
+        "crystal": checks.crystal_check(result.snapshot),
+    }
+    for name, check in report.items():
+        if not check["passed"]:
+            log.warning("equilibration check '%s' FAILED for %s: %s", name, initial, check["message"])
+    n_steps = int(round(result.log["step"].max())) if len(result.log) else 0
+    summary = {
+        "temperature": temperature,
+        "configuration": configuration,
+        "engine": config["engine"]["name"],
+        "all_passed": all(c["passed"] for c in report.values()),
+        "potential_energy_mean": float(production["potential_energy"].mean()),
+        "pressure_mean": float(production["pressure"].mean()),
+        "kinetic_temperature_mean": float(production["kinetic_temperature"].mean()),
+        "wall_s": wall,
+        "particle_steps_per_s": n_steps * initial_snapshot.n_particles / wall if wall > 0 else None,
+        "checks": report,
+    }
+    meta = _metadata("equilibrate", settings, temperature=temperature, configuration=configuration, seed=seed)
+    write_table(result.log, thermo_output, metadata=meta)
+    write_json(checks_output, summary)
+    write_gsd(output, [result.snapshot], metadata={**meta, "checks": summary})
+    if checkpoint_dir is not None:
+        _remove_tree(Path(checkpoint_dir))
+    return summary
+
+
+def isoconf(
+    settings: dict, temperature: float, configuration: int, equilibrated: Path, outputs: list[Path],
+    checkpoint_dir: Path | None = None,
+) -> None:
+    """Run the iso-configurational replicas of one configuration: one GSD per replica.
+
+    Replica r starts from the equilibrated positions with Maxwell-Boltzmann velocities seeded by
+    (seed, T, configuration, r) and runs NVE; frames at t = 0 and at each label time. Finished replicas
+    are kept in ``checkpoint_dir`` so a killed job resumes with the next replica.
+    """
+    from glasspipe.md.engine import make_engine
+    from glasspipe.md.protocols import isoconfigurational_replica, temperature_key
+
+    config = _full_config(settings)
+    n_replicas = config["isoconf"]["n_replicas"]
+    if len(outputs) != n_replicas:
+        raise ValueError(f"{len(outputs)} output paths given for 'isoconf.n_replicas' = {n_replicas}")
+    steps = cfg.label_steps(config)
+    initial = read_snapshot(equilibrated)
+    scratch = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    with make_engine(config) as engine:
+        for replica, output in enumerate(outputs):
+            seed = derive_seed(
+                config["seed"], "replica_velocities", temperature_key(temperature), configuration, replica
+            )
+            meta = _metadata(
+                "isoconf", settings, temperature=temperature, configuration=configuration, replica=replica,
+                seed=seed, label_steps=steps.tolist(), dt=config["engine"]["dt"],
+            )
+            done = scratch / Path(output).name if scratch is not None else None
+            if done is not None and done.exists():
+                from glasspipe.io.gsd_io import read_metadata
+
+                if read_metadata(done) == _jsonable(meta):
+                    log.info("replica %d of configuration %d already done; reusing it", replica, configuration)
+                    continue
+            frames = isoconfigurational_replica(engine, initial, temperature, steps, seed)
+            write_gsd(done if done is not None else output, frames, metadata=meta)
+    if scratch is not None:
+        for output in outputs:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / Path(output).name).replace(output)
+        _remove_tree(scratch)
+
+
+def _jsonable(data: dict) -> dict:
+    import json
+
+    from glasspipe.io.atomic import _jsonable as default
+
+    return json.loads(json.dumps(data, sort_keys=True, default=default))
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# --- analysis -------------------------------------------------------------------------------------
+def labels(settings: dict, equilibrated: Path, replicas: list[Path], output: Path) -> None:
+    """Propensity of each particle at each label time (Parquet, long format)."""
+    from glasspipe.labels.propensity import propensity_from_files
+
+    table = propensity_from_files(equilibrated, replicas)
+    meta = _metadata("labels", settings, equilibrated=str(equilibrated), n_replicas=len(replicas))
+    write_table(table, output, metadata=meta)
+
+
+def structure(settings: dict, equilibrated: Path, output: Path) -> None:
+    """Per-particle type-resolved radial descriptors of the equilibrated configuration (Parquet)."""
+    from glasspipe.structure.radial import radial_descriptors
+
+    section = _full_config(settings)["structure"]
+    table = radial_descriptors(read_snapshot(equilibrated), section["r_min"], section["r_max"], section["dr"])
+    write_table(table, output, metadata=_metadata("structure", settings, equilibrated=str(equilibrated)))
+
+
+# --- learning -------------------------------------------------------------------------------------
+def _samples(configurations, equilibrated, labels_paths, structure_paths):
+    from glasspipe.learn.data import load_sample
+
+    return [
+        load_sample(c, Path(g), Path(lab), Path(s))
+        for c, g, lab, s in zip(configurations, equilibrated, labels_paths, structure_paths, strict=True)
+    ]
+
+
+def train(
+    settings: dict, model: str, temperature: float, configurations: dict[str, list[int]],
+    equilibrated: dict[str, list[Path]], labels_paths: dict[str, list[Path]],
+    structure_paths: dict[str, list[Path]], out_dir: Path,
+) -> None:
+    """Train ``model`` on the train split, selecting on the validation split (dicts keyed by split)."""
+    from glasspipe.learn import train as training
+    from glasspipe.md.protocols import temperature_key
+
+    config = _full_config(settings)
+    data = {
+        split: _samples(configurations[split], equilibrated[split], labels_paths[split], structure_paths[split])
+        for split in ("train", "validation")
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if model == "ridge":
+        training.train_ridge(data["train"], data["validation"], config["models"]["ridge"], out_dir)
+    elif model == "bapst":
+        seed = derive_seed(config["seed"], "train", temperature_key(temperature))
+        training.train_bapst(
+            data["train"], data["validation"], config["models"]["bapst"], config["graph"]["r_cut"], seed, out_dir
+        )
+    else:
+        raise ValueError(f"unknown model {model!r}; choose one of {cfg.MODEL_NAMES}")
+
+
+def evaluate(
+    settings: dict, model: str, model_dir: Path, configurations: list[int], equilibrated: list[Path],
+    labels_paths: list[Path], structure_paths: list[Path], predictions_output: Path, metrics_output: Path,
+) -> pd.DataFrame:
+    """Predict the test configurations and write predictions and Pearson correlations (Parquet)."""
+    from glasspipe.learn.evaluate import correlations
+    from glasspipe.learn.predict import predict
+
+    samples = _samples(configurations, equilibrated, labels_paths, structure_paths)
+    predictions = predict(model, Path(model_dir), samples)
+    metrics = correlations(predictions, model)
+    meta = _metadata("evaluate", settings, model=model, configurations=list(configurations))
+    write_table(predictions, predictions_output, metadata=meta)
+    write_table(metrics, metrics_output, metadata=meta)
+    return metrics
+
+
+# --- report ---------------------------------------------------------------------------------------
+def report(
+    config: dict, metrics_paths: list[Path], thermo_paths: list[Path], checks_paths: list[Path],
+    results_dir: Path, benchmark_paths: list[Path] | None = None,
+) -> None:
+    """Figures, tables, the resolved config, software versions and the results README."""
+    from glasspipe.report.build import build_report
+
+    build_report(config, metrics_paths, thermo_paths, checks_paths, Path(results_dir), benchmark_paths or [])

@@ -1,0 +1,34 @@
+# Analysis of the simulations: dynamical labels and static descriptors, per configuration.
+
+
+rule labels:
+    input:
+        L.equilibrated(T_dir(), "{c}"),
+        [L.replica(T_dir(), "{c}", r) for r in REPLICAS],
+    output:
+        L.labels(T_dir(), "{c}"),
+    params:
+        settings=settings("labels"),
+    log:
+        f"{RESULTS}/logs/labels/T{{T}}_cfg{{c}}.log",
+    conda:
+        "../../envs/glasspipe.yaml"
+    shell:
+        "glasspipe labels --settings {params.settings:q} --results-dir {RESULTS:q}"
+        " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"
+
+
+rule structure:
+    input:
+        L.equilibrated(T_dir(), "{c}"),
+    output:
+        L.structure(T_dir(), "{c}"),
+    params:
+        settings=settings("structure"),
+    log:
+        f"{RESULTS}/logs/structure/T{{T}}_cfg{{c}}.log",
+    conda:
+        "../../envs/glasspipe.yaml"
+    shell:
+        "glasspipe structure --settings {params.settings:q} --results-dir {RESULTS:q}"
+        " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"

@@ -1,0 +1,59 @@
+# Simulation: seeded start, equilibration with checks, iso-configurational NVE replicas.
+
+
+rule init:
+    output:
+        L.init(T_dir(), "{c}"),
+    params:
+        settings=settings("init"),
+    log:
+        f"{RESULTS}/logs/init/T{{T}}_cfg{{c}}.log",
+    conda:
+        "../../envs/glasspipe.yaml"
+    shell:
+        "glasspipe init --settings {params.settings:q} --results-dir {RESULTS:q}"
+        " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"
+
+
+rule equilibrate:
+    input:
+        L.init(T_dir(), "{c}"),
+    output:
+        configuration=L.equilibrated(T_dir(), "{c}"),
+        thermo=L.thermo(T_dir(), "{c}"),
+        checks=L.checks(T_dir(), "{c}"),
+    params:
+        settings=settings("equilibrate"),
+    threads: config["engine"]["threads"]
+    resources:
+        gpu=1 if config["engine"]["name"] == "hoomd" and config["engine"]["device"] != "cpu" else 0,
+    log:
+        f"{RESULTS}/logs/equilibrate/T{{T}}_cfg{{c}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/equilibrate/T{{T}}_cfg{{c}}.tsv"
+    conda:
+        f"../../{SIM_ENV}"
+    shell:
+        "glasspipe equilibrate --settings {params.settings:q} --results-dir {RESULTS:q}"
+        " --temperature {wildcards.T} --configuration {wildcards.c} > /dev/null 2> {log:q}"
+
+
+rule isoconf:
+    input:
+        L.equilibrated(T_dir(), "{c}"),
+    output:
+        [L.replica(T_dir(), "{c}", r) for r in REPLICAS],
+    params:
+        settings=settings("isoconf"),
+    threads: config["engine"]["threads"]
+    resources:
+        gpu=1 if config["engine"]["name"] == "hoomd" and config["engine"]["device"] != "cpu" else 0,
+    log:
+        f"{RESULTS}/logs/isoconf/T{{T}}_cfg{{c}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/isoconf/T{{T}}_cfg{{c}}.tsv"
+    conda:
+        f"../../{SIM_ENV}"
+    shell:
+        "glasspipe isoconf --settings {params.settings:q} --results-dir {RESULTS:q}"
+        " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"

@@ -23,10 +23,21 @@ from glasspipe.layout import Layout
 
 def _settings(args, stage: str) -> dict:
     if args.settings is not None:
-        return cfg.settings_from_json(args.settings)
-    if args.config is not None:
-        return cfg.settings_from_json(cfg.stage_settings_json(cfg.load_config(args.config), stage))
-    raise SystemExit(f"glasspipe {stage}: give --settings JSON or --config FILE")
+        settings = cfg.settings_from_json(args.settings)
+    elif args.config is not None:
+        settings = cfg.settings_from_json(cfg.stage_settings_json(cfg.load_config(args.config), stage))
+    else:
+        raise SystemExit(f"glasspipe {stage}: give --settings JSON or --config FILE")
+    settings = cfg.fill_defaults(settings)
+    threads = getattr(args, "threads", None)
+    if threads:
+        if "engine" in settings:
+            settings["engine"]["threads"] = threads
+        if stage.startswith("train"):
+            import torch
+
+            torch.set_num_threads(threads)
+    return settings
 
 
 def _layout(args) -> Layout:
@@ -48,6 +59,7 @@ def _stage_parser(sub, name: str, help_text: str, per_configuration: bool = True
         parser.add_argument("--configuration", type=int, required=True, help="configuration index")
     if model:
         parser.add_argument("--model", required=True, choices=cfg.MODEL_NAMES)
+    parser.add_argument("--threads", type=int, help="CPU threads (overrides engine.threads; Snakemake passes its own)")
     return parser
 
 
@@ -145,11 +157,9 @@ def _cmd_evaluate(args):
 
 def _cmd_report(args):
     from glasspipe import stages
-    from glasspipe.targets import report_inputs
 
     config = cfg.load_config(args.config) if args.config else cfg.validate_config(json.loads(args.settings))
-    inputs = report_inputs(config)
-    stages.report(config, inputs["metrics"], inputs["thermo"], inputs["checks"], Path(config["results_dir"]))
+    stages.report(config)
 
 
 def _cmd_validate(args):

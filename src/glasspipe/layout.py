@@ -78,6 +78,18 @@ class Layout:
         """Scratch space of a resumable stage; outside the declared outputs, so Snakemake keeps it."""
         return self.tdir(temperature) / CHECKPOINTS / stage / cfg_name(configuration)
 
+    def _job_name(self, temperature, configuration=None, model=None) -> str:
+        item = cfg_name(configuration) if configuration is not None else model
+        return f"{self.tdir(temperature).name}_{item}"
+
+    def log(self, stage: str, temperature, configuration=None, model=None) -> Path:
+        """Log file of one job (per configuration, or per model)."""
+        return self.root / "logs" / stage / f"{self._job_name(temperature, configuration, model)}.log"
+
+    def benchmark(self, stage: str, temperature, configuration=None, model=None) -> Path:
+        """Snakemake benchmark file (wall time, memory) of one job."""
+        return self.root / "benchmarks" / stage / f"{self._job_name(temperature, configuration, model)}.tsv"
+
     @property
     def report_dir(self) -> Path:
         return self.root / "report"

@@ -255,11 +255,11 @@ def evaluate(
 
 
 # --- report ---------------------------------------------------------------------------------------
-def report(
-    config: dict, metrics_paths: list[Path], thermo_paths: list[Path], checks_paths: list[Path],
-    results_dir: Path, benchmark_paths: list[Path] | None = None,
-) -> None:
+def report(config: dict) -> None:
     """Figures, tables, the resolved config, software versions and the results README."""
     from glasspipe.report.build import build_report
+    from glasspipe.targets import report_inputs
 
-    build_report(config, metrics_paths, thermo_paths, checks_paths, Path(results_dir), benchmark_paths or [])
+    inputs = report_inputs(config)
+    build_report(config, inputs["metrics"], inputs["thermo"], inputs["checks"], Path(config["results_dir"]),
+                 inputs["benchmarks"], inputs["labels"])

@@ -13,10 +13,17 @@ def report_inputs(config: dict) -> dict[str, list[Path]]:
     layout = Layout(config["results_dir"])
     temperatures = config["temperatures"]
     configurations = range(config["n_configurations"])
+    models = cfg.enabled_models(config)
     return {
-        "metrics": [layout.metrics(T, m) for T in temperatures for m in cfg.enabled_models(config)],
+        "metrics": [layout.metrics(T, m) for T in temperatures for m in models],
         "thermo": [layout.thermo(T, c) for T in temperatures for c in configurations],
         "checks": [layout.checks(T, c) for T in temperatures for c in configurations],
+        "labels": [layout.labels(T, c) for T in temperatures for c in configurations],
+        "benchmarks": [
+            *(layout.benchmark("equilibrate", T, c) for T in temperatures for c in configurations),
+            *(layout.benchmark("isoconf", T, c) for T in temperatures for c in configurations),
+            *(layout.benchmark("train", T, model=m) for T in temperatures for m in models),
+        ],
     }
 
 
@@ -32,7 +39,9 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "metrics": report / "metrics.parquet",
         "metrics_md": report / "metrics.md",
         "equilibration": report / "equilibration.parquet",
+        "relaxation": report / "relaxation.parquet",
         "thermo_png": report / "thermo.png",
+        "thermo_pdf": report / "thermo.pdf",
         "config": report / "config.resolved.yaml",
         "versions": report / "versions.json",
     }

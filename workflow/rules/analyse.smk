@@ -10,7 +10,7 @@ rule labels:
     params:
         settings=settings("labels"),
     log:
-        f"{RESULTS}/logs/labels/T{{T}}_cfg{{c}}.log",
+        L.log("labels", T_dir(), "{c}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:
@@ -26,7 +26,7 @@ rule structure:
     params:
         settings=settings("structure"),
     log:
-        f"{RESULTS}/logs/structure/T{{T}}_cfg{{c}}.log",
+        L.log("structure", T_dir(), "{c}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:

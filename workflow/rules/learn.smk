@@ -22,9 +22,9 @@ rule train_ridge:
     params:
         settings=settings("train_ridge"),
     log:
-        f"{RESULTS}/logs/train/T{{T}}_ridge.log",
+        L.log("train", T_dir(), model="ridge"),
     benchmark:
-        f"{RESULTS}/benchmarks/train/T{{T}}_ridge.tsv"
+        L.benchmark("train", T_dir(), model="ridge")
     conda:
         "../../envs/glasspipe.yaml"
     shell:
@@ -44,13 +44,13 @@ rule train_bapst:
     resources:
         gpu=1,
     log:
-        f"{RESULTS}/logs/train/T{{T}}_bapst.log",
+        L.log("train", T_dir(), model="bapst"),
     benchmark:
-        f"{RESULTS}/benchmarks/train/T{{T}}_bapst.tsv"
+        L.benchmark("train", T_dir(), model="bapst")
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe train --model bapst --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe train --model bapst --settings {params.settings:q} --results-dir {RESULTS:q} --threads {threads}"
         " --temperature {wildcards.T} 2> {log:q}"
 
 
@@ -64,7 +64,7 @@ rule evaluate:
     params:
         settings=settings("evaluate"),
     log:
-        f"{RESULTS}/logs/evaluate/T{{T}}_{{model}}.log",
+        L.log("evaluate", T_dir(), model="{model}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:

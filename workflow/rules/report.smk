@@ -9,7 +9,7 @@ rule report:
     params:
         config=json.dumps(config, sort_keys=True),
     log:
-        f"{RESULTS}/logs/report.log",
+        L.root / "logs" / "report.log",
     conda:
         "../../envs/glasspipe.yaml"
     shell:

@@ -7,7 +7,7 @@ rule init:
     params:
         settings=settings("init"),
     log:
-        f"{RESULTS}/logs/init/T{{T}}_cfg{{c}}.log",
+        L.log("init", T_dir(), "{c}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:
@@ -28,13 +28,13 @@ rule equilibrate:
     resources:
         gpu=1 if config["engine"]["name"] == "hoomd" and config["engine"]["device"] != "cpu" else 0,
     log:
-        f"{RESULTS}/logs/equilibrate/T{{T}}_cfg{{c}}.log",
+        L.log("equilibrate", T_dir(), "{c}"),
     benchmark:
-        f"{RESULTS}/benchmarks/equilibrate/T{{T}}_cfg{{c}}.tsv"
+        L.benchmark("equilibrate", T_dir(), "{c}")
     conda:
         f"../../{SIM_ENV}"
     shell:
-        "glasspipe equilibrate --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe equilibrate --settings {params.settings:q} --results-dir {RESULTS:q} --threads {threads}"
         " --temperature {wildcards.T} --configuration {wildcards.c} > /dev/null 2> {log:q}"
 
 
@@ -49,11 +49,11 @@ rule isoconf:
     resources:
         gpu=1 if config["engine"]["name"] == "hoomd" and config["engine"]["device"] != "cpu" else 0,
     log:
-        f"{RESULTS}/logs/isoconf/T{{T}}_cfg{{c}}.log",
+        L.log("isoconf", T_dir(), "{c}"),
     benchmark:
-        f"{RESULTS}/benchmarks/isoconf/T{{T}}_cfg{{c}}.tsv"
+        L.benchmark("isoconf", T_dir(), "{c}")
     conda:
         f"../../{SIM_ENV}"
     shell:
-        "glasspipe isoconf --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe isoconf --settings {params.settings:q} --results-dir {RESULTS:q} --threads {threads}"
         " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"

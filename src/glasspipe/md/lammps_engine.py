@@ -257,7 +257,8 @@ class LammpsEngine(Engine):
         elif thermostat == "bussi":
             fixes = [
                 f"fix {integrate} all nve",
-                f"fix {thermo_fix} all temp/csvr {temperature!r} {t_stop!r} {tau!r} {int(seed)}",
+                # LAMMPS' Marsaglia generator takes seeds in [1, 900000000].
+                f"fix {thermo_fix} all temp/csvr {temperature!r} {t_stop!r} {tau!r} {int(seed) % 899_999_999 + 1}",
             ]
             unfix = [f"unfix {thermo_fix}", f"unfix {integrate}"]
         else:

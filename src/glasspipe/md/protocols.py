@@ -85,7 +85,8 @@ class Phase:
 
 
 def equilibration_phases(temperature: float, settings: dict, dt: float) -> list[Phase]:
-    """melt at melt_temperature, linear cooling to T, production NVT at T (times in tau -> steps)."""
+    """melt at melt_temperature, linear cooling to T, NVT burn-in at T (the aging after the quench is
+    discarded), production NVT at T (analysed by the checks). Times in tau become steps."""
 
     def steps(time: float) -> int:
         return int(round(time / dt))
@@ -94,6 +95,7 @@ def equilibration_phases(temperature: float, settings: dict, dt: float) -> list[
     return [
         Phase("melt", steps(settings["melt_time"]), melt_t, melt_t),
         Phase("cool", steps(settings["cool_time"]), melt_t, temperature),
+        Phase("burn_in", steps(settings["burn_in_time"]), temperature, temperature),
         Phase("production", steps(settings["production_time"]), temperature, temperature),
     ]
 
@@ -159,6 +161,9 @@ def equilibrate(
             rows = read_table(ckpt_log).to_dict("records") if ckpt_log.exists() else []
             if ckpt_frames.exists():
                 frames = read_trajectory(ckpt_frames)
+            # A kill between the checkpoint's writes can leave log rows or frames past the state.
+            rows = [row for row in rows if row["step"] <= progress]
+            frames = [frame for frame in frames if frame.step <= progress]
             engine.load(state)
             log.info("resuming equilibration from checkpoint at step %d of %d", progress, total)
     if progress == 0:
@@ -204,13 +209,14 @@ def equilibrate(
         progress = stop
         if stop in frame_steps:
             frames.append(engine.snapshot())
-        if on_progress is not None:
-            on_progress(phase.name, progress, total)
         if checkpoint_dir is not None and progress < total and (progress % checkpoint_every == 0):
-            write_gsd(ckpt_state, [engine.snapshot()], metadata={"fingerprint": fingerprint})
+            # Frames and log first: the state file is what marks a checkpoint as usable.
             write_table(pd.DataFrame(rows), ckpt_log)
             if frames:
                 write_gsd(ckpt_frames, frames)
+            write_gsd(ckpt_state, [engine.snapshot()], metadata={"fingerprint": fingerprint})
+        if on_progress is not None:
+            on_progress(phase.name, progress, total)
 
     final = engine.snapshot()
     final.step = 0

@@ -1,0 +1,138 @@
+"""Assemble the report of a results directory: figures, tables, resolved config, versions, README."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from glasspipe.io.atomic import atomic_path, write_json
+from glasspipe.io.tables import read_metadata, read_table, write_table
+from glasspipe.targets import report_outputs
+
+
+def equilibration_table(checks_paths: list[Path]) -> pd.DataFrame:
+    """One row per equilibrated configuration: mean thermodynamics, each check's verdict, cost."""
+    rows = []
+    for path in checks_paths:
+        summary = json.loads(Path(path).read_text())
+        row = {k: v for k, v in summary.items() if k != "checks"}
+        for name, check in summary["checks"].items():
+            row[f"{name}_passed"] = bool(check["passed"])
+            row[f"{name}_value"] = check.get("value")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def relaxation_table(labels_paths: list[Path]) -> pd.DataFrame:
+    """Self intermediate scattering function of A particles per temperature, mean over configurations,
+    and tau_alpha where it crosses 1/e (from the labels' metadata)."""
+    from glasspipe.dynamics.relaxation import tau_alpha
+
+    rows = []
+    for path in labels_paths:
+        meta = read_metadata(path)
+        isf = meta.get("self_isf")
+        if not isf:
+            continue
+        for time, fs in zip(isf["times"], isf["fs_A"], strict=True):
+            rows.append({"temperature": meta["temperature"], "configuration": meta["configuration"],
+                         "q": isf["q"], "time": time, "fs_A": fs})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    mean = table.groupby(["temperature", "time"], as_index=False)["fs_A"].mean()
+    taus = {
+        T: tau_alpha(group["time"].to_numpy(), group["fs_A"].to_numpy())
+        for T, group in mean.groupby("temperature")
+    }
+    mean["tau_alpha"] = mean["temperature"].map(taus)
+    return mean
+
+
+def stage_costs(benchmark_paths: list[Path]) -> pd.DataFrame:
+    """Wall time per stage from Snakemake benchmark files (results/benchmarks/<stage>/<item>.tsv)."""
+    rows = []
+    for path in benchmark_paths:
+        path = Path(path)
+        if not path.exists():
+            continue
+        bench = pd.read_csv(path, sep="\t")
+        rows.append({"stage": path.parent.name, "item": path.stem, "wall_s": float(bench["s"].iloc[0]),
+                     "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else None})
+    return pd.DataFrame(rows)
+
+
+def build_report(
+    config: dict,
+    metrics_paths: list[Path],
+    thermo_paths: list[Path],
+    checks_paths: list[Path],
+    results_dir: Path,
+    benchmark_paths: list[Path],
+    labels_paths: list[Path] | None = None,
+) -> None:
+    from glasspipe.report.figures import plot_correlations, plot_thermo
+    from glasspipe.report.readme import write_results_readme
+    from glasspipe.report.versions import software_versions
+
+    outputs = report_outputs(config)
+    metrics = pd.concat([read_table(p) for p in metrics_paths], ignore_index=True)
+    write_table(metrics, outputs["metrics"], metadata={"stage": "report"})
+    plot_correlations(metrics, outputs["figure_png"], outputs["figure_pdf"], outputs["figure_data"])
+
+    equilibration = equilibration_table(checks_paths)
+    write_table(equilibration, outputs["equilibration"], metadata={"stage": "report"})
+    plot_thermo(read_table(thermo_paths[0]), outputs["thermo_png"], outputs["thermo_pdf"])
+
+    relaxation = relaxation_table(labels_paths or [])
+    write_table(relaxation, outputs["relaxation"], metadata={"stage": "report"})
+
+    costs = stage_costs(benchmark_paths)
+    versions = software_versions()
+    write_json(outputs["versions"], versions)
+    with atomic_path(outputs["config"]) as tmp:
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
+    table = pooled.pivot_table(index="time", columns="model", values="pearson").reset_index()
+    lines = ["# Pearson correlation, test configurations pooled, A particles", "", table.to_markdown(index=False)]
+    lines += ["", "# Equilibration", "", equilibration.to_markdown(index=False)]
+    if not relaxation.empty:
+        taus = relaxation.groupby("temperature")["tau_alpha"].first().reset_index()
+        lines += ["", "# Relaxation time (F_s(q, t) of A particles = 1/e)", "", taus.to_markdown(index=False)]
+    if not costs.empty:
+        lines += ["", "# Cost per stage (Snakemake benchmarks)", "",
+                  costs.groupby("stage")["wall_s"].agg(["count", "sum", "mean"]).reset_index().to_markdown(
+                      index=False)]
+    with atomic_path(outputs["metrics_md"]) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+    root = Path(results_dir)
+    files = {str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p): desc
+             for p, desc in describe_outputs(config).items()}
+    timings = costs.groupby("stage")["wall_s"].sum().to_dict() if not costs.empty else None
+    write_results_readme(outputs["readme"], config, metrics, versions, files, timings)
+
+
+def describe_outputs(config: dict) -> dict[str, str]:
+    """What each kind of file in the results directory holds."""
+    root = Path(config["results_dir"])
+    T = "T<T>"
+    return {
+        root / T / "init" / "cfgNNN.gsd": "seeded random start (GSD)",
+        root / T / "equilibrate" / "cfgNNN.gsd": "equilibrated configuration, time origin of the labels (GSD)",
+        root / T / "equilibrate" / "cfgNNN.thermo.parquet": "thermodynamic log: time, phase, U/N, T_kin, P",
+        root / T / "equilibrate" / "cfgNNN.checks.json": "equilibration checks: stationarity, temperature, crystal",
+        root / T / "isoconf" / "cfgNNN" / "replicaRR.gsd": "NVE replica: frames at t = 0 and the label times",
+        root / T / "labels" / "cfgNNN.parquet": "propensity per particle and label time (long format)",
+        root / T / "structure" / "cfgNNN.parquet": "radial descriptors g_i^b(r) per particle",
+        root / T / "models" / "<model>": "trained model: state dict / JSON, hyper-parameters, training log",
+        root / T / "predictions" / "<model>.parquet": "test-set predictions and targets per particle and time",
+        root / T / "metrics" / "<model>.parquet": "Pearson correlation per time, type, configuration and pooled",
+        root / "report": "figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
+        root / "logs": "one log file per job",
+        root / "benchmarks": "Snakemake benchmark (wall time, memory) per simulation and training job",
+    }

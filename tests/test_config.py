@@ -1,0 +1,97 @@
+"""The config schema and its cross-field checks: bad input is refused with the key named."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+from glasspipe import config as cfg
+from conftest import REPO
+
+MINIMAL = {"temperatures": [0.7], "n_configurations": 4, "split": {"train": 2, "validation": 1, "test": 1}}
+
+
+def test_default_config_is_valid_and_fills_defaults():
+    config = cfg.load_config(REPO / "config.yaml")
+    assert config["system"]["density"] == 1.2
+    assert config["engine"]["name"] == "lammps"
+    # Demo: ~1000 particles, one temperature in the moderately supercooled range, >= 8 replicas.
+    assert 500 <= config["system"]["n_particles"] <= 2000
+    assert all(0.6 <= T <= 0.8 for T in config["temperatures"])
+    assert config["isoconf"]["n_replicas"] >= 8
+    full = cfg.validate_config(MINIMAL)
+    assert full["system"]["cutoff_mode"] == "shift"
+    assert full["models"]["bapst"]["n_message_passing"] == 7
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"system": {"n_particles": -5}}, "system.n_particles"),
+        ({"system": {"density": 0}}, "system.density"),
+        ({"engine": {"name": "gromacs"}}, "engine.name"),
+        ({"models": {"transformer": {}}}, "transformer"),
+        ({"temperatures": [0.7, -1.0]}, "temperatures.1"),
+        ({"tempratures": [0.7]}, "tempratures"),
+        ({"split": {"train": 1, "validation": 1, "test": 1}}, "split"),
+        ({"structure": {"r_max": 9.0}}, "structure.r_max"),
+        ({"system": {"cutoff_mode": "smooth"}}, "system.cutoff_mode"),
+        ({"isoconf": {"times": "often"}}, "isoconf.times"),
+    ],
+)
+def test_bad_values_name_the_key(change, key):
+    config = copy.deepcopy(MINIMAL)
+    for section, value in change.items():
+        if isinstance(value, dict) and isinstance(config.get(section), dict):
+            config[section].update(value)
+        else:
+            config[section] = value
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate_config(config)
+    assert key in str(err.value)
+
+
+def test_box_too_small_for_cutoff_is_refused():
+    with pytest.raises(cfg.ConfigError, match="system.n_particles"):
+        cfg.validate_config({**MINIMAL, "system": {"n_particles": 100}, "structure": {"r_max": 2.0},
+                             "graph": {"r_cut": 1.5}})
+
+
+def test_label_times_on_the_step_grid():
+    config = cfg.validate_config({**MINIMAL, "isoconf": {"times": {"start": 0.01, "stop": 10.0, "count": 4}}})
+    steps = cfg.label_steps(config)
+    assert steps.tolist() == [2, 20, 200, 2000]
+    np.testing.assert_allclose(cfg.label_times(config), [0.01, 0.1, 1.0, 10.0])
+    # Times below one step are raised to one step and duplicates removed.
+    config = cfg.validate_config({**MINIMAL, "isoconf": {"times": [0.001, 0.002, 0.5]}})
+    assert cfg.label_steps(config).tolist() == [1, 100]
+
+
+def test_split_indices_and_box_length():
+    config = cfg.validate_config(MINIMAL)
+    assert cfg.split_indices(config) == {"train": [0, 1], "validation": [2], "test": [3]}
+    assert cfg.box_length(cfg.validate_config({**MINIMAL, "system": {"n_particles": 4096}})) == pytest.approx(
+        15.0566, abs=1e-4
+    )
+
+
+def test_stage_settings_round_trip_and_isolation():
+    config = cfg.validate_config(MINIMAL)
+    text = cfg.stage_settings_json(config, "train_bapst")
+    settings = cfg.settings_from_json(text)
+    assert settings["models"]["bapst"] == config["models"]["bapst"]
+    assert "ridge" not in settings["models"] and "system" not in settings
+    # A training setting does not enter the settings of any simulation stage.
+    changed = copy.deepcopy(config)
+    changed["models"]["bapst"]["learning_rate"] = 0.5
+    for stage in ("init", "equilibrate", "isoconf", "labels", "structure", "train_ridge"):
+        assert cfg.stage_settings_json(config, stage) == cfg.stage_settings_json(changed, stage)
+    assert cfg.stage_settings_json(config, "train_bapst") != cfg.stage_settings_json(changed, "train_bapst")
+
+
+def test_schema_file_is_the_one_the_package_uses():
+    on_disk = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert on_disk == cfg.schema()

@@ -103,7 +103,7 @@ def _cmd_labels(args):
     T, c = args.temperature, args.configuration
     n_replicas = cfg.fill_defaults(settings)["isoconf"]["n_replicas"]
     replicas = [layout.replica(T, c, r) for r in range(n_replicas)]
-    stages.labels(settings, layout.equilibrated(T, c), replicas, layout.labels(T, c))
+    stages.labels(settings, T, c, layout.equilibrated(T, c), replicas, layout.labels(T, c))
 
 
 def _cmd_structure(args):
@@ -148,7 +148,7 @@ def _cmd_evaluate(args):
     test = cfg.split_indices(cfg.fill_defaults(settings))["test"]
     equilibrated, labels, structure = _split_paths(layout, T, test)
     metrics = stages.evaluate(
-        settings, args.model, layout.model_dir(T, args.model), test, equilibrated, labels, structure,
+        settings, args.model, T, layout.model_dir(T, args.model), test, equilibrated, labels, structure,
         layout.predictions(T, args.model), layout.metrics(T, args.model),
     )
     pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]

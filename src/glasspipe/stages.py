@@ -182,12 +182,32 @@ def _remove_tree(path: Path) -> None:
 
 
 # --- analysis -------------------------------------------------------------------------------------
-def labels(settings: dict, equilibrated: Path, replicas: list[Path], output: Path) -> None:
-    """Propensity of each particle at each label time (Parquet, long format)."""
-    from glasspipe.labels.propensity import propensity_from_files
+def labels(
+    settings: dict, temperature: float, configuration: int, equilibrated: Path, replicas: list[Path], output: Path
+) -> None:
+    """Propensity of each particle at each label time (Parquet, long format).
 
-    table = propensity_from_files(equilibrated, replicas)
-    meta = _metadata("labels", settings, equilibrated=str(equilibrated), n_replicas=len(replicas))
+    The table's metadata also carries the self intermediate scattering function F_s(q = 7.25, t) of the
+    A particles averaged over replicas, from which the report reads tau_alpha.
+    """
+    from glasspipe.dynamics.relaxation import Q_PEAK_KA, self_isf
+    from glasspipe.labels.propensity import load_replicas, propensity
+
+    initial, trajectories = load_replicas(equilibrated, replicas)
+    table = propensity(initial, trajectories)
+    times = [frame.time for frame in trajectories[0]]
+    # (replicas x times, N, 3) displacements from the common origin.
+    positions = np.stack([[frame.unwrapped_positions() for frame in replica] for replica in trajectories])
+    is_a = initial.typeid == 0
+    fs = [
+        float(self_isf(initial.unwrapped_positions(), positions[:, k], Q_PEAK_KA, mask=is_a).mean())
+        for k in range(len(times))
+    ]
+    meta = _metadata(
+        "labels", settings, temperature=temperature, configuration=configuration,
+        equilibrated=str(equilibrated), n_replicas=len(replicas),
+        self_isf={"q": Q_PEAK_KA, "times": times, "fs_A": fs},
+    )
     write_table(table, output, metadata=meta)
 
 
@@ -238,7 +258,7 @@ def train(
 
 
 def evaluate(
-    settings: dict, model: str, model_dir: Path, configurations: list[int], equilibrated: list[Path],
+    settings: dict, model: str, temperature: float, model_dir: Path, configurations: list[int], equilibrated: list[Path],
     labels_paths: list[Path], structure_paths: list[Path], predictions_output: Path, metrics_output: Path,
 ) -> pd.DataFrame:
     """Predict the test configurations and write predictions and Pearson correlations (Parquet)."""
@@ -248,6 +268,7 @@ def evaluate(
     samples = _samples(configurations, equilibrated, labels_paths, structure_paths)
     predictions = predict(model, Path(model_dir), samples)
     metrics = correlations(predictions, model)
+    metrics.insert(1, "temperature", float(temperature))
     meta = _metadata("evaluate", settings, model=model, configurations=list(configurations))
     write_table(predictions, predictions_output, metadata=meta)
     write_table(metrics, metrics_output, metadata=meta)

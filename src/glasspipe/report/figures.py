@@ -1,0 +1,190 @@
+"""Figures of the results report, each saved as PNG and PDF with the data behind it beside it.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend state), so they work
+on headless cluster nodes and inside Snakemake jobs. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from glasspipe.io.atomic import atomic_path
+from glasspipe.io.tables import write_table
+
+METRIC_COLUMNS = ("model", "time", "type", "scope", "configuration", "pearson", "n_particles")
+THERMO_COLUMNS = ("time", "potential_energy", "kinetic_temperature", "pressure")
+
+
+def _save(fig: Figure, out_png: str | Path, out_pdf: str | Path) -> None:
+    FigureCanvasAgg(fig)
+    for path, fmt in ((out_png, "png"), (out_pdf, "pdf")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+
+
+def _require(df: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} lacks the column(s) {missing}; found {list(df.columns)}")
+
+
+def correlation_summary(metrics: pd.DataFrame, type_name: str = "A") -> pd.DataFrame:
+    """The numbers behind :func:`plot_correlations`, one row per (model, time), particles of ``type_name``.
+
+    Columns: ``model`` (and ``temperature`` where ``metrics`` has it), ``time``, ``type``, ``pearson``
+    (pooled over the test configurations; NaN where ``metrics`` has no pooled row), ``n_particles``
+    (pooled), ``n_configurations``, ``pearson_config_mean``,
+    ``pearson_config_std`` (standard deviation over configurations, ddof = 1; the error bars),
+    ``pearson_config_sem`` (std / sqrt(n_configurations)).
+    """
+    _require(metrics, ("model", "time", "type", "scope", "pearson"), "metrics")
+    rows = metrics[metrics["type"] == type_name]
+    if rows.empty:
+        raise ValueError(
+            f"metrics hold no rows for type {type_name!r} (types found: {sorted(metrics['type'].unique())})"
+        )
+    unknown = set(rows["scope"]) - {"pooled", "configuration"}
+    if unknown:
+        raise ValueError(
+            f"metrics column 'scope' holds {sorted(unknown)}; expected 'pooled' or 'configuration'"
+        )
+    # Metrics gathered over several temperatures carry a 'temperature' column: one line per (model, T).
+    groups = ["model", "temperature"] if "temperature" in rows.columns else ["model"]
+    keys = [*groups, "time"]
+    pooled = rows[rows["scope"] == "pooled"]
+    if pooled.duplicated(keys).any():
+        raise ValueError(
+            f"metrics hold more than one pooled row for the same {', '.join(keys)} and type; "
+            "add a 'temperature' column when combining temperatures"
+        )
+    pooled = pooled[keys + ["pearson"] + (["n_particles"] if "n_particles" in pooled else [])]
+    per_config = rows[rows["scope"] == "configuration"].groupby(keys)["pearson"]
+    spread = pd.DataFrame(
+        {
+            "n_configurations": per_config.count(),
+            "pearson_config_mean": per_config.mean(),
+            "pearson_config_std": per_config.std(ddof=1),
+        }
+    ).reset_index()
+    summary = pooled.merge(spread, on=keys, how="outer")
+    if "n_particles" not in summary:
+        summary["n_particles"] = np.nan
+    summary["n_configurations"] = summary["n_configurations"].fillna(0).astype(np.int64)
+    summary["pearson_config_sem"] = summary["pearson_config_std"] / np.sqrt(
+        summary["n_configurations"].where(summary["n_configurations"] > 0)
+    )
+    summary["type"] = type_name
+    columns = [
+        *keys,
+        "type",
+        "pearson",
+        "n_particles",
+        "n_configurations",
+        "pearson_config_mean",
+        "pearson_config_std",
+        "pearson_config_sem",
+    ]
+    return summary[columns].sort_values(keys).reset_index(drop=True)
+
+
+def plot_correlations(
+    metrics: pd.DataFrame,
+    out_png: str | Path,
+    out_pdf: str | Path,
+    out_data: str | Path,
+    type_name: str = "A",
+) -> pd.DataFrame:
+    """Pearson correlation of predicted and true propensity versus label time, one line per model.
+
+    The line is the correlation pooled over the test configurations (particles of ``type_name``); the error
+    bars, where per-configuration rows exist, are the standard deviation of the per-configuration
+    correlations. The data behind the figure (:func:`correlation_summary`) is written to ``out_data``
+    (Parquet) and returned.
+    """
+    summary = correlation_summary(metrics, type_name)
+    if (summary["time"] <= 0).any():
+        raise ValueError("label times must be positive for the logarithmic time axis")
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.add_subplot()
+    groups = ["model", "temperature"] if "temperature" in summary.columns else ["model"]
+    for key, group in summary.groupby(groups, sort=True):
+        label = f"{key[0]}, T = {key[1]:g}" if len(groups) == 2 else str(key[0])
+        y = group["pearson"].where(group["pearson"].notna(), group["pearson_config_mean"])
+        err = group["pearson_config_std"].fillna(0.0).to_numpy()
+        has_err = bool((group["n_configurations"] > 1).any())
+        ax.errorbar(
+            group["time"],
+            y,
+            yerr=err if has_err else None,
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel(r"label time $t$ ($\tau$)")
+    ax.set_ylabel(f"Pearson correlation ({type_name} particles)")
+    ax.set_title("Predicted vs. true propensity, test configurations")
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="model")
+    fig.text(
+        0.01,
+        -0.02,
+        "line: pooled over test configurations; error bars: s.d. over configurations",
+        fontsize=7,
+        color="0.4",
+    )
+    _save(fig, out_png, out_pdf)
+    write_table(
+        summary,
+        out_data,
+        metadata={
+            "figure": Path(out_png).name,
+            "type": type_name,
+            "line": "pearson pooled over test configurations",
+            "error_bars": "pearson_config_std: standard deviation of per-configuration correlations (ddof=1)",
+        },
+    )
+    return summary
+
+
+def plot_thermo(
+    thermo_df: pd.DataFrame,
+    out_png: str | Path,
+    out_pdf: str | Path,
+    out_data: str | Path | None = None,
+    title: str | None = None,
+) -> None:
+    """Potential energy, kinetic temperature and pressure of an equilibration log versus time.
+
+    ``thermo_df`` needs the columns time, potential_energy (per particle), kinetic_temperature, pressure.
+    With ``out_data`` the plotted columns are also written there as Parquet.
+    """
+    _require(thermo_df, THERMO_COLUMNS, "thermodynamic log")
+    if thermo_df.empty:
+        raise ValueError("thermodynamic log holds no rows")
+    fig = Figure(figsize=(6.0, 6.5))
+    axes = fig.subplots(3, 1, sharex=True)
+    labels = {
+        "potential_energy": r"$U/N$ ($\epsilon$)",
+        "kinetic_temperature": r"$T_\mathrm{kin}$ ($\epsilon/k_B$)",
+        "pressure": r"$P$ ($\epsilon/\sigma^3$)",
+    }
+    for ax, (column, label) in zip(axes, labels.items(), strict=True):
+        ax.plot(thermo_df["time"], thermo_df[column], lw=1.0)
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel(r"time ($\tau$)")
+    if title:
+        axes[0].set_title(title)
+    fig.align_ylabels(axes)
+    _save(fig, out_png, out_pdf)
+    if out_data is not None:
+        write_table(
+            thermo_df[list(THERMO_COLUMNS)].reset_index(drop=True), out_data, {"figure": Path(out_png).name}
+        )

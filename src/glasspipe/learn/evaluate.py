@@ -1,0 +1,111 @@
+"""Pearson correlations between predicted and true labels, per time, particle type and configuration.
+
+``correlations`` turns a LONG prediction table (columns configuration, particle, type, time, prediction,
+target; see :func:`glasspipe.learn.predict.predict`) into one row per (time, type, scope, configuration):
+scope 'pooled' correlates all particles of that type over all configurations at once (configuration -1),
+scope 'configuration' correlates within each configuration. Published numbers (REFERENCE.md section 3)
+are means over configurations of the latter; ``summary`` gives both, with the standard error.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMNS = ("configuration", "particle", "type", "time", "prediction", "target")
+CORRELATION_COLUMNS = ("model", "time", "type", "scope", "configuration", "pearson", "n_particles")
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation of two 1-D arrays.
+
+    Returns NaN, with a RuntimeWarning, when it is undefined (fewer than 2 finite pairs, or a constant input);
+    pairs with a non-finite member are ignored.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"pearson needs arrays of equal length, got {x.shape} and {y.shape}")
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    if len(x) < 2:
+        warnings.warn(
+            f"Pearson correlation undefined for {len(x)} value(s); returning NaN",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return float("nan")
+    dx = x - x.mean()
+    dy = y - y.mean()
+    sxx, syy = float(dx @ dx), float(dy @ dy)
+    scale = max(1.0, float(np.abs(x).max())) ** 2 * len(x), max(1.0, float(np.abs(y).max())) ** 2 * len(y)
+    if sxx <= 1e-24 * scale[0] or syy <= 1e-24 * scale[1]:
+        warnings.warn(
+            "Pearson correlation undefined for a constant input; returning NaN", RuntimeWarning, stacklevel=2
+        )
+        return float("nan")
+    return float(np.clip((dx @ dy) / np.sqrt(sxx * syy), -1.0, 1.0))
+
+
+def correlations(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Pearson correlation per time and type, pooled and per configuration (columns CORRELATION_COLUMNS)."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise ValueError(f"prediction table lacks column(s) {missing}; expected {list(PREDICTION_COLUMNS)}")
+    rows = []
+    for (time, kind), group in predictions.groupby(["time", "type"], sort=True):
+        rows.append(
+            {
+                "model": model,
+                "time": float(time),
+                "type": str(kind),
+                "scope": "pooled",
+                "configuration": -1,
+                "pearson": pearson(group["prediction"], group["target"]),
+                "n_particles": int(len(group)),
+            }
+        )
+        for configuration, sub in group.groupby("configuration", sort=True):
+            rows.append(
+                {
+                    "model": model,
+                    "time": float(time),
+                    "type": str(kind),
+                    "scope": "configuration",
+                    "configuration": int(configuration),
+                    "pearson": pearson(sub["prediction"], sub["target"]),
+                    "n_particles": int(len(sub)),
+                }
+            )
+    table = pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS))
+    return table.astype({"configuration": "int64", "n_particles": "int64", "pearson": "float64"})
+
+
+def summary(correlation_table: pd.DataFrame) -> pd.DataFrame:
+    """Per model, time and type: pooled Pearson and mean +- standard error over configurations.
+
+    Columns: model, time, type, pooled_pearson, mean_pearson, sem_pearson, n_configurations (configurations
+    with a defined correlation; NaN ones are left out of the mean). sem is std (ddof=1) / sqrt(n), NaN for
+    n < 2.
+    """
+    rows = []
+    for (model, time, kind), group in correlation_table.groupby(["model", "time", "type"], sort=True):
+        pooled = group.loc[group["scope"] == "pooled", "pearson"]
+        values = group.loc[group["scope"] == "configuration", "pearson"].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        n = len(values)
+        rows.append(
+            {
+                "model": model,
+                "time": float(time),
+                "type": kind,
+                "pooled_pearson": float(pooled.iloc[0]) if len(pooled) else float("nan"),
+                "mean_pearson": float(values.mean()) if n else float("nan"),
+                "sem_pearson": float(values.std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan"),
+                "n_configurations": n,
+            }
+        )
+    columns = ["model", "time", "type", "pooled_pearson", "mean_pearson", "sem_pearson", "n_configurations"]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,128 @@
+"""Predictions of a trained model on samples, as a LONG table (one row per configuration, particle and time).
+
+Columns: configuration (int), particle (int), type ('A'/'B'), time (float, tau), prediction, target.
+Rows are ordered by configuration, then time, then particle.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from glasspipe.learn.data import Sample, build_graph
+from glasspipe.learn.models import BapstGNN
+from glasspipe.learn.ridge import RidgeModel
+from glasspipe.learn.train import resolve_device
+
+MODELS = ("ridge", "bapst")
+
+
+def _check_times(sample: Sample, times: np.ndarray, model_dir: Path) -> None:
+    if len(sample.times) != len(times) or not np.allclose(sample.times, times, rtol=1e-9):
+        raise ValueError(
+            f"configuration {sample.configuration} has label times {sample.times.tolist()} but the model in "
+            f"{model_dir} was trained on times {np.asarray(times).tolist()}"
+        )
+
+
+def _long_table(sample: Sample, times: np.ndarray, prediction: np.ndarray) -> pd.DataFrame:
+    n, t = prediction.shape
+    return pd.DataFrame(
+        {
+            "configuration": np.full(n * t, sample.configuration, dtype=np.int64),
+            "particle": np.tile(np.arange(n, dtype=np.int64), t),
+            "type": np.tile(sample.type_labels.astype(str), t),
+            "time": np.repeat(np.asarray(times, dtype=np.float64), n),
+            "prediction": prediction.T.reshape(-1).astype(np.float64),
+            "target": sample.targets.T.reshape(-1),
+        }
+    )
+
+
+def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[BapstGNN, dict]:
+    """The trained graph network (best epoch, eval mode, on ``device``) and its hparams."""
+    model_dir = Path(model_dir)
+    hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
+    for path in (hparams_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; train the bapst model first")
+    hparams = json.loads(hparams_path.read_text())
+    model = BapstGNN(
+        n_outputs=hparams["n_outputs"],
+        hidden=hparams["hidden"],
+        n_message_passing=hparams["n_message_passing"],
+        n_types=hparams.get("n_types", 2),
+    )
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:
+        raise ValueError(
+            f"{weights_path} does not hold the weights described by {hparams_path} ({err})"
+        ) from err
+    return model.to(device).eval(), hparams
+
+
+def predict(
+    model_name: str,
+    model_dir: str | Path,
+    samples: list[Sample],
+    r_cut: float | None = None,
+    device: str = "auto",
+) -> pd.DataFrame:
+    """Predict every particle and label time of ``samples`` with the model saved in ``model_dir``.
+
+    model_name: 'ridge' (reads model.json, needs descriptors) or 'bapst' (reads model.pt and hparams.json).
+    r_cut: graph cutoff for 'bapst'; None takes the one the model was trained with, a different value is an
+    error. device: 'auto' | 'cpu' | 'cuda' for 'bapst' (a model trained on a GPU loads on a CPU).
+    """
+    model_dir = Path(model_dir)
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model {model_name!r}; choose one of {MODELS}")
+    if not samples:
+        return pd.DataFrame(
+            {
+                "configuration": pd.Series(dtype="int64"),
+                "particle": pd.Series(dtype="int64"),
+                "type": pd.Series(dtype="object"),
+                "time": pd.Series(dtype="float64"),
+                "prediction": pd.Series(dtype="float64"),
+                "target": pd.Series(dtype="float64"),
+            }
+        )
+    tables = []
+    if model_name == "ridge":
+        model = RidgeModel.load(model_dir / "model.json")
+        for sample in samples:
+            _check_times(sample, model.times, model_dir)
+            if sample.descriptors is None:
+                raise ValueError(f"configuration {sample.configuration} has no descriptors; ridge needs them")
+            if sample.descriptor_names != model.feature_names:
+                raise ValueError(
+                    f"configuration {sample.configuration} has descriptor columns that differ from those "
+                    f"the ridge model in {model_dir} was trained on"
+                )
+            tables.append(_long_table(sample, model.times, model.predict(sample.descriptors)))
+    else:
+        torch_device = resolve_device(device)
+        model, hparams = load_bapst(model_dir, torch_device)
+        trained_r_cut = float(hparams["r_cut"])
+        if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
+            raise ValueError(
+                f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} "
+                "was trained with"
+            )
+        times = np.asarray(hparams["times"], dtype=np.float64)
+        mean = np.asarray(hparams["target_mean"], dtype=np.float64)
+        std = np.asarray(hparams["target_std"], dtype=np.float64)
+        with torch.no_grad():
+            for sample in samples:
+                _check_times(sample, times, model_dir)
+                g = build_graph(sample, trained_r_cut, n_types=model.n_types).to(torch_device)
+                output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
+                tables.append(_long_table(sample, times, output * std + mean))
+    return pd.concat(tables, ignore_index=True)

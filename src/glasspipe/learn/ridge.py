@@ -1,0 +1,258 @@
+"""Ridge regression on per-particle descriptors: the linear baseline (as Landes et al. 2020 with g(r) bins).
+
+Model, for each label time t separately::
+
+    prediction_t(x) = intercept_t + sum_f coefficient_{t,f} * (x_f - mean_f) / std_f
+
+fitted in closed form on the A particles of the training configurations, minimising
+``sum_i (y_i - prediction(x_i))^2 + alpha_t * |coefficient_t|^2`` (scikit-learn's ``Ridge`` convention: the
+penalty is not divided by the number of rows). Feature means and standard deviations are those of the
+training rows; a constant feature gets std 1 (and so contributes nothing). The intercept is the training mean
+of the target.
+
+The penalty alpha_t is chosen from a list by the mean over validation configurations of the Pearson
+correlation on A particles. Without validation configurations it is chosen by K-fold cross-validation over
+the training configurations (K = min(5, number of training configurations); folds hold whole
+configurations, so particles of one configuration never sit on both sides); with a single training
+configuration the folds are interleaved particle subsets of it.
+
+The model is saved as plain JSON (see :meth:`RidgeModel.to_dict`), readable without glasspipe.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glasspipe.io.atomic import write_json
+
+FORMULA = (
+    "prediction[t] = intercepts[t] + sum_f coefficients[t][f] * (x[f] - feature_mean[f]) / feature_std[f]"
+)
+
+
+@dataclass
+class RidgeModel:
+    feature_names: list[str]
+    times: np.ndarray  # (T,)
+    feature_mean: np.ndarray  # (F,)
+    feature_std: np.ndarray  # (F,)
+    coefficients: np.ndarray  # (T, F), on standardised features
+    intercepts: np.ndarray  # (T,)
+    alpha: np.ndarray  # (T,) chosen penalty per time
+    alphas_tried: list[float]
+    selection: str  # 'validation' or 'k-fold (K=...)'
+    fit_particles: str = "A"
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) descriptors -> (N, T) predictions."""
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"ridge model takes {len(self.feature_names)} descriptors per particle, "
+                f"got shape {features.shape}"
+            )
+        standardised = (features - self.feature_mean) / self.feature_std
+        return standardised @ self.coefficients.T + self.intercepts
+
+    def to_dict(self) -> dict:
+        return {
+            "model": "ridge",
+            "formula": FORMULA,
+            "penalty": "sum of squared residuals + alpha * |coefficients|^2 (scikit-learn Ridge convention)",
+            "fit_particles": self.fit_particles,
+            "feature_names": list(self.feature_names),
+            "times": [float(t) for t in self.times],
+            "feature_mean": self.feature_mean.tolist(),
+            "feature_std": self.feature_std.tolist(),
+            "coefficients": self.coefficients.tolist(),
+            "intercepts": self.intercepts.tolist(),
+            "alpha": self.alpha.tolist(),
+            "alphas_tried": [float(a) for a in self.alphas_tried],
+            "selection": self.selection,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RidgeModel:
+        return cls(
+            feature_names=list(data["feature_names"]),
+            times=np.asarray(data["times"], dtype=np.float64),
+            feature_mean=np.asarray(data["feature_mean"], dtype=np.float64),
+            feature_std=np.asarray(data["feature_std"], dtype=np.float64),
+            coefficients=np.asarray(data["coefficients"], dtype=np.float64).reshape(len(data["times"]), -1),
+            intercepts=np.asarray(data["intercepts"], dtype=np.float64),
+            alpha=np.asarray(data["alpha"], dtype=np.float64),
+            alphas_tried=list(data["alphas_tried"]),
+            selection=data["selection"],
+            fit_particles=data.get("fit_particles", "A"),
+        )
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RidgeModel:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ridge model {path} does not exist; run the ridge training first")
+        try:
+            data = json.loads(path.read_text())
+            return cls.from_dict(data)
+        except (json.JSONDecodeError, KeyError, ValueError) as err:
+            raise ValueError(
+                f"ridge model {path} is not a readable ridge model ({err}); delete it and retrain"
+            ) from err
+
+
+def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation between matching columns of (n, k) arrays; NaN (no warning) where undefined."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim == 1:
+        a, b = a[:, None], b[:, None]
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    denominator = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=0) / denominator
+    r[~(denominator > 0)] = np.nan
+    return r
+
+
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 where a column is constant)."""
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    return mean, std
+
+
+def fit_path(features: np.ndarray, targets: np.ndarray, alphas: list[float]) -> tuple[np.ndarray, ...]:
+    """Closed-form ridge fits for every alpha.
+
+    features (n, F), targets (n, T). Returns feature mean (F,), std (F,), coefficients (n_alpha, T, F) on the
+    standardised features and intercepts (T,).
+    """
+    mean, std = standardisation(features)
+    x = (features - mean) / std
+    y_mean = targets.mean(axis=0)
+    gram = x.T @ x
+    rhs = x.T @ (targets - y_mean)
+    eye = np.eye(gram.shape[0])
+    coefficients = np.stack([_solve(gram + alpha * eye, rhs).T for alpha in alphas])
+    return mean, std, coefficients, y_mean
+
+
+def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.solve(matrix, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+
+
+def _mean_group_pearson(
+    features: list[np.ndarray], targets: list[np.ndarray], mean, std, coefficients, intercepts
+) -> np.ndarray:
+    """Mean over groups of the Pearson correlation per (alpha, time): shape (n_alpha, T)."""
+    scores = []
+    for x, y in zip(features, targets, strict=True):
+        standardised = (x - mean) / std
+        per_alpha = [pearson_columns(standardised @ c.T + intercepts, y) for c in coefficients]
+        scores.append(np.stack(per_alpha))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(scores), axis=0)
+
+
+def fit_ridge(
+    train: list[tuple[np.ndarray, np.ndarray]],
+    validation: list[tuple[np.ndarray, np.ndarray]],
+    alphas: list[float],
+    feature_names: list[str],
+    times: np.ndarray,
+) -> tuple[RidgeModel, pd.DataFrame]:
+    """Fit the ridge baseline and choose alpha per time.
+
+    train, validation: lists of (features (n_i, F), targets (n_i, T)) per configuration, A particles only.
+    Returns the model and the penalty scan: one row per (time, alpha) with the selection score
+    (mean Pearson over held-out configurations), the train Pearson of the fit on all training rows and
+    whether that alpha was chosen.
+    """
+    alphas = [float(a) for a in alphas]
+    if not alphas:
+        raise ValueError("no ridge penalties (models.ridge.alphas) given")
+    x_all = np.concatenate([x for x, _ in train])
+    y_all = np.concatenate([y for _, y in train])
+    mean, std, coefficients, intercepts = fit_path(x_all, y_all, alphas)
+
+    if validation:
+        selection = "validation"
+        scores = _mean_group_pearson(
+            [x for x, _ in validation], [y for _, y in validation], mean, std, coefficients, intercepts
+        )
+    else:
+        folds = _folds(train)
+        selection = f"k-fold (K={len(folds)})"
+        fold_scores = []
+        for held_out in folds:
+            fit_x = np.concatenate([x[~mask] for (x, _), mask in zip(train, held_out, strict=True)])
+            fit_y = np.concatenate([y[~mask] for (_, y), mask in zip(train, held_out, strict=True)])
+            f_mean, f_std, f_coef, f_int = fit_path(fit_x, fit_y, alphas)
+            test_x = [x[mask] for (x, _), mask in zip(train, held_out, strict=True) if mask.any()]
+            test_y = [y[mask] for (_, y), mask in zip(train, held_out, strict=True) if mask.any()]
+            fold_scores.append(_mean_group_pearson(test_x, test_y, f_mean, f_std, f_coef, f_int))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scores = np.nanmean(np.stack(fold_scores), axis=0)
+
+    # Best alpha per time; NaN scores lose; all NaN -> the largest alpha (the most conservative fit).
+    filled = np.where(np.isnan(scores), -np.inf, scores)
+    chosen = np.argmax(filled, axis=0)
+    all_nan = np.isnan(scores).all(axis=0)
+    chosen[all_nan] = int(np.argmax(alphas))
+    n_times = y_all.shape[1]
+    model = RidgeModel(
+        feature_names=list(feature_names),
+        times=np.asarray(times, dtype=np.float64),
+        feature_mean=mean,
+        feature_std=std,
+        coefficients=np.stack([coefficients[chosen[t], t] for t in range(n_times)]),
+        intercepts=intercepts,
+        alpha=np.asarray([alphas[k] for k in chosen]),
+        alphas_tried=alphas,
+        selection=selection,
+    )
+    standardised = (x_all - mean) / std
+    rows = []
+    for k, alpha in enumerate(alphas):
+        train_r = pearson_columns(standardised @ coefficients[k].T + intercepts, y_all)
+        for t in range(n_times):
+            rows.append(
+                {
+                    "time": float(times[t]),
+                    "alpha": alpha,
+                    "selection_pearson": float(scores[k, t]),
+                    "train_pearson": float(train_r[t]),
+                    "chosen": bool(chosen[t] == k),
+                }
+            )
+    log = pd.DataFrame(rows).sort_values(["time", "alpha"], kind="stable").reset_index(drop=True)
+    return model, log
+
+
+def _folds(train: list[tuple[np.ndarray, np.ndarray]]) -> list[list[np.ndarray]]:
+    """Held-out masks per fold, one boolean array per training configuration."""
+    sizes = [len(x) for x, _ in train]
+    if len(train) >= 2:
+        k = min(5, len(train))
+        return [[np.full(n, c % k == f) for c, n in enumerate(sizes)] for f in range(k)]
+    n = sizes[0]
+    k = min(5, n)
+    if k < 2:
+        raise ValueError("ridge needs validation configurations or at least 2 training rows to choose alpha")
+    return [[np.arange(n) % k == f] for f in range(k)]

@@ -40,15 +40,6 @@ SPLITS = gp.split_indices(config)
 SIM_ENV = "envs/hoomd.yaml" if config["engine"]["name"] == "hoomd" else "envs/glasspipe.yaml"
 
 
-def settings(stage):
-    """The config sections `stage` reads, as canonical JSON (a rule parameter: edits trigger reruns)."""
-    return gp.stage_settings_json(config, stage)
-
-
-def T_dir(w=None):
-    return "T{T}" if w is None else f"T{w.T}"
-
-
 wildcard_constraints:
     T=r"[0-9.]+(e-?[0-9]+)?",
     c=r"\d{3}",
@@ -56,6 +47,7 @@ wildcard_constraints:
     model="|".join(gp.MODEL_NAMES),
 
 
+include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/learn.smk"

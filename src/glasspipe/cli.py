@@ -216,11 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # glasspipe's own progress at INFO; libraries (gsd, freud) only when something is wrong.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("glasspipe").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         args.func(args)
     except (cfg.ConfigError, FileNotFoundError, ValueError) as err:

@@ -17,6 +17,7 @@ results/
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from glasspipe.config import temperature_tag
@@ -38,6 +39,15 @@ class Layout:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    @staticmethod
+    def root_of(path: str | Path) -> Path:
+        """The results directory that holds ``path`` (any file this layout names)."""
+        path = Path(path)
+        for parent in path.parents:
+            if re.fullmatch(r"T[0-9.eE+-]+", parent.name) or parent.name == "report":
+                return parent.parent
+        return path.parent
 
     def tdir(self, temperature: float | str) -> Path:
         """The directory of one temperature: 'T0.7' for 0.7; a string is used as the tag itself."""

@@ -8,13 +8,14 @@ rule labels:
     output:
         L.labels(T_dir(), "{c}"),
     params:
+        results=results_dir,
         settings=settings("labels"),
     log:
         L.log("labels", T_dir(), "{c}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe labels --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe labels --settings {params.settings:q} --results-dir {params.results:q}"
         " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"
 
 
@@ -24,11 +25,12 @@ rule structure:
     output:
         L.structure(T_dir(), "{c}"),
     params:
+        results=results_dir,
         settings=settings("structure"),
     log:
         L.log("structure", T_dir(), "{c}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe structure --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe structure --settings {params.settings:q} --results-dir {params.results:q}"
         " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"

@@ -1,18 +1,6 @@
 # Learning: one training job per (model, temperature) on the train split, evaluation on the test split.
 
 
-def split_inputs(split):
-    """Configurations, labels and descriptors of one split, for the temperature wildcard."""
-
-    def inputs(w):
-        paths = []
-        for c in SPLITS[split]:
-            paths += [L.equilibrated(T_dir(w), c), L.labels(T_dir(w), c), L.structure(T_dir(w), c)]
-        return paths
-
-    return inputs
-
-
 rule train_ridge:
     input:
         train=split_inputs("train"),
@@ -20,6 +8,7 @@ rule train_ridge:
     output:
         [L.model_dir(T_dir(), "ridge") / name for name in MODEL_FILES["ridge"]],
     params:
+        results=results_dir,
         settings=settings("train_ridge"),
     log:
         L.log("train", T_dir(), model="ridge"),
@@ -28,7 +17,7 @@ rule train_ridge:
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe train --model ridge --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe train --model ridge --settings {params.settings:q} --results-dir {params.results:q}"
         " --temperature {wildcards.T} 2> {log:q}"
 
 
@@ -39,6 +28,7 @@ rule train_bapst:
     output:
         [L.model_dir(T_dir(), "bapst") / name for name in MODEL_FILES["bapst"]],
     params:
+        results=results_dir,
         settings=settings("train_bapst"),
     threads: 2
     resources:
@@ -50,7 +40,7 @@ rule train_bapst:
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe train --model bapst --settings {params.settings:q} --results-dir {RESULTS:q} --threads {threads}"
+        "glasspipe train --model bapst --settings {params.settings:q} --results-dir {params.results:q} --threads {threads}"
         " --temperature {wildcards.T} 2> {log:q}"
 
 
@@ -62,6 +52,7 @@ rule evaluate:
         predictions=L.predictions(T_dir(), "{model}"),
         metrics=L.metrics(T_dir(), "{model}"),
     params:
+        results=results_dir,
         settings=settings("evaluate"),
     log:
         L.log("evaluate", T_dir(), model="{model}"),
@@ -69,4 +60,4 @@ rule evaluate:
         "../../envs/glasspipe.yaml"
     shell:
         "glasspipe evaluate --model {wildcards.model} --settings {params.settings:q}"
-        " --results-dir {RESULTS:q} --temperature {wildcards.T} > /dev/null 2> {log:q}"
+        " --results-dir {params.results:q} --temperature {wildcards.T} > /dev/null 2> {log:q}"

@@ -5,13 +5,14 @@ rule init:
     output:
         L.init(T_dir(), "{c}"),
     params:
+        results=results_dir,
         settings=settings("init"),
     log:
         L.log("init", T_dir(), "{c}"),
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe init --settings {params.settings:q} --results-dir {RESULTS:q}"
+        "glasspipe init --settings {params.settings:q} --results-dir {params.results:q}"
         " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"
 
 
@@ -23,6 +24,7 @@ rule equilibrate:
         thermo=L.thermo(T_dir(), "{c}"),
         checks=L.checks(T_dir(), "{c}"),
     params:
+        results=results_dir,
         settings=settings("equilibrate"),
     threads: config["engine"]["threads"]
     resources:
@@ -34,7 +36,7 @@ rule equilibrate:
     conda:
         f"../../{SIM_ENV}"
     shell:
-        "glasspipe equilibrate --settings {params.settings:q} --results-dir {RESULTS:q} --threads {threads}"
+        "glasspipe equilibrate --settings {params.settings:q} --results-dir {params.results:q} --threads {threads}"
         " --temperature {wildcards.T} --configuration {wildcards.c} > /dev/null 2> {log:q}"
 
 
@@ -44,6 +46,7 @@ rule isoconf:
     output:
         [L.replica(T_dir(), "{c}", r) for r in REPLICAS],
     params:
+        results=results_dir,
         settings=settings("isoconf"),
     threads: config["engine"]["threads"]
     resources:
@@ -55,5 +58,5 @@ rule isoconf:
     conda:
         f"../../{SIM_ENV}"
     shell:
-        "glasspipe isoconf --settings {params.settings:q} --results-dir {RESULTS:q} --threads {threads}"
+        "glasspipe isoconf --settings {params.settings:q} --results-dir {params.results:q} --threads {threads}"
         " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"

@@ -1,0 +1,135 @@
+"""The Snakemake workflow end to end on a tiny configuration, reruns, and refusal of bad configs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gsd.hoomd
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule name -> job count."""
+    text = result.stdout + result.stderr
+    stats = text[text.index("Job stats:"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    root = tiny_run / "results"
+    tdir = root / "T0.8"
+    n, n_cfg, n_rep = config["system"]["n_particles"], config["n_configurations"], config["isoconf"]["n_replicas"]
+    n_times = len(config["isoconf"]["times"])
+    for c in range(n_cfg):
+        with gsd.hoomd.open(tdir / "equilibrate" / f"cfg{c:03d}.gsd") as traj:
+            assert len(traj) == 1 and traj[0].particles.N == n
+        for r in range(n_rep):
+            with gsd.hoomd.open(tdir / "isoconf" / f"cfg{c:03d}" / f"replica{r:02d}.gsd") as traj:
+                assert len(traj) == 1 + n_times
+                assert traj[0].configuration.step == 0
+        labels = pd.read_parquet(tdir / "labels" / f"cfg{c:03d}.parquet")
+        assert len(labels) == n * n_times and (labels["propensity"] > 0).all()
+        structure = pd.read_parquet(tdir / "structure" / f"cfg{c:03d}.parquet")
+        assert len(structure) == n
+        checks = json.loads((tdir / "equilibrate" / f"cfg{c:03d}.checks.json").read_text())
+        assert set(checks["checks"]) == {"stationarity", "temperature", "crystal"}
+        thermo = pd.read_parquet(tdir / "equilibrate" / f"cfg{c:03d}.thermo.parquet")
+        assert {"time", "potential_energy", "kinetic_temperature", "pressure", "phase"} <= set(thermo.columns)
+    # Propensity grows with time on average (ballistic -> diffusive).
+    labels = pd.read_parquet(tdir / "labels" / "cfg000.parquet")
+    means = labels.groupby("time")["propensity"].mean()
+    assert means.is_monotonic_increasing
+    for model in ("ridge", "bapst"):
+        metrics = pd.read_parquet(tdir / "metrics" / f"{model}.parquet")
+        pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
+        assert len(pooled) == n_times and pooled["pearson"].between(-1, 1).all()
+    assert (tdir / "models" / "bapst" / "model.pt").stat().st_size > 0
+    for name in ("correlation.png", "correlation.pdf", "correlation.parquet", "metrics.md", "versions.json",
+                 "config.resolved.yaml", "equilibration.parquet", "relaxation.parquet"):
+        assert (root / "report" / name).stat().st_size > 0, name
+    readme = (root / "README.md").read_text()
+    assert "bapst" in readme and "ridge" in readme and "lammps" in readme
+    # Nothing half-written is left behind.
+    assert not list(root.rglob("*.partial"))
+
+
+@pytest.mark.slow
+def test_training_change_reruns_only_training_evaluation_report(tiny_run, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["models"]["bapst"]["learning_rate"] = 3.0e-3
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    result = snakemake(tiny_run, "-n", configfile=changed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert planned_jobs(result) == {"train_bapst": 1, "evaluate": 1, "report": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_temperature_change_reruns_everything(tiny_run, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["temperatures"] = [0.9]
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", configfile=changed))
+    n_cfg = config["n_configurations"]
+    for rule in ("init", "equilibrate", "isoconf", "labels", "structure"):
+        assert jobs[rule] == n_cfg
+    assert jobs["train_bapst"] == jobs["train_ridge"] == 1 and jobs["evaluate"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"engine": {"name": "gromacs"}}, "engine.name"),
+        ({"system": {"n_particles": -10}}, "system.n_particles"),
+        ({"system": {"density": 0}}, "system.density"),
+        ({"models": {"resnet": {}}}, "resnet"),
+    ],
+)
+def test_bad_config_is_refused_before_any_job(tmp_path, change, key):
+    config = yaml.safe_load(TINY.read_text())
+    for section, value in change.items():
+        config.setdefault(section, {}).update(value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", configfile=bad)
+    assert result.returncode != 0
+    assert key in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_default_config_dry_run_is_clean(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    result = snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    assert jobs["equilibrate"] == 8 and jobs["train_bapst"] == 1

@@ -7,9 +7,9 @@ import copy
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
 from glasspipe import config as cfg
-from conftest import REPO
 
 MINIMAL = {"temperatures": [0.7], "n_configurations": 4, "split": {"train": 2, "validation": 1, "test": 1}}
 
@@ -56,8 +56,9 @@ def test_bad_values_name_the_key(change, key):
 
 def test_box_too_small_for_cutoff_is_refused():
     with pytest.raises(cfg.ConfigError, match="system.n_particles"):
-        cfg.validate_config({**MINIMAL, "system": {"n_particles": 100}, "structure": {"r_max": 2.0},
-                             "graph": {"r_cut": 1.5}})
+        cfg.validate_config(
+            {**MINIMAL, "system": {"n_particles": 100}, "structure": {"r_max": 2.0}, "graph": {"r_cut": 1.5}}
+        )
 
 
 def test_label_times_on_the_step_grid():

@@ -100,9 +100,7 @@ def test_unwrapping_across_the_boundary():
     """Crossing the boundary changes the image flags, not the distance travelled; a displacement longer
     than half the box (impossible under the minimum image) is kept."""
     box = 6.0
-    initial = Snapshot(
-        positions=np.array([[2.9, 0.0, 0.0], [0.0, -2.95, 0.0]]), typeid=[0, 0], box_length=box
-    )
+    initial = Snapshot(positions=np.array([[2.9, 0.0, 0.0], [0.0, -2.95, 0.0]]), typeid=[0, 0], box_length=box)
     moves = np.array([[0.3, 0.0, 0.0], [0.0, -0.8 * box, 0.0]])
     frame = _frame(initial, initial.unwrapped_positions() + moves, step=100)
     assert frame.images[0, 0] == 1 and frame.images[1, 1] == -1  # both crossed
@@ -231,9 +229,7 @@ def botan(shared_data):
         pytest.skip(f"{path} not found")
     data = np.load(path)
     step = int(round(BOTAN_TAU_ALPHA / 0.005))
-    initial = Snapshot(
-        positions=data["initial_positions"], typeid=data["types"], box_length=BOTAN_BOX
-    ).wrapped()
+    initial = Snapshot(positions=data["initial_positions"], typeid=data["types"], box_length=BOTAN_BOX).wrapped()
     trajectories = [
         [Snapshot(positions=p, typeid=data["types"], box_length=BOTAN_BOX, step=step, dt=0.005).wrapped()]
         for p in data["positions"]
@@ -266,9 +262,7 @@ def test_botan_spearman_brown_consistency(botan):
     times, distances = replica_displacements(initial, trajectories)
     mask = initial.typeid == 0
     r16 = noise_ceiling_from_distances(times, distances, mask, n_splits=40, seed=1)["half_half_pearson"][0]
-    r8 = noise_ceiling_from_distances(times, distances[:16], mask, n_splits=40, seed=2)["half_half_pearson"][
-        0
-    ]
+    r8 = noise_ceiling_from_distances(times, distances[:16], mask, n_splits=40, seed=2)["half_half_pearson"][0]
     assert r8 == pytest.approx(r16 / (2.0 - r16), abs=0.05)
     ceiling = noise_ceiling(initial, trajectories)
     assert ceiling["reliability"][0] == pytest.approx(

@@ -71,9 +71,16 @@ def equilibrated_T08():
     n = 1000
     length = (n / 1.2) ** (1 / 3)
     start = protocols.random_configuration(n, 800, length, 0.8, np.random.default_rng(11))
-    settings = {"melt_temperature": 2.0, "melt_time": 10.0, "cool_time": 10.0, "burn_in_time": 100.0,
-                "production_time": 100.0, "thermostat": "nose_hoover", "thermostat_tau": 0.5,
-                "log_interval": 0.5}
+    settings = {
+        "melt_temperature": 2.0,
+        "melt_time": 10.0,
+        "cool_time": 10.0,
+        "burn_in_time": 100.0,
+        "production_time": 100.0,
+        "thermostat": "nose_hoover",
+        "thermostat_tau": 0.5,
+        "log_interval": 0.5,
+    }
     with LammpsEngine(KobAndersen(), dt=0.005) as engine:
         result = protocols.equilibrate(engine, start, 0.8, settings, seed=3)
     return result
@@ -146,8 +153,16 @@ def test_equilibration_resumes_from_checkpoint(tmp_path):
     n = 200
     length = (n / 1.2) ** (1 / 3)
     start = protocols.random_configuration(n, 160, length, 0.8, np.random.default_rng(5))
-    settings = {"melt_temperature": 2.0, "melt_time": 1.0, "cool_time": 1.0, "burn_in_time": 1.0,
-                "production_time": 2.0, "thermostat": "bussi", "thermostat_tau": 0.5, "log_interval": 0.1}
+    settings = {
+        "melt_temperature": 2.0,
+        "melt_time": 1.0,
+        "cool_time": 1.0,
+        "burn_in_time": 1.0,
+        "production_time": 2.0,
+        "thermostat": "bussi",
+        "thermostat_tau": 0.5,
+        "log_interval": 0.1,
+    }
 
     class Killed(Exception):
         pass
@@ -159,12 +174,28 @@ def test_equilibration_resumes_from_checkpoint(tmp_path):
     with LammpsEngine(KobAndersen(), dt=0.005) as engine:
         full = protocols.equilibrate(engine, start, 0.8, settings, seed=9)
         with pytest.raises(Killed):
-            protocols.equilibrate(engine, start, 0.8, settings, seed=9, checkpoint_dir=tmp_path,
-                                  checkpoint_every=200, on_progress=kill_after_first_checkpoint)
+            protocols.equilibrate(
+                engine,
+                start,
+                0.8,
+                settings,
+                seed=9,
+                checkpoint_dir=tmp_path,
+                checkpoint_every=200,
+                on_progress=kill_after_first_checkpoint,
+            )
         assert (tmp_path / "state.gsd").exists()
         seen = []
-        resumed = protocols.equilibrate(engine, start, 0.8, settings, seed=9, checkpoint_dir=tmp_path,
-                                        checkpoint_every=200, on_progress=lambda *a: seen.append(a[1]))
+        resumed = protocols.equilibrate(
+            engine,
+            start,
+            0.8,
+            settings,
+            seed=9,
+            checkpoint_dir=tmp_path,
+            checkpoint_every=200,
+            on_progress=lambda *a: seen.append(a[1]),
+        )
     assert min(seen) > 400  # it did not start again from step 0
     assert len(resumed.log) == len(full.log)
     assert resumed.log["step"].is_monotonic_increasing

@@ -49,9 +49,7 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def synthetic_sample(
-    configuration: int, n: int = 256, density: float = 1.2, noise: float = 0.3, shuffle=False
-):
+def synthetic_sample(configuration: int, n: int = 256, density: float = 1.2, noise: float = 0.3, shuffle=False):
     """Uniform random configuration; targets = neighbour counts within 1.2 and 1.0 plus Gaussian noise.
 
     Descriptors: counts of A and B neighbours in radial shells of width 0.1 up to 1.5 (the targets are exact
@@ -71,11 +69,7 @@ def synthetic_sample(
     targets = np.stack(within, axis=1) + noise * rng.normal(size=(n, 2))
     if shuffle:
         targets = targets[rng.permutation(n)]
-    names = [
-        f"n_{t}({a:.1f}-{b:.1f})"
-        for t in "AB"
-        for a, b in zip(SHELL_EDGES[:-1], SHELL_EDGES[1:], strict=True)
-    ]
+    names = [f"n_{t}({a:.1f}-{b:.1f})" for t in "AB" for a, b in zip(SHELL_EDGES[:-1], SHELL_EDGES[1:], strict=True)]
     return Sample(configuration, typeid, positions, length, TIMES, targets, counts.reshape(n, -1), names)
 
 
@@ -139,9 +133,7 @@ def test_permuting_particles_permutes_outputs():
     model = BapstGNN(n_outputs=2, hidden=16, n_message_passing=3)
     sample = synthetic_sample(0, n=200)
     perm = np.random.default_rng(0).permutation(sample.n_particles)
-    permuted = Sample(
-        0, sample.typeid[perm], sample.positions[perm], sample.box_length, TIMES, sample.targets[perm]
-    )
+    permuted = Sample(0, sample.typeid[perm], sample.positions[perm], sample.box_length, TIMES, sample.targets[perm])
     out = _graph_output(model, sample)
     out_permuted = _graph_output(model, permuted)
     assert torch.allclose(out_permuted, out[perm], atol=1e-5, rtol=1e-5)
@@ -223,9 +215,7 @@ def _write_inputs(tmp_path, sample: Sample):
 def test_load_sample_matches_rows_by_particle(tmp_path):
     sample = synthetic_sample(3, n=100)
     _write_inputs(tmp_path, sample)
-    loaded = load_sample(
-        5, tmp_path / "conf.gsd", tmp_path / "labels.parquet", tmp_path / "descriptors.parquet"
-    )
+    loaded = load_sample(5, tmp_path / "conf.gsd", tmp_path / "labels.parquet", tmp_path / "descriptors.parquet")
     assert loaded.configuration == 5
     assert np.array_equal(loaded.times, TIMES)
     assert np.allclose(loaded.targets, sample.targets)
@@ -438,16 +428,12 @@ def test_correlations_pooled_and_per_configuration():
     ]
     assert len(result) == 2 * 2 * (1 + 3)
     for (time, kind, configuration), group in table.groupby(["time", "type", "configuration"]):
-        row = result[
-            (result["time"] == time) & (result["type"] == kind) & (result["configuration"] == configuration)
-        ]
+        row = result[(result["time"] == time) & (result["type"] == kind) & (result["configuration"] == configuration)]
         assert row["scope"].item() == "configuration" and row["n_particles"].item() == len(group)
         if time == 2.0 and kind == "B" and configuration == 2:
             assert np.isnan(row["pearson"].item())
         else:
-            assert row["pearson"].item() == pytest.approx(
-                np.corrcoef(group["prediction"], group["target"])[0, 1]
-            )
+            assert row["pearson"].item() == pytest.approx(np.corrcoef(group["prediction"], group["target"])[0, 1])
     pooled_group = table[(table["time"] == 1.0) & (table["type"] == "A")]
     pooled = result[(result["scope"] == "pooled") & (result["time"] == 1.0) & (result["type"] == "A")]
     assert pooled["configuration"].item() == -1 and pooled["n_particles"].item() == 120
@@ -456,9 +442,7 @@ def test_correlations_pooled_and_per_configuration():
     )
 
     s = summary(result)
-    per = result[(result["scope"] == "configuration") & (result["time"] == 1.0) & (result["type"] == "A")][
-        "pearson"
-    ]
+    per = result[(result["scope"] == "configuration") & (result["time"] == 1.0) & (result["type"] == "A")]["pearson"]
     row = s[(s["time"] == 1.0) & (s["type"] == "A")]
     assert row["mean_pearson"].item() == pytest.approx(per.mean())
     assert row["sem_pearson"].item() == pytest.approx(per.std(ddof=1) / np.sqrt(3))

@@ -55,9 +55,7 @@ def test_plot_correlations_files_and_data(tmp_path, metrics):
     pd.testing.assert_frame_equal(saved, returned)
     assert len(saved) == 6 and set(saved["type"]) == {"A"}
     for _, row in saved.iterrows():
-        rows = metrics[
-            (metrics["model"] == row["model"]) & (metrics["time"] == row["time"]) & (metrics["type"] == "A")
-        ]
+        rows = metrics[(metrics["model"] == row["model"]) & (metrics["time"] == row["time"]) & (metrics["type"] == "A")]
         pooled = rows[rows["scope"] == "pooled"]["pearson"].item()
         per_config = rows[rows["scope"] == "configuration"]["pearson"]
         assert row["pearson"] == pytest.approx(pooled)
@@ -154,9 +152,7 @@ def test_results_readme(tmp_path, metrics):
     assert len(table_lines) == 2  # pooled table, then mean ± s.d. over configurations
     # column order follows the sorted model names: bapst, ridge; at t = 5 they are 0.6 and 0.4
     assert table_lines[0].split("|")[2].strip() == "0.600" and table_lines[0].split("|")[3].strip() == "0.400"
-    per_config = metrics[
-        (metrics["scope"] == "configuration") & (metrics["type"] == "A") & (metrics["time"] == 5.0)
-    ]
+    per_config = metrics[(metrics["scope"] == "configuration") & (metrics["type"] == "A") & (metrics["time"] == 5.0)]
     bapst = per_config[per_config["model"] == "bapst"]["pearson"]
     assert table_lines[1].split("|")[2].strip() == f"{bapst.mean():.3f} ± {bapst.std(ddof=1):.3f}"
     for needle in (

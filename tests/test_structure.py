@@ -89,9 +89,7 @@ def test_r_max_beyond_half_box_is_refused():
 def test_simple_cubic_counts():
     """Each site of a simple cubic lattice has 6 neighbours at a, 12 at sqrt(2) a, 8 at sqrt(3) a."""
     a, n = 1.3, 6
-    snapshot = Snapshot(
-        positions=_lattice(n, a) - 0.5 * n * a, typeid=np.zeros(n**3), box_length=n * a
-    ).wrapped()
+    snapshot = Snapshot(positions=_lattice(n, a) - 0.5 * n * a, typeid=np.zeros(n**3), box_length=n * a).wrapped()
     r_min, dr = 0.5, 0.1
     frame = radial_descriptors(snapshot, r_min, 2.5, dr)
     edges = radial_bins(r_min, 2.5, dr)
@@ -171,9 +169,7 @@ def test_ideal_gas_pair_correlation_is_one(ideal_gas):
         assert deviation.max() < 5.0, f"{column}: {deviation.max():.1f} sigma from 1"
         # and the mean over the well-sampled bins agrees to its (much smaller) error
         pooled_sigma = 1.0 / np.sqrt(expected[usable].sum())
-        assert (
-            abs(np.average(g[column].to_numpy()[usable], weights=expected[usable]) - 1.0) < 5 * pooled_sigma
-        )
+        assert abs(np.average(g[column].to_numpy()[usable], weights=expected[usable]) - 1.0) < 5 * pooled_sigma
 
 
 def test_ideal_gas_descriptors_average_to_pair_correlation(ideal_gas):

@@ -13,7 +13,6 @@ import gsd.hoomd
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -23,14 +22,16 @@ TINY = REPO / "tests" / "configs" / "tiny.yaml"
 def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     """The 'Job stats' table of a dry run: rule name -> job count."""
     text = result.stdout + result.stderr
-    stats = text[text.index("Job stats:"):]
+    stats = text[text.index("Job stats:") :]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
 
 
@@ -47,7 +48,11 @@ def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     root = tiny_run / "results"
     tdir = root / "T0.8"
-    n, n_cfg, n_rep = config["system"]["n_particles"], config["n_configurations"], config["isoconf"]["n_replicas"]
+    n, n_cfg, n_rep = (
+        config["system"]["n_particles"],
+        config["n_configurations"],
+        config["isoconf"]["n_replicas"],
+    )
     n_times = len(config["isoconf"]["times"])
     for c in range(n_cfg):
         with gsd.hoomd.open(tdir / "equilibrate" / f"cfg{c:03d}.gsd") as traj:
@@ -73,8 +78,16 @@ def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
         pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
         assert len(pooled) == n_times and pooled["pearson"].between(-1, 1).all()
     assert (tdir / "models" / "bapst" / "model.pt").stat().st_size > 0
-    for name in ("correlation.png", "correlation.pdf", "correlation.parquet", "metrics.md", "versions.json",
-                 "config.resolved.yaml", "equilibration.parquet", "relaxation.parquet"):
+    for name in (
+        "correlation.png",
+        "correlation.pdf",
+        "correlation.parquet",
+        "metrics.md",
+        "versions.json",
+        "config.resolved.yaml",
+        "equilibration.parquet",
+        "relaxation.parquet",
+    ):
         assert (root / "report" / name).stat().st_size > 0, name
     readme = (root / "README.md").read_text()
     assert "bapst" in readme and "ridge" in readme and "lammps" in readme

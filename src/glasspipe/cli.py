@@ -15,9 +15,9 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
-from glasspipe import __version__, config as cfg
+from glasspipe import __version__
+from glasspipe import config as cfg
 from glasspipe.layout import Layout
 
 
@@ -25,7 +25,8 @@ def _settings(args, stage: str) -> dict:
     if args.settings is not None:
         settings = cfg.settings_from_json(args.settings)
     elif args.config is not None:
-        settings = cfg.settings_from_json(cfg.stage_settings_json(cfg.load_config(args.config), stage))
+        config = cfg.load_config(args.config)
+        settings = cfg.settings_from_json(cfg.stage_settings_json(config, stage, getattr(args, "temperature", None)))
     else:
         raise SystemExit(f"glasspipe {stage}: give --settings JSON or --config FILE")
     settings = cfg.fill_defaults(settings)
@@ -67,8 +68,12 @@ def _cmd_init(args):
     from glasspipe import stages
 
     layout = _layout(args)
-    stages.init(_settings(args, "init"), args.temperature, args.configuration,
-                layout.init(args.temperature, args.configuration))
+    stages.init(
+        _settings(args, "init"),
+        args.temperature,
+        args.configuration,
+        layout.init(args.temperature, args.configuration),
+    )
 
 
 def _cmd_equilibrate(args):
@@ -77,8 +82,14 @@ def _cmd_equilibrate(args):
     layout = _layout(args)
     T, c = args.temperature, args.configuration
     summary = stages.equilibrate(
-        _settings(args, "equilibrate"), T, c, layout.init(T, c), layout.equilibrated(T, c),
-        layout.thermo(T, c), layout.checks(T, c), checkpoint_dir=layout.checkpoint_dir("equilibrate", T, c),
+        _settings(args, "equilibrate"),
+        T,
+        c,
+        layout.init(T, c),
+        layout.equilibrated(T, c),
+        layout.thermo(T, c),
+        layout.checks(T, c),
+        checkpoint_dir=layout.checkpoint_dir("equilibrate", T, c),
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "checks"}, indent=2))
 
@@ -91,8 +102,14 @@ def _cmd_isoconf(args):
     T, c = args.temperature, args.configuration
     n_replicas = cfg.fill_defaults(settings)["isoconf"]["n_replicas"]
     outputs = [layout.replica(T, c, r) for r in range(n_replicas)]
-    stages.isoconf(settings, T, c, layout.equilibrated(T, c), outputs,
-                   checkpoint_dir=layout.checkpoint_dir("isoconf", T, c))
+    stages.isoconf(
+        settings,
+        T,
+        c,
+        layout.equilibrated(T, c),
+        outputs,
+        checkpoint_dir=layout.checkpoint_dir("isoconf", T, c),
+    )
 
 
 def _cmd_labels(args):
@@ -131,7 +148,10 @@ def _cmd_train(args):
     T = args.temperature
     paths = {split: _split_paths(layout, T, splits[split]) for split in ("train", "validation")}
     stages.train(
-        settings, args.model, T, splits,
+        settings,
+        args.model,
+        T,
+        splits,
         equilibrated={s: p[0] for s, p in paths.items()},
         labels_paths={s: p[1] for s, p in paths.items()},
         structure_paths={s: p[2] for s, p in paths.items()},
@@ -148,8 +168,16 @@ def _cmd_evaluate(args):
     test = cfg.split_indices(cfg.fill_defaults(settings))["test"]
     equilibrated, labels, structure = _split_paths(layout, T, test)
     metrics = stages.evaluate(
-        settings, args.model, T, layout.model_dir(T, args.model), test, equilibrated, labels, structure,
-        layout.predictions(T, args.model), layout.metrics(T, args.model),
+        settings,
+        args.model,
+        T,
+        layout.model_dir(T, args.model),
+        test,
+        equilibrated,
+        labels,
+        structure,
+        layout.predictions(T, args.model),
+        layout.metrics(T, args.model),
     )
     pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
     print(pooled[["time", "pearson"]].to_string(index=False))
@@ -164,8 +192,10 @@ def _cmd_report(args):
 
 def _cmd_validate(args):
     config = cfg.load_config(args.config_file)
-    print(f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}, label times "
-          f"{[round(t, 6) for t in cfg.label_times(config)]}")
+    print(
+        f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}, label times "
+        f"{[round(t, 6) for t in cfg.label_times(config)]}"
+    )
 
 
 def _cmd_energy(args):
@@ -187,16 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     _stage_parser(sub, "init", "write a seeded random configuration").set_defaults(func=_cmd_init)
     _stage_parser(sub, "equilibrate", "melt, cool and equilibrate one configuration").set_defaults(
-        func=_cmd_equilibrate)
+        func=_cmd_equilibrate
+    )
     _stage_parser(sub, "isoconf", "run the iso-configurational replicas of one configuration").set_defaults(
-        func=_cmd_isoconf)
+        func=_cmd_isoconf
+    )
     _stage_parser(sub, "labels", "propensity labels of one configuration").set_defaults(func=_cmd_labels)
-    _stage_parser(sub, "structure", "radial descriptors of one configuration").set_defaults(
-        func=_cmd_structure)
-    _stage_parser(sub, "train", "train a model at one temperature", per_configuration=False,
-                  model=True).set_defaults(func=_cmd_train)
-    _stage_parser(sub, "evaluate", "evaluate a trained model on the test configurations",
-                  per_configuration=False, model=True).set_defaults(func=_cmd_evaluate)
+    _stage_parser(sub, "structure", "radial descriptors of one configuration").set_defaults(func=_cmd_structure)
+    _stage_parser(sub, "train", "train a model at one temperature", per_configuration=False, model=True).set_defaults(
+        func=_cmd_train
+    )
+    _stage_parser(
+        sub,
+        "evaluate",
+        "evaluate a trained model on the test configurations",
+        per_configuration=False,
+        model=True,
+    ).set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("report", help="figures, tables and the results README")
     source = p.add_mutually_exclusive_group(required=True)
@@ -207,8 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("energy", help="potential energy per particle and pressure of a GSD frame, as JSON")
     p.add_argument("file", help="GSD file")
     p.add_argument("--frame", type=int, default=-1, help="frame index (default: last)")
-    p.add_argument("--engine", default="lammps", choices=["lammps", "hoomd", "reference"],
-                   help="engine that evaluates the energy ('reference': glasspipe's numpy/freud evaluation)")
+    p.add_argument(
+        "--engine",
+        default="lammps",
+        choices=["lammps", "hoomd", "reference"],
+        help="engine that evaluates the energy ('reference': glasspipe's numpy/freud evaluation)",
+    )
     p.add_argument("--cutoff-mode", default="shift", choices=["shift", "truncate"])
     p.set_defaults(func=_cmd_energy)
     return parser

@@ -79,9 +79,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         where = key if key != "<top level>" else "the top level"
         return f"unknown key(s) {extra} in {where}; allowed keys are {allowed}"
     if error.validator == "enum":
-        return (
-            f"config key '{key}' = {error.instance!r} is not allowed; choose one of {error.validator_value}"
-        )
+        return f"config key '{key}' = {error.instance!r} is not allowed; choose one of {error.validator_value}"
     if error.validator == "required":
         return f"config section '{key}' is missing a required key: {error.message}"
     if error.validator == "oneOf":
@@ -112,9 +110,7 @@ def load_config(path: str | Path) -> dict:
     with path.open() as fh:
         config = yaml.safe_load(fh) or {}
     if not isinstance(config, dict):
-        raise ConfigError(
-            f"config file {path} must hold a mapping of keys to values, found {type(config).__name__}"
-        )
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values, found {type(config).__name__}")
     return validate_config(config)
 
 
@@ -129,18 +125,43 @@ def n_type_a(config: dict) -> int:
     return int(round(config["system"]["fraction_A"] * config["system"]["n_particles"]))
 
 
-def label_steps(config: dict) -> np.ndarray:
+def tau_alpha_estimate(config: dict, temperature: float | None = None) -> float | None:
+    """The estimated tau_alpha (tau) of ``temperature``: the job's own value, or looked up in
+    tau_alpha_estimates; None when the config gives none."""
+    if config.get("tau_alpha_estimate") is not None:
+        return float(config["tau_alpha_estimate"])
+    estimates = config.get("tau_alpha_estimates")
+    if not estimates or temperature is None:
+        return None
+    temperatures = [float(t) for t in config["temperatures"]]
+    return float(estimates[temperatures.index(float(temperature))])
+
+
+def time_scale(config: dict, section: str, temperature: float | None = None) -> float:
+    """Factor that turns the section's times into tau: 1, or tau_alpha when its time_unit is tau_alpha."""
+    if config[section].get("time_unit", "tau") == "tau":
+        return 1.0
+    tau_alpha = tau_alpha_estimate(config, temperature)
+    if tau_alpha is None:
+        raise ConfigError(
+            f"config key '{section}.time_unit' = 'tau_alpha' needs 'tau_alpha_estimates' (one per temperature)"
+        )
+    return tau_alpha
+
+
+def label_steps(config: dict, temperature: float | None = None) -> np.ndarray:
     """Label times as MD step counts (sorted, unique, at least 1) on the dt grid."""
     times = config["isoconf"]["times"]
     if isinstance(times, dict):
         times = np.geomspace(times["start"], times["stop"], times["count"])
-    steps = np.unique(np.maximum(1, np.round(np.asarray(times, dtype=float) / config["engine"]["dt"])))
+    times = np.asarray(times, dtype=float) * time_scale(config, "isoconf", temperature)
+    steps = np.unique(np.maximum(1, np.round(times / config["engine"]["dt"])))
     return steps.astype(np.int64)
 
 
-def label_times(config: dict) -> np.ndarray:
+def label_times(config: dict, temperature: float | None = None) -> np.ndarray:
     """Label times (tau) actually sampled: label_steps * dt."""
-    return label_steps(config) * config["engine"]["dt"]
+    return label_steps(config, temperature) * config["engine"]["dt"]
 
 
 def split_indices(config: dict) -> dict[str, list[int]]:
@@ -168,14 +189,21 @@ def _get(config: dict, dotted: str) -> Any:
     return value
 
 
-def stage_settings(config: dict, stage: str) -> dict:
-    """The part of ``config`` that stage ``stage`` reads, keyed by dotted section name."""
-    return {section: _get(config, section) for section in STAGE_SECTIONS[stage]}
+def stage_settings(config: dict, stage: str, temperature: float | None = None) -> dict:
+    """The part of ``config`` that stage ``stage`` reads, keyed by dotted section name.
+
+    Simulation stages of one temperature also get that temperature's tau_alpha estimate (when the config
+    gives estimates), so adding a temperature does not change the settings of the others.
+    """
+    settings = {section: _get(config, section) for section in STAGE_SECTIONS[stage]}
+    if stage in ("equilibrate", "isoconf") and temperature is not None:
+        settings["tau_alpha_estimate"] = tau_alpha_estimate(config, temperature)
+    return settings
 
 
-def stage_settings_json(config: dict, stage: str) -> str:
+def stage_settings_json(config: dict, stage: str, temperature: float | None = None) -> str:
     """stage_settings as canonical JSON (sorted keys), the form Snakemake passes to a rule."""
-    return json.dumps(stage_settings(config, stage), sort_keys=True, separators=(",", ":"))
+    return json.dumps(stage_settings(config, stage, temperature), sort_keys=True, separators=(",", ":"))
 
 
 def settings_from_json(text: str) -> dict:
@@ -235,6 +263,17 @@ def _check_consistency(config: dict) -> None:
             f"config key 'isoconf.times' runs from start = {times['start']} to stop = {times['stop']}; "
             "start must be smaller"
         )
+    estimates = config.get("tau_alpha_estimates")
+    if estimates is not None and len(estimates) != len(config["temperatures"]):
+        raise ConfigError(
+            f"config key 'tau_alpha_estimates' has {len(estimates)} values for {len(config['temperatures'])} "
+            "'temperatures'; give one per temperature, in the same order"
+        )
+    for section in ("equilibrate", "isoconf"):
+        if config[section]["time_unit"] == "tau_alpha" and estimates is None:
+            raise ConfigError(
+                f"config key '{section}.time_unit' = 'tau_alpha' needs 'tau_alpha_estimates' (one per temperature)"
+            )
     equilibrate = config["equilibrate"]
     if equilibrate["log_interval"] > equilibrate["production_time"] / 4:
         raise ConfigError(
@@ -250,9 +289,7 @@ def fill_defaults(partial: dict) -> dict:
     """
     partial = copy.deepcopy(dict(partial))
     errors = [
-        e
-        for e in _Validator(schema()).iter_errors(partial)
-        if not (e.validator == "required" and not e.absolute_path)
+        e for e in _Validator(schema()).iter_errors(partial) if not (e.validator == "required" and not e.absolute_path)
     ]
     if errors:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(_describe(e) for e in errors))

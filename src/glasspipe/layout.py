@@ -109,4 +109,7 @@ class Layout:
         return self.root / "README.md"
 
 
-MODEL_FILES = {"ridge": ("model.json", "train_log.parquet"), "bapst": ("model.pt", "hparams.json", "train_log.parquet")}
+MODEL_FILES = {
+    "ridge": ("model.json", "train_log.parquet"),
+    "bapst": ("model.pt", "hparams.json", "train_log.parquet"),
+}

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glasspipe import __version__, config as cfg
+from glasspipe import __version__
+from glasspipe import config as cfg
 from glasspipe.io.atomic import write_json
 from glasspipe.io.gsd_io import read_snapshot, write_gsd
 from glasspipe.io.tables import write_table
@@ -75,7 +76,8 @@ def equilibrate(
     """
     from glasspipe.md import checks
     from glasspipe.md.engine import make_engine
-    from glasspipe.md.protocols import equilibrate as run_equilibration, temperature_key
+    from glasspipe.md.protocols import equilibrate as run_equilibration
+    from glasspipe.md.protocols import temperature_key
 
     config = _full_config(settings)
     seed = derive_seed(config["seed"], "equilibrate", temperature_key(temperature), configuration)
@@ -88,7 +90,13 @@ def equilibrate(
     wall = time.perf_counter()
     with make_engine(config) as engine:
         result = run_equilibration(
-            engine, initial_snapshot, temperature, config["equilibrate"], seed, checkpoint_dir=checkpoint_dir
+            engine,
+            initial_snapshot,
+            temperature,
+            config["equilibrate"],
+            seed,
+            checkpoint_dir=checkpoint_dir,
+            time_scale=cfg.time_scale(config, "equilibrate", temperature),
         )
     wall = time.perf_counter() - wall
     production = result.log[result.log["phase"] == "production"]
@@ -123,7 +131,11 @@ def equilibrate(
 
 
 def isoconf(
-    settings: dict, temperature: float, configuration: int, equilibrated: Path, outputs: list[Path],
+    settings: dict,
+    temperature: float,
+    configuration: int,
+    equilibrated: Path,
+    outputs: list[Path],
     checkpoint_dir: Path | None = None,
 ) -> None:
     """Run the iso-configurational replicas of one configuration: one GSD per replica.
@@ -139,7 +151,7 @@ def isoconf(
     n_replicas = config["isoconf"]["n_replicas"]
     if len(outputs) != n_replicas:
         raise ValueError(f"{len(outputs)} output paths given for 'isoconf.n_replicas' = {n_replicas}")
-    steps = cfg.label_steps(config)
+    steps = cfg.label_steps(config, temperature)
     initial = read_snapshot(equilibrated)
     scratch = Path(checkpoint_dir) if checkpoint_dir is not None else None
     with make_engine(config) as engine:
@@ -148,8 +160,14 @@ def isoconf(
                 config["seed"], "replica_velocities", temperature_key(temperature), configuration, replica
             )
             meta = _metadata(
-                "isoconf", settings, temperature=temperature, configuration=configuration, replica=replica,
-                seed=seed, label_steps=steps.tolist(), dt=config["engine"]["dt"],
+                "isoconf",
+                settings,
+                temperature=temperature,
+                configuration=configuration,
+                replica=replica,
+                seed=seed,
+                label_steps=steps.tolist(),
+                dt=config["engine"]["dt"],
             )
             done = scratch / Path(output).name if scratch is not None else None
             if done is not None and done.exists():
@@ -183,7 +201,12 @@ def _remove_tree(path: Path) -> None:
 
 # --- analysis -------------------------------------------------------------------------------------
 def labels(
-    settings: dict, temperature: float, configuration: int, equilibrated: Path, replicas: list[Path], output: Path
+    settings: dict,
+    temperature: float,
+    configuration: int,
+    equilibrated: Path,
+    replicas: list[Path],
+    output: Path,
 ) -> None:
     """Propensity of each particle at each label time (Parquet, long format).
 
@@ -204,8 +227,12 @@ def labels(
         for k in range(len(times))
     ]
     meta = _metadata(
-        "labels", settings, temperature=temperature, configuration=configuration,
-        equilibrated=str(equilibrated), n_replicas=len(replicas),
+        "labels",
+        settings,
+        temperature=temperature,
+        configuration=configuration,
+        equilibrated=str(equilibrated),
+        n_replicas=len(replicas),
         self_isf={"q": Q_PEAK_KA, "times": times, "fs_A": fs},
     )
     write_table(table, output, metadata=meta)
@@ -231,9 +258,14 @@ def _samples(configurations, equilibrated, labels_paths, structure_paths):
 
 
 def train(
-    settings: dict, model: str, temperature: float, configurations: dict[str, list[int]],
-    equilibrated: dict[str, list[Path]], labels_paths: dict[str, list[Path]],
-    structure_paths: dict[str, list[Path]], out_dir: Path,
+    settings: dict,
+    model: str,
+    temperature: float,
+    configurations: dict[str, list[int]],
+    equilibrated: dict[str, list[Path]],
+    labels_paths: dict[str, list[Path]],
+    structure_paths: dict[str, list[Path]],
+    out_dir: Path,
 ) -> None:
     """Train ``model`` on the train split, selecting on the validation split (dicts keyed by split)."""
     from glasspipe.learn import train as training
@@ -251,15 +283,28 @@ def train(
     elif model == "bapst":
         seed = derive_seed(config["seed"], "train", temperature_key(temperature))
         training.train_bapst(
-            data["train"], data["validation"], config["models"]["bapst"], config["graph"]["r_cut"], seed, out_dir
+            data["train"],
+            data["validation"],
+            config["models"]["bapst"],
+            config["graph"]["r_cut"],
+            seed,
+            out_dir,
         )
     else:
         raise ValueError(f"unknown model {model!r}; choose one of {cfg.MODEL_NAMES}")
 
 
 def evaluate(
-    settings: dict, model: str, temperature: float, model_dir: Path, configurations: list[int], equilibrated: list[Path],
-    labels_paths: list[Path], structure_paths: list[Path], predictions_output: Path, metrics_output: Path,
+    settings: dict,
+    model: str,
+    temperature: float,
+    model_dir: Path,
+    configurations: list[int],
+    equilibrated: list[Path],
+    labels_paths: list[Path],
+    structure_paths: list[Path],
+    predictions_output: Path,
+    metrics_output: Path,
 ) -> pd.DataFrame:
     """Predict the test configurations and write predictions and Pearson correlations (Parquet)."""
     from glasspipe.learn.evaluate import correlations
@@ -282,5 +327,12 @@ def report(config: dict) -> None:
     from glasspipe.targets import report_inputs
 
     inputs = report_inputs(config)
-    build_report(config, inputs["metrics"], inputs["thermo"], inputs["checks"], Path(config["results_dir"]),
-                 inputs["benchmarks"], inputs["labels"])
+    build_report(
+        config,
+        inputs["metrics"],
+        inputs["thermo"],
+        inputs["checks"],
+        Path(config["results_dir"]),
+        inputs["benchmarks"],
+        inputs["labels"],
+    )

@@ -136,15 +136,12 @@ def _open(path: str | Path):
 def _from_frame(frame: gsd.hoomd.Frame, path: Path) -> Snapshot:
     box = np.asarray(frame.configuration.box, dtype=np.float64)
     if not (np.allclose(box[:3], box[0]) and np.allclose(box[3:], 0.0)):
-        raise ValueError(
-            f"GSD file {path} holds a non-cubic or tilted box {box.tolist()}; glasspipe needs a cube"
-        )
+        raise ValueError(f"GSD file {path} holds a non-cubic or tilted box {box.tolist()}; glasspipe needs a cube")
     dt = frame.log.get("glasspipe/dt")
     extra = {
         key.removeprefix("glasspipe/"): np.asarray(value)
         for key, value in frame.log.items()
-        if key.startswith("glasspipe/")
-        and key not in ("glasspipe/dt", "glasspipe/time", "glasspipe/metadata")
+        if key.startswith("glasspipe/") and key not in ("glasspipe/dt", "glasspipe/time", "glasspipe/metadata")
     }
     velocity = frame.particles.velocity
     return Snapshot(

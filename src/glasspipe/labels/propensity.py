@@ -47,14 +47,11 @@ def _min_image(delta: np.ndarray, box_length: float) -> np.ndarray:
 def _check_same_particles(initial: Snapshot, snapshot: Snapshot, where: str) -> None:
     if snapshot.n_particles != initial.n_particles:
         raise ValueError(
-            f"{where} holds {snapshot.n_particles} particles but the initial configuration "
-            f"{initial.n_particles}"
+            f"{where} holds {snapshot.n_particles} particles but the initial configuration {initial.n_particles}"
         )
     if not np.array_equal(snapshot.typeid, initial.typeid):
         n_diff = int(np.count_nonzero(snapshot.typeid != initial.typeid))
-        raise ValueError(
-            f"{where} has different particle types than the initial configuration ({n_diff} differ)"
-        )
+        raise ValueError(f"{where} has different particle types than the initial configuration ({n_diff} differ)")
     if not np.isclose(snapshot.box_length, initial.box_length, rtol=1e-6):
         raise ValueError(
             f"{where} has box length {snapshot.box_length} but the initial configuration {initial.box_length}"
@@ -172,9 +169,9 @@ def load_replicas(
             raise ValueError(f"replica file {path} holds only the t = 0 frame; no label times were written")
         _check_same_particles(initial, first, f"replica file {path}, frame 0")
         _check_origin(initial, first, f"replica file {path}")
-        offset = np.round(
-            (initial.unwrapped_positions() - first.unwrapped_positions()) / initial.box_length
-        ).astype(np.int32)
+        offset = np.round((initial.unwrapped_positions() - first.unwrapped_positions()) / initial.box_length).astype(
+            np.int32
+        )
         shifted = []
         for frame in frames[1:]:
             frame = frame.copy()
@@ -236,15 +233,11 @@ def noise_ceiling_from_distances(
     distances = np.asarray(distances, dtype=np.float64)
     n_replicas = distances.shape[0]
     if n_replicas < 2:
-        raise ValueError(
-            f"the noise ceiling needs at least 2 replicas to split in halves, found {n_replicas}"
-        )
+        raise ValueError(f"the noise ceiling needs at least 2 replicas to split in halves, found {n_replicas}")
     mask = np.asarray(mask, dtype=bool)
     n_selected = int(mask.sum())
     if n_selected < 3:
-        raise ValueError(
-            f"the noise ceiling needs at least 3 particles of the chosen type, found {n_selected}"
-        )
+        raise ValueError(f"the noise ceiling needs at least 3 particles of the chosen type, found {n_selected}")
     if n_splits < 1:
         raise ValueError(f"n_splits = {n_splits} must be at least 1")
     selected = distances[:, :, mask]
@@ -254,9 +247,7 @@ def noise_ceiling_from_distances(
     else:
         rng = np.random.default_rng(seed)
         orders = [rng.permutation(n_replicas) for _ in range(n_splits)]
-    r_hh = np.stack(
-        [_pearson_rows(selected[o[:half]].mean(axis=0), selected[o[half:]].mean(axis=0)) for o in orders]
-    )
+    r_hh = np.stack([_pearson_rows(selected[o[:half]].mean(axis=0), selected[o[half:]].mean(axis=0)) for o in orders])
     mean = r_hh.mean(axis=0)
     reliability = 2.0 * mean / (1.0 + mean)
     return pd.DataFrame(

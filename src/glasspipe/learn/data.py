@@ -148,9 +148,7 @@ def _read_descriptors(path: Path, n_particles: int, type_labels: np.ndarray):
         raise ValueError(f"descriptors file {path} lacks column(s) {missing}")
     _check_ids(table, path, n_particles, "descriptors")
     if len(table) != n_particles:
-        raise ValueError(
-            f"descriptors file {path} has {len(table)} rows for {n_particles} particles (duplicates)"
-        )
+        raise ValueError(f"descriptors file {path} has {len(table)} rows for {n_particles} particles (duplicates)")
     table = table.sort_values("particle", kind="stable")
     _check_types(table["type"].to_numpy(), type_labels, path, "descriptors")
     names = [str(c) for c in table.columns if c not in ID_COLUMNS]
@@ -163,9 +161,7 @@ def _read_descriptors(path: Path, n_particles: int, type_labels: np.ndarray):
     bad = ~np.isfinite(values)
     if bad.any():
         column = names[int(np.flatnonzero(bad.any(axis=0))[0])]
-        raise ValueError(
-            f"descriptors file {path}: column {column!r} holds {int(bad.sum())} non-finite values"
-        )
+        raise ValueError(f"descriptors file {path}: column {column!r} holds {int(bad.sum())} non-finite values")
     return names, values
 
 

@@ -42,9 +42,7 @@ def pearson(x, y) -> float:
     sxx, syy = float(dx @ dx), float(dy @ dy)
     scale = max(1.0, float(np.abs(x).max())) ** 2 * len(x), max(1.0, float(np.abs(y).max())) ** 2 * len(y)
     if sxx <= 1e-24 * scale[0] or syy <= 1e-24 * scale[1]:
-        warnings.warn(
-            "Pearson correlation undefined for a constant input; returning NaN", RuntimeWarning, stacklevel=2
-        )
+        warnings.warn("Pearson correlation undefined for a constant input; returning NaN", RuntimeWarning, stacklevel=2)
         return float("nan")
     return float(np.clip((dx @ dy) / np.sqrt(sxx * syy), -1.0, 1.0))
 

@@ -113,9 +113,7 @@ class BapstGNN(nn.Module):
         w_n, b_n = self.core_node.layers[0].weight, self.core_node.layers[0].bias
         # Column blocks of the first core layers (see the module docstring).
         w_e_prev, w_e_enc = w_e[:, :h], w_e[:, h : 2 * h]
-        w_e_nodes = torch.cat(
-            [w_e[:, 2 * h : 4 * h], w_e[:, 4 * h : 6 * h]], dim=0
-        )  # (2h', 2h): receiver; sender
+        w_e_nodes = torch.cat([w_e[:, 2 * h : 4 * h], w_e[:, 4 * h : 6 * h]], dim=0)  # (2h', 2h): receiver; sender
         w_n_agg, w_n_prev, w_n_enc = w_n[:, :h], w_n[:, h : 2 * h], w_n[:, 2 * h : 3 * h]
         # Terms from the encoded inputs are the same at every step.
         edge_const = torch.addmm(b_e, enc_e, w_e_enc.t())

@@ -61,9 +61,7 @@ def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as err:
-        raise ValueError(
-            f"{weights_path} does not hold the weights described by {hparams_path} ({err})"
-        ) from err
+        raise ValueError(f"{weights_path} does not hold the weights described by {hparams_path} ({err})") from err
     return model.to(device).eval(), hparams
 
 
@@ -113,8 +111,7 @@ def predict(
         trained_r_cut = float(hparams["r_cut"])
         if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
             raise ValueError(
-                f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} "
-                "was trained with"
+                f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
             )
         times = np.asarray(hparams["times"], dtype=np.float64)
         mean = np.asarray(hparams["target_mean"], dtype=np.float64)

@@ -31,9 +31,7 @@ import pandas as pd
 
 from glasspipe.io.atomic import write_json
 
-FORMULA = (
-    "prediction[t] = intercepts[t] + sum_f coefficients[t][f] * (x[f] - feature_mean[f]) / feature_std[f]"
-)
+FORMULA = "prediction[t] = intercepts[t] + sum_f coefficients[t][f] * (x[f] - feature_mean[f]) / feature_std[f]"
 
 
 @dataclass
@@ -54,8 +52,7 @@ class RidgeModel:
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[1] != len(self.feature_names):
             raise ValueError(
-                f"ridge model takes {len(self.feature_names)} descriptors per particle, "
-                f"got shape {features.shape}"
+                f"ridge model takes {len(self.feature_names)} descriptors per particle, got shape {features.shape}"
             )
         standardised = (features - self.feature_mean) / self.feature_std
         return standardised @ self.coefficients.T + self.intercepts

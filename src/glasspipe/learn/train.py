@@ -191,9 +191,7 @@ def _load_checkpoint(path: Path, fingerprint: dict, device: torch.device) -> dic
         logger.warning("checkpoint %s is not readable (%s); training starts from scratch", path, err)
         return None
     if state.get("fingerprint") != fingerprint:
-        logger.warning(
-            "checkpoint %s was written with other settings or data; training starts from scratch", path
-        )
+        logger.warning("checkpoint %s was written with other settings or data; training starts from scratch", path)
         return None
     return state
 
@@ -281,15 +279,11 @@ def train_bapst(
         torch.set_rng_state(state["torch_rng"].cpu())
         start_epoch = int(state["epoch"])
         rows = list(state["log"])
-        best_state = (
-            None if state["best_state"] is None else {k: v.cpu() for k, v in state["best_state"].items()}
-        )
+        best_state = None if state["best_state"] is None else {k: v.cpu() for k, v in state["best_state"].items()}
         best_epoch, best_pearson = int(state["best_epoch"]), float(state["best_pearson"])
         logger.info("bapst: resuming from %s after epoch %d", checkpoint_path, start_epoch)
         if start_epoch > epochs:
-            logger.warning(
-                "bapst: the checkpoint already holds %d epochs, more than the %d asked", start_epoch, epochs
-            )
+            logger.warning("bapst: the checkpoint already holds %d epochs, more than the %d asked", start_epoch, epochs)
 
     model.train()
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -397,6 +391,4 @@ def train_bapst(
         },
     )
     checkpoint_path.unlink(missing_ok=True)
-    logger.info(
-        "bapst: wrote %s (epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best_epoch, best_pearson
-    )
+    logger.info("bapst: wrote %s (epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best_epoch, best_pearson)

@@ -59,9 +59,7 @@ def random_configuration(
     return Snapshot(positions=positions, typeid=typeid, box_length=box_length).wrapped()
 
 
-def maxwell_boltzmann_velocities(
-    n_particles: int, temperature: float, rng: np.random.Generator
-) -> np.ndarray:
+def maxwell_boltzmann_velocities(n_particles: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """Velocities (N, 3) drawn from Maxwell-Boltzmann at ``temperature`` (masses 1).
 
     The total momentum is removed and the velocities rescaled so that the kinetic temperature, with
@@ -84,9 +82,10 @@ class Phase:
     t_stop: float
 
 
-def equilibration_phases(temperature: float, settings: dict, dt: float) -> list[Phase]:
+def equilibration_phases(temperature: float, settings: dict, dt: float, time_scale: float = 1.0) -> list[Phase]:
     """melt at melt_temperature, linear cooling to T, NVT burn-in at T (the aging after the quench is
-    discarded), production NVT at T (analysed by the checks). Times in tau become steps."""
+    discarded), production NVT at T (analysed by the checks). Times in tau become steps; burn-in and
+    production times are multiplied by ``time_scale`` (tau_alpha when they are given in its units)."""
 
     def steps(time: float) -> int:
         return int(round(time / dt))
@@ -95,8 +94,8 @@ def equilibration_phases(temperature: float, settings: dict, dt: float) -> list[
     return [
         Phase("melt", steps(settings["melt_time"]), melt_t, melt_t),
         Phase("cool", steps(settings["cool_time"]), melt_t, temperature),
-        Phase("burn_in", steps(settings["burn_in_time"]), temperature, temperature),
-        Phase("production", steps(settings["production_time"]), temperature, temperature),
+        Phase("burn_in", steps(settings["burn_in_time"] * time_scale), temperature, temperature),
+        Phase("production", steps(settings["production_time"] * time_scale), temperature, temperature),
     ]
 
 
@@ -119,7 +118,8 @@ def equilibrate(
     seed: int,
     checkpoint_dir: Path | None = None,
     checkpoint_every: int = 20_000,
-    n_production_frames: int = 20,
+    n_production_frames: int = 100,
+    time_scale: float = 1.0,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> EquilibrationResult:
     """Minimise, melt, cool and equilibrate ``initial`` at ``temperature`` with ``engine``.
@@ -132,7 +132,7 @@ def equilibrate(
     thermostat relaxes within a few thermostat_tau.
     """
     dt = engine.dt
-    phases = equilibration_phases(temperature, settings, dt)
+    phases = equilibration_phases(temperature, settings, dt, time_scale)
     total = sum(p.n_steps for p in phases)
     log_every = max(1, int(round(settings["log_interval"] / dt)))
     fingerprint = _fingerprint(
@@ -168,7 +168,8 @@ def equilibrate(
             log.info("resuming equilibration from checkpoint at step %d of %d", progress, total)
     if progress == 0:
         engine.load(initial)
-        engine.minimize(force_tolerance=1e-2 * initial.n_particles**0.5, max_steps=2000)
+        # A few hundred FIRE steps relieve the close contacts of the random start before the melt.
+        engine.minimize(force_tolerance=1e-2 * initial.n_particles**0.5, max_steps=200)
         engine.set_step(0)
         rng = np.random.default_rng(seed)
         engine.set_velocities(maxwell_boltzmann_velocities(initial.n_particles, phases[0].t_start, rng))
@@ -179,9 +180,7 @@ def equilibrate(
     checkpoint_every = max(log_every, checkpoint_every // log_every * log_every)
     frame_steps = set(range(production_start + frame_every, total + 1, frame_every))
     phase_ends = np.cumsum([p.n_steps for p in phases])
-    stops = sorted(
-        {int(e) for e in phase_ends} | set(range(checkpoint_every, total, checkpoint_every)) | frame_steps
-    )
+    stops = sorted({int(e) for e in phase_ends} | set(range(checkpoint_every, total, checkpoint_every)) | frame_steps)
     for stop in (s for s in stops if s > progress):
         index = int(np.searchsorted(phase_ends, progress, side="right"))
         phase = phases[index]
@@ -234,9 +233,7 @@ def isoconfigurational_replica(
     start = initial.copy()
     start.step = 0
     start.images = np.zeros_like(start.images)
-    start.velocities = maxwell_boltzmann_velocities(
-        initial.n_particles, temperature, np.random.default_rng(seed)
-    )
+    start.velocities = maxwell_boltzmann_velocities(initial.n_particles, temperature, np.random.default_rng(seed))
     engine.load(start)
     frames = [engine.snapshot()]
     done = 0

@@ -38,15 +38,21 @@ def relaxation_table(labels_paths: list[Path]) -> pd.DataFrame:
         if not isf:
             continue
         for time, fs in zip(isf["times"], isf["fs_A"], strict=True):
-            rows.append({"temperature": meta["temperature"], "configuration": meta["configuration"],
-                         "q": isf["q"], "time": time, "fs_A": fs})
+            rows.append(
+                {
+                    "temperature": meta["temperature"],
+                    "configuration": meta["configuration"],
+                    "q": isf["q"],
+                    "time": time,
+                    "fs_A": fs,
+                }
+            )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     mean = table.groupby(["temperature", "time"], as_index=False)["fs_A"].mean()
     taus = {
-        T: tau_alpha(group["time"].to_numpy(), group["fs_A"].to_numpy())
-        for T, group in mean.groupby("temperature")
+        T: tau_alpha(group["time"].to_numpy(), group["fs_A"].to_numpy()) for T, group in mean.groupby("temperature")
     }
     mean["tau_alpha"] = mean["temperature"].map(taus)
     return mean
@@ -60,8 +66,14 @@ def stage_costs(benchmark_paths: list[Path]) -> pd.DataFrame:
         if not path.exists():
             continue
         bench = pd.read_csv(path, sep="\t")
-        rows.append({"stage": path.parent.name, "item": path.stem, "wall_s": float(bench["s"].iloc[0]),
-                     "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else None})
+        rows.append(
+            {
+                "stage": path.parent.name,
+                "item": path.stem,
+                "wall_s": float(bench["s"].iloc[0]),
+                "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -98,21 +110,30 @@ def build_report(
 
     pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
     table = pooled.pivot_table(index="time", columns="model", values="pearson").reset_index()
-    lines = ["# Pearson correlation, test configurations pooled, A particles", "", table.to_markdown(index=False)]
+    lines = [
+        "# Pearson correlation, test configurations pooled, A particles",
+        "",
+        table.to_markdown(index=False),
+    ]
     lines += ["", "# Equilibration", "", equilibration.to_markdown(index=False)]
     if not relaxation.empty:
         taus = relaxation.groupby("temperature")["tau_alpha"].first().reset_index()
         lines += ["", "# Relaxation time (F_s(q, t) of A particles = 1/e)", "", taus.to_markdown(index=False)]
     if not costs.empty:
-        lines += ["", "# Cost per stage (Snakemake benchmarks)", "",
-                  costs.groupby("stage")["wall_s"].agg(["count", "sum", "mean"]).reset_index().to_markdown(
-                      index=False)]
+        lines += [
+            "",
+            "# Cost per stage (Snakemake benchmarks)",
+            "",
+            costs.groupby("stage")["wall_s"].agg(["count", "sum", "mean"]).reset_index().to_markdown(index=False),
+        ]
     with atomic_path(outputs["metrics_md"]) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
     root = Path(results_dir)
-    files = {str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p): desc
-             for p, desc in describe_outputs(config).items()}
+    files = {
+        str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p): desc
+        for p, desc in describe_outputs(config).items()
+    }
     timings = costs.groupby("stage")["wall_s"].sum().to_dict() if not costs.empty else None
     write_results_readme(outputs["readme"], config, metrics, versions, files, timings)
 

@@ -50,9 +50,7 @@ def correlation_summary(metrics: pd.DataFrame, type_name: str = "A") -> pd.DataF
         )
     unknown = set(rows["scope"]) - {"pooled", "configuration"}
     if unknown:
-        raise ValueError(
-            f"metrics column 'scope' holds {sorted(unknown)}; expected 'pooled' or 'configuration'"
-        )
+        raise ValueError(f"metrics column 'scope' holds {sorted(unknown)}; expected 'pooled' or 'configuration'")
     # Metrics gathered over several temperatures carry a 'temperature' column: one line per (model, T).
     groups = ["model", "temperature"] if "temperature" in rows.columns else ["model"]
     keys = [*groups, "time"]
@@ -185,6 +183,4 @@ def plot_thermo(
     fig.align_ylabels(axes)
     _save(fig, out_png, out_pdf)
     if out_data is not None:
-        write_table(
-            thermo_df[list(THERMO_COLUMNS)].reset_index(drop=True), out_data, {"figure": Path(out_png).name}
-        )
+        write_table(thermo_df[list(THERMO_COLUMNS)].reset_index(drop=True), out_data, {"figure": Path(out_png).name})

@@ -83,8 +83,7 @@ def _config_summary(config: dict) -> list[str]:
     ]
     lines = ["| setting | value |", "| --- | --- |"]
     lines += [
-        f"| {name} | {value:g} |" if isinstance(value, float) else f"| {name} | {_fmt(value)} |"
-        for name, value in rows
+        f"| {name} | {value:g} |" if isinstance(value, float) else f"| {name} | {_fmt(value)} |" for name, value in rows
     ]
     return lines
 
@@ -123,9 +122,7 @@ def _spread_table(metrics: pd.DataFrame, type_name: str = "A") -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     grouped = _with_series(rows).groupby(["time", "series"])["pearson"]
-    text = (grouped.mean().map(lambda m: f"{m:.3f}") + " ± " + grouped.std(ddof=1).map(_fmt)).unstack(
-        "series"
-    )
+    text = (grouped.mean().map(lambda m: f"{m:.3f}") + " ± " + grouped.std(ddof=1).map(_fmt)).unstack("series")
     return text.sort_index()
 
 
@@ -133,9 +130,7 @@ def _text_table(table: pd.DataFrame, index_name: str) -> list[str]:
     columns = [str(c) for c in table.columns]
     lines = ["| " + " | ".join([index_name, *columns]) + " |", "|" + " --- |" * (len(columns) + 1)]
     for index, row in table.iterrows():
-        lines.append(
-            "| " + " | ".join([f"{index:g}", *("n/a" if pd.isna(v) else str(v) for v in row)]) + " |"
-        )
+        lines.append("| " + " | ".join([f"{index:g}", *("n/a" if pd.isna(v) else str(v) for v in row)]) + " |")
     return lines
 
 
@@ -210,9 +205,7 @@ def write_results_readme(
     if missing:
         raise ValueError(f"metrics lack the column(s) {missing}; found {list(metrics.columns)}")
     pooled = pooled_table(metrics)
-    lines += (
-        _markdown_table(pooled, "t (tau)") if not pooled.empty else ["(no pooled metrics for A particles)"]
-    )
+    lines += _markdown_table(pooled, "t (tau)") if not pooled.empty else ["(no pooled metrics for A particles)"]
     spread = _spread_table(metrics)
     if not spread.empty:
         lines += [

@@ -34,9 +34,7 @@ def periodic_pairs(positions: np.ndarray, box_length: float, r_max: float) -> Pa
     query = freud.locality.AABBQuery(box, points)
     # freud works in single precision: search a little wider, then cut in double precision.
     r_search = min(r_max * (1.0 + 1e-5), np.nextafter(np.float32(0.5 * box_length), 0))
-    nlist = query.query(points, {"r_max": r_search, "exclude_ii": True}).toNeighborList(
-        sort_by_distance=False
-    )
+    nlist = query.query(points, {"r_max": r_search, "exclude_ii": True}).toNeighborList(sort_by_distance=False)
     i = np.asarray(nlist.query_point_indices, dtype=np.int64)
     j = np.asarray(nlist.point_indices, dtype=np.int64)
     pos = np.asarray(positions, dtype=np.float64)

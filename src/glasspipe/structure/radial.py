@@ -54,9 +54,7 @@ def _type_names(snapshot: Snapshot) -> list[str]:
     n_types = max(len(snapshot.type_names), int(snapshot.typeid.max(initial=-1)) + 1)
     names = list(snapshot.type_names)[:n_types]
     if len(names) < n_types:
-        raise ValueError(
-            f"snapshot has type ids up to {n_types - 1} but only type names {list(snapshot.type_names)}"
-        )
+        raise ValueError(f"snapshot has type ids up to {n_types - 1} but only type names {list(snapshot.type_names)}")
     return names
 
 

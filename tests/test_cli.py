@@ -1,0 +1,79 @@
+"""The command line: `glasspipe energy`, `glasspipe validate`, and the stage commands' error handling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from glasspipe.cli import main
+from glasspipe.io.gsd_io import Snapshot, write_gsd
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "glasspipe.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def botan_gsd(shared_data, tmp_path):
+    """The BOTAN T = 0.44 equilibrated configuration (N = 4096, L = 15.05658) as a GSD file."""
+    data = np.load(shared_data / "botan_T0.44_cfg1_tc07.npz")
+    snapshot = Snapshot(positions=data["initial_positions"], typeid=data["types"], box_length=15.05658).wrapped()
+    path = tmp_path / "botan.gsd"
+    write_gsd(path, [snapshot])
+    return path
+
+
+@pytest.mark.parametrize("engine", ["reference", "lammps"])
+def test_energy_of_botan_configuration(botan_gsd, engine):
+    """REFERENCE.md: U/N (shift) = -7.035 +- 0.012 over the 15 BOTAN configurations at T = 0.44, virial
+    pressure 2.367 (spread of P 0.077). One configuration: 4 standard deviations of the spread."""
+    result = run_cli("energy", str(botan_gsd), "--engine", engine)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n_particles"] == 4096
+    assert report["potential_energy_per_particle"] == pytest.approx(-7.035, abs=4 * 0.012)
+    assert report["virial_pressure"] == pytest.approx(2.367, abs=4 * 0.077)
+    # The file stores no velocities (GSD reads them as zero): the pressure is its virial part alone.
+    assert report["kinetic_temperature"] == 0.0
+    assert report["pressure"] == pytest.approx(report["virial_pressure"], rel=1e-10)
+
+
+def test_energy_engines_agree_and_cutoff_modes_differ(botan_gsd):
+    reports = {
+        (engine, mode): json.loads(run_cli("energy", str(botan_gsd), "--engine", engine, "--cutoff-mode", mode).stdout)
+        for engine in ("reference", "lammps")
+        for mode in ("shift", "truncate")
+    }
+    for mode in ("shift", "truncate"):
+        lammps = reports[("lammps", mode)]["potential_energy_per_particle"]
+        reference = reports[("reference", mode)]["potential_energy_per_particle"]
+        assert lammps == pytest.approx(reference, rel=1e-10)
+    # REFERENCE.md: unshifted U/N = -7.604 on the same configurations.
+    assert reports[("reference", "truncate")]["potential_energy_per_particle"] == pytest.approx(-7.604, abs=0.05)
+
+
+def test_validate_prints_derived_values(capsys):
+    assert main(["validate", str(REPO / "config.yaml")]) == 0
+    assert "box length 9.41" in capsys.readouterr().out
+
+
+def test_missing_input_is_a_clear_error(tmp_path, capsys):
+    code = main(["labels", "--config", str(REPO / "config.yaml"), "--results-dir", str(tmp_path),
+                 "--temperature", "0.7", "--configuration", "0"])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_truncated_gsd_is_a_clear_error(tmp_path):
+    path = tmp_path / "config.gsd"
+    write_gsd(path, [Snapshot(positions=np.zeros((4, 3)) + np.arange(4)[:, None], typeid=[0, 0, 0, 1],
+                              box_length=10.0)])
+    path.write_bytes(path.read_bytes()[:100])
+    result = run_cli("energy", str(path), "--engine", "reference")
+    assert result.returncode == 2
+    assert "config.gsd" in result.stderr and "not readable" in result.stderr

@@ -59,7 +59,8 @@ def test_energy_engines_agree_and_cutoff_modes_differ(botan_gsd):
 
 def test_validate_prints_derived_values(capsys):
     assert main(["validate", str(REPO / "config.yaml")]) == 0
-    assert "box length 9.41" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "box length 9.41" in out and "T = 0.7: label times (tau) [0.1," in out
 
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):

@@ -192,10 +192,10 @@ def _cmd_report(args):
 
 def _cmd_validate(args):
     config = cfg.load_config(args.config_file)
-    print(
-        f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}, label times "
-        f"{[round(t, 6) for t in cfg.label_times(config)]}"
-    )
+    print(f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}")
+    for T in config["temperatures"]:
+        times = [float(f"{t:.6g}") for t in cfg.label_times(config, T)]
+        print(f"  T = {T:g}: label times (tau) {times}")
 
 
 def _cmd_energy(args):

@@ -275,10 +275,13 @@ def _check_consistency(config: dict) -> None:
                 f"config key '{section}.time_unit' = 'tau_alpha' needs 'tau_alpha_estimates' (one per temperature)"
             )
     equilibrate = config["equilibrate"]
-    if equilibrate["log_interval"] > equilibrate["production_time"] / 4:
+    shortest = min(
+        equilibrate["production_time"] * time_scale(config, "equilibrate", T) for T in config["temperatures"]
+    )
+    if equilibrate["log_interval"] > shortest / 4:
         raise ConfigError(
-            f"config key 'equilibrate.log_interval' = {equilibrate['log_interval']} leaves fewer than 4 log rows "
-            f"in 'equilibrate.production_time' = {equilibrate['production_time']}; the checks need more"
+            f"config key 'equilibrate.log_interval' = {equilibrate['log_interval']} (tau) leaves fewer than 4 log "
+            f"rows in the shortest production window ({shortest:g} tau); the checks need more"
         )
 
 

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from glasspipe.cli import main
 from glasspipe.io.gsd_io import Snapshot, write_gsd
 

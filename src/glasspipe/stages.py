@@ -75,6 +75,7 @@ def equilibrate(
     JSON and the report) but does not stop the pipeline; see the report.
     """
     from glasspipe.md import checks
+    from glasspipe.md.ageing import ageing_check
     from glasspipe.md.engine import make_engine
     from glasspipe.md.protocols import equilibrate as run_equilibration
     from glasspipe.md.protocols import temperature_key
@@ -104,6 +105,7 @@ def equilibrate(
         "stationarity": checks.stationarity(production),
         "temperature": checks.temperature_check(production, temperature),
         "crystal": checks.crystal_check(result.snapshot),
+        "ageing": ageing_check(result.production_frames),
     }
     for name, check in report.items():
         if not check["passed"]:
@@ -117,6 +119,7 @@ def equilibrate(
         "potential_energy_mean": float(production["potential_energy"].mean()),
         "pressure_mean": float(production["pressure"].mean()),
         "kinetic_temperature_mean": float(production["kinetic_temperature"].mean()),
+        "tau_alpha_production": report["ageing"]["tau_alpha"],
         "wall_s": wall,
         "particle_steps_per_s": n_steps * initial_snapshot.n_particles / wall if wall > 0 else None,
         "checks": report,

@@ -56,6 +56,7 @@ def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
         hidden=hparams["hidden"],
         n_message_passing=hparams["n_message_passing"],
         n_types=hparams.get("n_types", 2),
+        mean_degree=hparams.get("mean_degree", 1.0),
     )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)

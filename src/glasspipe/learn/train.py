@@ -248,7 +248,8 @@ def train_bapst(
     )
 
     torch.manual_seed(int(seed))
-    model = BapstGNN(n_outputs, hidden=hidden, n_message_passing=n_message_passing).to(device)
+    mean_degree = float(np.sum(n_edges) / max(1, sum(d.graph.n_nodes for d in train_data)))
+    model = BapstGNN(n_outputs, hidden=hidden, n_message_passing=n_message_passing, mean_degree=mean_degree).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     rng = np.random.default_rng(int(seed))
     symmetries = cube_symmetries().to(device)

@@ -7,7 +7,8 @@ periodic box, in LJ reduced units, with all masses 1.
 Conventions every engine follows:
 - ``thermo()`` returns intensive quantities: potential energy per particle (eps_AA, with the configured
   cutoff mode), kinetic temperature with 3N - 3 degrees of freedom (momentum is conserved), and the
-  pressure P = N k_B T_kin / V + W / (3V) (eps_AA / sigma_AA^3), W the pair virial sum_{i<j} r_ij . f_ij.
+  pressure P = (2K + W) / (3V) = (N - 1) k_B T_kin / V + W / (3V) (eps_AA / sigma_AA^3), K the kinetic
+  energy and W the pair virial sum_{i<j} r_ij . f_ij (the convention of LAMMPS and HOOMD).
 - ``snapshot()`` returns positions wrapped into [-L/2, L/2) with image flags, in particle order 0..N-1
   (the order of the snapshot given to ``load``), and the current step.
 - Runs are deterministic for a given seed (thermostat noise) and thread count.

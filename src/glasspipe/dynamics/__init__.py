@@ -1,0 +1,1 @@
+"""Dynamics: self intermediate scattering function and the alpha-relaxation time."""

@@ -1,0 +1,149 @@
+"""Equilibration checks (glasspipe.md.checks) on synthetic logs and known structures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.signal import lfilter
+
+from glasspipe.io.gsd_io import Snapshot
+from glasspipe.md.checks import block_average, crystal_check, stationarity, temperature_check
+
+
+def ar1(n: int, phi: float, seed: int) -> np.ndarray:
+    """Stationary AR(1) series x_t = phi x_{t-1} + e_t, unit innovations (correlation time ~ 1/(1-phi))."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=n)
+    e[0] /= np.sqrt(1 - phi**2)  # start in the stationary distribution
+    return lfilter([1.0], [1.0, -phi], e)
+
+
+def thermo_log(potential_energy: np.ndarray, kinetic_temperature: np.ndarray | None = None) -> pd.DataFrame:
+    n = len(potential_energy)
+    if kinetic_temperature is None:
+        kinetic_temperature = np.full(n, 0.8)
+    return pd.DataFrame(
+        {
+            "time": np.arange(n, dtype=float),
+            "potential_energy": potential_energy,
+            "kinetic_temperature": kinetic_temperature,
+            "pressure": np.full(n, 7.6),
+        }
+    )
+
+
+def assert_json_able(result: dict) -> None:
+    json.dumps(result, allow_nan=False)
+    for key in ("name", "passed", "value", "message"):
+        assert key in result
+    assert "threshold" in result or "tolerance" in result
+    assert isinstance(result["passed"], bool)
+
+
+def test_block_average_recovers_the_error_of_a_correlated_series():
+    """AR(1) with phi = 0.8: the exact standard error of the mean of n values is
+    sigma_x sqrt((1 + phi) / (1 - phi) / n), three times the naive one. Over 20 series the mean ratio of
+    the blocking estimate to it lies within 20 % of 1 (the scatter of one estimate is ~15 %, of the
+    mean of 20 about 4 %; the max-over-levels choice biases it up by ~4 %)."""
+    phi, n = 0.8, 2000
+    exact = np.sqrt(1 / (1 - phi**2)) * np.sqrt((1 + phi) / (1 - phi) / n)
+    ratios = [block_average(ar1(n, phi, seed))["error"] / exact for seed in range(20)]
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.2)
+    naive = np.std(ar1(n, phi, 0), ddof=1) / np.sqrt(n)
+    assert block_average(ar1(n, phi, 0))["error"] > 2 * naive
+
+
+def test_stationary_log_passes():
+    energy = -6.35 + 0.01 * ar1(400, 0.8, seed=3)
+    result = stationarity(thermo_log(energy))
+    assert_json_able(result)
+    assert result["passed"], result["message"]
+    assert abs(result["value"]) < 3
+
+
+def test_drifting_log_fails():
+    # A drift of 0.08 across the window (5 noise standard deviations of 0.017): the half means differ by
+    # 0.04 against a combined block error of ~0.007 (the drift itself inflates the within-half errors).
+    energy = -6.35 + 0.01 * ar1(400, 0.8, seed=3) + np.linspace(0.0, 0.08, 400)
+    result = stationarity(thermo_log(energy))
+    assert_json_able(result)
+    assert not result["passed"]
+    assert result["value"] > 3
+
+
+def test_stationarity_needs_rows():
+    result = stationarity(thermo_log(np.array([-6.3, -6.3, -6.3])))
+    assert_json_able(result)
+    assert not result["passed"]
+
+
+def test_temperature_white_noise_passes_offset_fails():
+    n_particles, temperature = 1000, 0.8
+    sigma = temperature * np.sqrt(2 / (3 * n_particles - 3))  # instantaneous fluctuation of T_kin
+    noise = np.random.default_rng(7).normal(0.0, sigma, 300)
+    good = temperature_check(thermo_log(np.zeros(300), temperature + noise), temperature)
+    assert_json_able(good)
+    assert good["passed"], good["message"]
+    # 3 % off (e.g. 3N instead of 3N - 3 dof would be 0.03 %, a wrong set point or coupling much more):
+    # 0.024 against an error of ~0.0012 and the 1 % default tolerance.
+    bad = temperature_check(thermo_log(np.zeros(300), 1.03 * temperature + noise), temperature)
+    assert_json_able(bad)
+    assert not bad["passed"]
+    # With N given, the tolerance is one instantaneous fluctuation (0.021 here), still below 0.024.
+    assert not temperature_check(
+        thermo_log(np.zeros(300), 1.03 * temperature + noise), temperature, n_particles=n_particles
+    )["passed"]
+
+
+def fcc(cells: int, density: float = 1.2, noise: float = 0.0, seed: int = 0) -> Snapshot:
+    a = (4.0 / density) ** (1.0 / 3.0)
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    grid = np.stack(np.meshgrid(*[np.arange(cells)] * 3, indexing="ij"), axis=-1).reshape(-1, 1, 3)
+    positions = ((grid + basis) * a).reshape(-1, 3)
+    positions += np.random.default_rng(seed).normal(0.0, noise, positions.shape)
+    length = cells * a
+    typeid = np.zeros(len(positions), dtype=np.int32)
+    return Snapshot(positions=positions - 0.5 * length, typeid=typeid, box_length=length).wrapped()
+
+
+def random_liquid(n: int = 500, density: float = 1.2, seed: int = 0) -> Snapshot:
+    """Random sequential addition with a minimum distance of 0.8: no overlaps, no order."""
+    rng = np.random.default_rng(seed)
+    length = (n / density) ** (1.0 / 3.0)
+    positions = np.empty((0, 3))
+    while len(positions) < n:
+        trial = rng.uniform(-0.5 * length, 0.5 * length, 3)
+        d = positions - trial
+        d -= length * np.round(d / length)
+        if not np.any(np.einsum("ij,ij->i", d, d) < 0.8**2):
+            positions = np.vstack([positions, trial])
+    typeid = (rng.random(n) < 0.2).astype(np.int32)
+    return Snapshot(positions=positions, typeid=typeid, box_length=length)
+
+
+def test_fcc_lattice_is_flagged_as_crystal():
+    result = crystal_check(fcc(5, noise=0.05))  # 500 particles, thermal-like jitter
+    assert_json_able(result)
+    assert not result["passed"]
+    assert result["value"] > 0.9
+
+
+def test_random_configuration_is_not_crystal():
+    result = crystal_check(random_liquid())
+    assert_json_able(result)
+    assert result["passed"], result["message"]
+    assert result["value"] < 0.05
+
+
+def test_botan_glass_is_not_crystal(shared_data):
+    path = shared_data / "botan_T0.44_cfg1_tc07.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    data = np.load(path)
+    snapshot = Snapshot(positions=data["initial_positions"], typeid=data["types"], box_length=15.05658)
+    result = crystal_check(snapshot)
+    assert_json_able(result)
+    assert result["passed"], result["message"]

@@ -64,16 +64,28 @@ def test_validate_prints_derived_values(capsys):
 
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):
-    code = main(["labels", "--config", str(REPO / "config.yaml"), "--results-dir", str(tmp_path),
-                 "--temperature", "0.7", "--configuration", "0"])
+    code = main(
+        [
+            "labels",
+            "--config",
+            str(REPO / "config.yaml"),
+            "--results-dir",
+            str(tmp_path),
+            "--temperature",
+            "0.7",
+            "--configuration",
+            "0",
+        ]
+    )
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_truncated_gsd_is_a_clear_error(tmp_path):
     path = tmp_path / "config.gsd"
-    write_gsd(path, [Snapshot(positions=np.zeros((4, 3)) + np.arange(4)[:, None], typeid=[0, 0, 0, 1],
-                              box_length=10.0)])
+    write_gsd(
+        path, [Snapshot(positions=np.zeros((4, 3)) + np.arange(4)[:, None], typeid=[0, 0, 0, 1], box_length=10.0)]
+    )
     path.write_bytes(path.read_bytes()[:100])
     result = run_cli("energy", str(path), "--engine", "reference")
     assert result.returncode == 2

@@ -57,6 +57,8 @@ def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
     for c in range(n_cfg):
         with gsd.hoomd.open(tdir / "equilibrate" / f"cfg{c:03d}.gsd") as traj:
             assert len(traj) == 1 and traj[0].particles.N == n
+        with gsd.hoomd.open(tdir / "equilibrate" / f"cfg{c:03d}.inherent.gsd") as traj:
+            assert traj[0].particles.N == n
         for r in range(n_rep):
             with gsd.hoomd.open(tdir / "isoconf" / f"cfg{c:03d}" / f"replica{r:02d}.gsd") as traj:
                 assert len(traj) == 1 + n_times
@@ -66,7 +68,9 @@ def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
         structure = pd.read_parquet(tdir / "structure" / f"cfg{c:03d}.parquet")
         assert len(structure) == n
         checks = json.loads((tdir / "equilibrate" / f"cfg{c:03d}.checks.json").read_text())
-        assert set(checks["checks"]) == {"stationarity", "temperature", "crystal"}
+        assert set(checks["checks"]) == {"stationarity", "temperature", "crystal", "ageing"}
+        # Inherent structures of KA at density 1.2 lie near U/N = -7.6 to -7.7, far below the liquid's -6.3.
+        assert -8.0 < checks["inherent_potential_energy"] < -7.2
         thermo = pd.read_parquet(tdir / "equilibrate" / f"cfg{c:03d}.thermo.parquet")
         assert {"time", "potential_energy", "kinetic_temperature", "pressure", "phase"} <= set(thermo.columns)
     # Propensity grows with time on average (ballistic -> diffusive).

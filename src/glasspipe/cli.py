@@ -89,6 +89,7 @@ def _cmd_equilibrate(args):
         layout.equilibrated(T, c),
         layout.thermo(T, c),
         layout.checks(T, c),
+        inherent_output=layout.inherent(T, c),
         checkpoint_dir=layout.checkpoint_dir("equilibrate", T, c),
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "checks"}, indent=2))

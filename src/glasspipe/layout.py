@@ -3,6 +3,7 @@
 results/
   T{T}/init/cfg{c}.gsd                      seeded random start
   T{T}/equilibrate/cfg{c}.gsd               equilibrated configuration (time origin of the labels)
+  T{T}/equilibrate/cfg{c}.inherent.gsd      its inherent structure (FIRE energy minimum)
   T{T}/equilibrate/cfg{c}.thermo.parquet    thermodynamic log of all phases
   T{T}/equilibrate/cfg{c}.checks.json       equilibration checks (stationarity, temperature, crystal)
   T{T}/isoconf/cfg{c}/replica{r}.gsd        one NVE trajectory per replica: t = 0, then the label times
@@ -59,6 +60,10 @@ class Layout:
 
     def equilibrated(self, temperature, configuration) -> Path:
         return self.tdir(temperature) / "equilibrate" / f"{cfg_name(configuration)}.gsd"
+
+    def inherent(self, temperature, configuration) -> Path:
+        """The inherent structure (local energy minimum, FIRE) of the equilibrated configuration."""
+        return self.tdir(temperature) / "equilibrate" / f"{cfg_name(configuration)}.inherent.gsd"
 
     def thermo(self, temperature, configuration) -> Path:
         return self.tdir(temperature) / "equilibrate" / f"{cfg_name(configuration)}.thermo.parquet"

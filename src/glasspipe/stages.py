@@ -66,13 +66,15 @@ def equilibrate(
     output: Path,
     thermo_output: Path,
     checks_output: Path,
+    inherent_output: Path | None = None,
     checkpoint_dir: Path | None = None,
 ) -> dict:
     """Melt, cool and equilibrate the initial configuration at ``temperature``; run the checks.
 
-    Writes the final configuration (GSD, time origin 0), the thermodynamic log (Parquet) and the checks
-    (JSON). Returns the checks. A failed check is reported loudly (log warning, 'passed': false in the
-    JSON and the report) but does not stop the pipeline; see the report.
+    Writes the final configuration (GSD, time origin 0), its inherent structure (GSD: FIRE minimisation
+    to |F| < 1e-6, the global force-vector norm), the thermodynamic log (Parquet) and the checks (JSON).
+    Returns the checks. A failed check is reported loudly (log warning, 'passed': false in the JSON and
+    the report) but does not stop the pipeline.
     """
     from glasspipe.md import checks
     from glasspipe.md.ageing import ageing_check
@@ -99,7 +101,13 @@ def equilibrate(
             checkpoint_dir=checkpoint_dir,
             time_scale=cfg.time_scale(config, "equilibrate", temperature),
         )
-    wall = time.perf_counter() - wall
+        wall = time.perf_counter() - wall
+        inherent = None
+        if inherent_output is not None:
+            engine.load(result.snapshot)
+            engine.minimize(force_tolerance=1e-6, max_steps=100_000)
+            inherent = engine.snapshot()
+            inherent_energy = engine.thermo().potential_energy
     production = result.log[result.log["phase"] == "production"]
     report = {
         "stationarity": checks.stationarity(production),
@@ -127,6 +135,9 @@ def equilibrate(
     meta = _metadata("equilibrate", settings, temperature=temperature, configuration=configuration, seed=seed)
     write_table(result.log, thermo_output, metadata=meta)
     write_json(checks_output, summary)
+    if inherent is not None:
+        summary["inherent_potential_energy"] = inherent_energy
+        write_gsd(inherent_output, [inherent], metadata={**meta, "inherent_potential_energy": inherent_energy})
     write_gsd(output, [result.snapshot], metadata={**meta, "checks": summary})
     if checkpoint_dir is not None:
         _remove_tree(Path(checkpoint_dir))

@@ -21,6 +21,7 @@ rule equilibrate:
         L.init(T_dir(), "{c}"),
     output:
         configuration=L.equilibrated(T_dir(), "{c}"),
+        inherent=L.inherent(T_dir(), "{c}"),
         thermo=L.thermo(T_dir(), "{c}"),
         checks=L.checks(T_dir(), "{c}"),
     params:

@@ -50,7 +50,13 @@ def ageing_check(frames: list[Snapshot], q: float = Q_PEAK_KA, max_ratio: float 
     early, _, _ = window_tau_alpha(frames[:half], q)
     late, _, _ = window_tau_alpha(frames[half:], q)
     whole, _, _ = window_tau_alpha(frames, q)
-    result.update({"tau_alpha_early": early, "tau_alpha_late": late, "tau_alpha": whole})
+    # JSON has no NaN: an unresolved time is None.
+    result.update(
+        {
+            key: float(value) if np.isfinite(value) else None
+            for key, value in (("tau_alpha_early", early), ("tau_alpha_late", late), ("tau_alpha", whole))
+        }
+    )
     spacing = frames[1].time - frames[0].time
     if not (np.isfinite(early) and np.isfinite(late)):
         return {

@@ -145,6 +145,7 @@ def describe_outputs(config: dict) -> dict[str, str]:
     return {
         root / T / "init" / "cfgNNN.gsd": "seeded random start (GSD)",
         root / T / "equilibrate" / "cfgNNN.gsd": "equilibrated configuration, time origin of the labels (GSD)",
+        root / T / "equilibrate" / "cfgNNN.inherent.gsd": "its inherent structure (FIRE energy minimum, GSD)",
         root / T / "equilibrate" / "cfgNNN.thermo.parquet": "thermodynamic log: time, phase, U/N, T_kin, P",
         root / T / "equilibrate" / "cfgNNN.checks.json": "equilibration checks: stationarity, temperature, crystal",
         root / T / "isoconf" / "cfgNNN" / "replicaRR.gsd": "NVE replica: frames at t = 0 and the label times",

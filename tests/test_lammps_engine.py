@@ -202,3 +202,28 @@ def test_equilibration_resumes_from_checkpoint(tmp_path):
     assert len(resumed.production_frames) == len(full.production_frames)
     # A checkpoint of different settings is ignored rather than silently continued.
     assert protocols._fingerprint({"a": 1}) != protocols._fingerprint({"a": 2})
+
+
+def test_dense_window_frames_are_flagged_and_ignored_by_labels(tmp_path):
+    """A dense window adds frames between the label times; the propensity reads only the label frames."""
+    from glasspipe.io.gsd_io import write_gsd
+    from glasspipe.labels.propensity import propensity_from_files
+
+    snapshot = liquid_snapshot(200, seed=6)
+    label_steps, dense_steps = np.array([10, 100]), np.arange(5, 60, 5)
+    paths = []
+    with LammpsEngine(KobAndersen(), dt=0.005) as engine:
+        for replica in range(2):
+            plain = protocols.isoconfigurational_replica(engine, snapshot, 0.8, label_steps, seed=replica)
+            dense = protocols.isoconfigurational_replica(engine, snapshot, 0.8, label_steps, replica, dense_steps)
+            assert [f.step for f in dense] == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 100]
+            assert [f.log["label"] for f in dense if f.step in (0, 10, 100)] == [1.0, 1.0, 1.0]
+            assert sum(f.log["label"] for f in dense) == 3
+            # The extra frames do not change the trajectory (NVE is deterministic).
+            np.testing.assert_allclose(dense[-1].unwrapped_positions(), plain[-1].unwrapped_positions(), atol=1e-9)
+            paths.append(tmp_path / f"replica{replica}.gsd")
+            write_gsd(paths[-1], dense)
+    initial = tmp_path / "initial.gsd"
+    write_gsd(initial, [snapshot.wrapped()])
+    table = propensity_from_files(initial, paths)
+    assert sorted(table["time"].unique()) == pytest.approx([0.05, 0.5])

@@ -61,8 +61,9 @@ def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
             assert traj[0].particles.N == n
         for r in range(n_rep):
             with gsd.hoomd.open(tdir / "isoconf" / f"cfg{c:03d}" / f"replica{r:02d}.gsd") as traj:
-                assert len(traj) == 1 + n_times
-                assert traj[0].configuration.step == 0
+                # t = 0, the label times 10, 100, 400 steps and the dense window 50, 100, 150, 200.
+                assert [frame.configuration.step for frame in traj] == [0, 10, 50, 100, 150, 200, 400]
+                assert sum(frame.log["glasspipe/label"][0] for frame in traj) == 1 + n_times
         labels = pd.read_parquet(tdir / "labels" / f"cfg{c:03d}.parquet")
         assert len(labels) == n * n_times and (labels["propensity"] > 0).all()
         structure = pd.read_parquet(tdir / "structure" / f"cfg{c:03d}.parquet")

@@ -159,6 +159,17 @@ def label_steps(config: dict, temperature: float | None = None) -> np.ndarray:
     return steps.astype(np.int64)
 
 
+def dense_steps(config: dict, temperature: float | None = None) -> np.ndarray:
+    """Steps (> 0) of the optional dense window of isoconf frames; empty when none is configured."""
+    window = config["isoconf"].get("dense_window")
+    if not window:
+        return np.zeros(0, dtype=np.int64)
+    scale = time_scale(config, "isoconf", temperature) / config["engine"]["dt"]
+    start, stop, interval = (window[k] * scale for k in ("start", "stop", "interval"))
+    steps = np.round(np.arange(start, stop + 0.5 * interval, interval)).astype(np.int64)
+    return np.unique(steps[steps > 0])
+
+
 def label_times(config: dict, temperature: float | None = None) -> np.ndarray:
     """Label times (tau) actually sampled: label_steps * dt."""
     return label_steps(config, temperature) * config["engine"]["dt"]
@@ -263,6 +274,14 @@ def _check_consistency(config: dict) -> None:
             f"config key 'isoconf.times' runs from start = {times['start']} to stop = {times['stop']}; "
             "start must be smaller"
         )
+    window = config["isoconf"].get("dense_window")
+    if window and not window["start"] < window["stop"]:
+        raise ConfigError(
+            f"config key 'isoconf.dense_window' runs from start = {window['start']} to stop = {window['stop']}; "
+            "start must be smaller"
+        )
+    if window and (window["stop"] - window["start"]) / window["interval"] > 100_000:
+        raise ConfigError("config key 'isoconf.dense_window' asks for more than 100000 frames per replica")
     estimates = config.get("tau_alpha_estimates")
     if estimates is not None and len(estimates) != len(config["temperatures"]):
         raise ConfigError(

@@ -166,6 +166,7 @@ def isoconf(
     if len(outputs) != n_replicas:
         raise ValueError(f"{len(outputs)} output paths given for 'isoconf.n_replicas' = {n_replicas}")
     steps = cfg.label_steps(config, temperature)
+    dense = cfg.dense_steps(config, temperature)
     initial = read_snapshot(equilibrated)
     scratch = Path(checkpoint_dir) if checkpoint_dir is not None else None
     with make_engine(config) as engine:
@@ -181,6 +182,7 @@ def isoconf(
                 replica=replica,
                 seed=seed,
                 label_steps=steps.tolist(),
+                dense_steps=dense.tolist(),
                 dt=config["engine"]["dt"],
             )
             done = scratch / Path(output).name if scratch is not None else None
@@ -190,7 +192,7 @@ def isoconf(
                 if read_metadata(done) == _jsonable(meta):
                     log.info("replica %d of configuration %d already done; reusing it", replica, configuration)
                     continue
-            frames = isoconfigurational_replica(engine, initial, temperature, steps, seed)
+            frames = isoconfigurational_replica(engine, initial, temperature, steps, seed, dense)
             write_gsd(done if done is not None else output, frames, metadata=meta)
     if scratch is not None:
         for output in outputs:

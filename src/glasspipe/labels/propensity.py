@@ -173,7 +173,8 @@ def load_replicas(
             np.int32
         )
         shifted = []
-        for frame in frames[1:]:
+        # Frames of an isoconf dense window carry log 'label' = 0; only label frames make labels.
+        for frame in (f for f in frames[1:] if float(np.ravel(f.log.get("label", 1.0))[0]) == 1.0):
             frame = frame.copy()
             frame.images = frame.images + offset
             shifted.append(frame)

@@ -224,21 +224,33 @@ def equilibrate(
 
 # --- iso-configurational replicas ---------------------------------------------------------------
 def isoconfigurational_replica(
-    engine: Engine, initial: Snapshot, temperature: float, label_steps: np.ndarray, seed: int
+    engine: Engine,
+    initial: Snapshot,
+    temperature: float,
+    label_steps: np.ndarray,
+    seed: int,
+    dense_steps: np.ndarray | None = None,
 ) -> list[Snapshot]:
     """Run one replica from ``initial``: fresh velocities (seeded), NVE, frames at t = 0 and each label step.
 
-    Returns [frame at t=0, frame at label_steps[0], ...], positions with image flags counted from t = 0.
+    Returns [frame at t=0, then one frame per step of label_steps and dense_steps in time order], positions
+    with image flags counted from t = 0. Each frame's log has ``label`` = 1 at a label step, 0 at a step
+    of the dense window only.
     """
+    label_set = {int(s) for s in np.asarray(label_steps)}
+    all_steps = sorted(label_set | {int(s) for s in np.asarray(dense_steps if dense_steps is not None else [])})
     start = initial.copy()
     start.step = 0
     start.images = np.zeros_like(start.images)
     start.velocities = maxwell_boltzmann_velocities(initial.n_particles, temperature, np.random.default_rng(seed))
     engine.load(start)
     frames = [engine.snapshot()]
+    frames[0].log["label"] = 1.0
     done = 0
-    for step in np.asarray(label_steps, dtype=np.int64):
-        engine.run_nve(int(step) - done)
-        done = int(step)
-        frames.append(engine.snapshot())
+    for step in all_steps:
+        engine.run_nve(step - done)
+        done = step
+        frame = engine.snapshot()
+        frame.log["label"] = float(step in label_set)
+        frames.append(frame)
     return frames

@@ -8,6 +8,7 @@
 # (glasspipe.config.STAGE_SECTIONS), so changing a setting reruns only the stages downstream of it.
 
 import json
+import os
 
 from snakemake.utils import min_version, validate
 
@@ -16,6 +17,9 @@ from glasspipe.layout import MODEL_FILES, Layout
 from glasspipe.targets import report_inputs, report_outputs
 
 min_version("8.0")
+
+# The conda environments in envs/ pip-install glasspipe from here (see envs/hoomd.yaml).
+os.environ.setdefault("GLASSPIPE_ROOT", workflow.basedir)
 
 
 configfile: "config.yaml"

@@ -1,0 +1,389 @@
+"""The HOOMD-blue engine (v4 or newer, double precision, CPU or GPU).
+
+HOOMD-blue is not on PyPI: install it from conda-forge with the environment file ``envs/hoomd.yaml``
+(``snakemake --use-conda`` does this for the MD rules) or ``conda install -c conda-forge hoomd``. This
+module imports ``hoomd`` only inside functions, so it imports (and ``require()`` reports what to do) where
+HOOMD is absent.
+
+How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
+- Particles keep their tags, HOOMD's permanent identifiers: tag k is particle k of the snapshot given to
+  ``load``, and ``State.get_snapshot`` and ``Force.forces`` return arrays in tag order.
+- The KA mixture is ``md.pair.LJ`` with per-pair ``r_cut`` = potential.r_cut and mode 'shift' (cutoff_mode
+  shift) or 'none' (truncate), on a ``md.nlist.Cell`` neighbour list (buffer 0.3).
+- ``thermo()`` reads ``md.compute.ThermodynamicQuantities`` over all particles: potential energy / N, and
+  the translational kinetic energy K, from which T_kin = 2K / (3N - 3) is computed here (HOOMD counts
+  3N - 3 only when it deems momentum conserved). HOOMD's pressure (2K + W) / 3V is the convention's
+  and is returned as it is. ``Simulation.always_compute_pressure``
+  is on so that the virial exists at every step (a moderate cost, documented by HOOMD).
+- NVT: ``md.methods.ConstantVolume`` with ``thermostats.MTTK(kT, tau)`` (nose_hoover) or
+  ``thermostats.Bussi(kT, tau)`` (bussi); a temperature ramp is ``hoomd.variant.Ramp`` over the run.
+  NVE: ``ConstantVolume(thermostat=None)``. Each run starts a fresh thermostat (as the LAMMPS engine
+  does). HOOMD's random numbers depend on (Simulation.seed, timestep, particle): the run's seed is folded
+  into HOOMD's 16-bit seed range.
+- ``minimize()``: ``md.minimize.FIRE`` with ``ConstantVolume`` and no thermostat; force_tolerance is the
+  2-norm of the global force vector (as LAMMPS' ftol): HOOMD stops when ||F|| / sqrt(3N) < force_tol,
+  so force_tol = force_tolerance / sqrt(3N); the energy and angular-momentum criteria are disabled.
+  The step counter is restored afterwards and velocities are zero.
+- ``set_step``, ``set_velocities`` and ``minimize`` rebuild the HOOMD Simulation from a snapshot (the
+  timestep of a HOOMD Simulation can only be set before its state exists, and a fresh Simulation leaves
+  no cached force or thermodynamic value of the previous state behind). Rebuilds are lazy: consecutive
+  state changes cost one rebuild, at the next run or observation. The Device is created once.
+- Logging: ``on_log`` is called after every ``log_every`` steps of a run (not at its start), as in the
+  LAMMPS engine.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from glasspipe.io.gsd_io import Snapshot
+from glasspipe.md.engine import THERMOSTATS, Engine, EngineNotAvailable, LogCallback, Thermo
+
+_INSTALL_HINT = (
+    "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: create the conda environment "
+    "envs/hoomd.yaml (conda env create -f envs/hoomd.yaml), run the workflow with `snakemake --use-conda` "
+    "so that the MD rules get that environment, or `conda install -c conda-forge hoomd` into this one"
+)
+NLIST_BUFFER = 0.3  # sigma_AA, the neighbour-list skin (as the LAMMPS engine's 'neighbor 0.3 bin')
+MIN_HOOMD_MAJOR = 4
+
+
+def _import_hoomd():
+    """The hoomd module (with hoomd.md); EngineNotAvailable with install instructions if unusable."""
+    try:
+        import hoomd
+        import hoomd.md  # noqa: F401  (the MD component may be left out of a build)
+    except ImportError as err:
+        raise EngineNotAvailable(f"{_INSTALL_HINT} (import failed: {err})") from err
+    version = str(getattr(hoomd, "__version__", None) or getattr(hoomd.version, "version", "0"))
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        major = 0
+    if major < MIN_HOOMD_MAJOR:
+        raise EngineNotAvailable(f"HOOMD-blue {version} is installed but glasspipe needs >= 4; {_INSTALL_HINT}")
+    precision = getattr(hoomd.version, "floating_point_precision", (64, 64))
+    if int(precision[0]) != 64:
+        raise EngineNotAvailable(
+            f"this HOOMD-blue build computes in {precision[0]}-bit precision; glasspipe needs a double "
+            f"precision build (the conda-forge packages are); {_INSTALL_HINT}"
+        )
+    return hoomd
+
+
+def require() -> None:
+    """Raise EngineNotAvailable, with install instructions, if HOOMD-blue cannot be used here."""
+    _import_hoomd()
+
+
+def _fold_seed(seed: int) -> int:
+    """HOOMD seeds are 16-bit (Simulation.seed keeps the lowest 16 bits, with a warning): fold explicitly."""
+    seed = int(seed)
+    return (seed ^ (seed >> 16) ^ (seed >> 32)) & 0xFFFF
+
+
+class HoomdEngine(Engine):
+    """Engine on HOOMD-blue; see the module docstring and glasspipe.md.engine for the conventions."""
+
+    name = "hoomd"
+
+    def __init__(self, potential, dt, threads=1, device="auto"):
+        super().__init__(potential, dt, threads, device)
+        self._hoomd = _import_hoomd()
+        self._device = self._make_device(device, self.threads)
+        self._sim = None
+        self._pair = None
+        self._integrator = None
+        self._thermo_compute = None
+        self._pending: Snapshot | None = None  # state to rebuild from before the next use
+        self._n = 0
+        self._box_length = 0.0
+
+    # --- construction ----------------------------------------------------------------------------
+    def _make_device(self, device: str, threads: int):
+        hoomd = self._hoomd
+        if device not in ("auto", "cpu", "gpu"):
+            raise ValueError(f"config key 'engine.device' = {device!r} is not one of 'auto', 'cpu', 'gpu'")
+        # Without TBB, HOOMD runs one thread and warns when asked for a count; with TBB, None would let
+        # it take every core, so pass the configured number.
+        threads = threads if getattr(hoomd.version, "tbb_enabled", False) else None
+        gpu_available = bool(getattr(hoomd.version, "gpu_enabled", False)) and bool(
+            hoomd.device.GPU.get_available_devices()
+        )
+        if device == "gpu" and not gpu_available:
+            reasons = "; ".join(hoomd.device.GPU.get_unavailable_device_reasons()) or "no GPU build or device"
+            raise EngineNotAvailable(
+                f"config key 'engine.device' = 'gpu' but HOOMD-blue sees no usable GPU ({reasons}); install "
+                "the GPU build (conda install -c conda-forge 'hoomd=*=*gpu*') or set engine.device to auto or cpu"
+            )
+        if device in ("gpu", "auto") and gpu_available:
+            return hoomd.device.GPU(num_cpu_threads=threads, notice_level=1)
+        return hoomd.device.CPU(num_cpu_threads=threads, notice_level=1)
+
+    def _make_pair(self):
+        """The KA pair force: LJ with per-pair r_cut and the potential's cutoff mode."""
+        md = self._hoomd.md
+        try:
+            nlist = md.nlist.Cell(buffer=NLIST_BUFFER, deterministic=True)
+        except TypeError:  # HOOMD releases without the deterministic flag
+            nlist = md.nlist.Cell(buffer=NLIST_BUFFER)
+        mode = {"shift": "shift", "truncate": "none"}[self.potential.cutoff_mode]
+        pair = md.pair.LJ(nlist=nlist, default_r_cut=self.potential.r_cut_max, mode=mode)
+        names = self.potential.type_names
+        for a, b, epsilon, sigma, r_cut in self.potential.pairs():
+            pair.params[(names[a], names[b])] = dict(epsilon=epsilon, sigma=sigma)
+            pair.r_cut[(names[a], names[b])] = r_cut
+        return pair
+
+    def _hoomd_snapshot(self, snapshot: Snapshot):
+        hoomd = self._hoomd
+        frame = hoomd.Snapshot(self._device.communicator)
+        if frame.communicator.rank == 0:
+            n = snapshot.n_particles
+            length = float(snapshot.box_length)
+            frame.configuration.box = [length, length, length, 0.0, 0.0, 0.0]
+            frame.particles.N = n
+            frame.particles.types = list(self.potential.type_names)
+            frame.particles.position[:] = snapshot.positions
+            frame.particles.typeid[:] = snapshot.typeid
+            frame.particles.image[:] = snapshot.images
+            frame.particles.mass[:] = self.potential.mass
+            velocities = snapshot.velocities if snapshot.velocities is not None else np.zeros((n, 3))
+            frame.particles.velocity[:] = velocities
+        return frame
+
+    def _nve_method(self):
+        return self._hoomd.md.methods.ConstantVolume(filter=self._hoomd.filter.All())
+
+    def _build(self, snapshot: Snapshot) -> None:
+        """A fresh Simulation holding ``snapshot``, with the pair force, an NVE method and the thermo compute."""
+        hoomd = self._hoomd
+        md = hoomd.md
+        self._sim = None  # release the previous simulation first
+        sim = hoomd.Simulation(device=self._device, seed=0)
+        sim.timestep = int(snapshot.step)
+        sim.create_state_from_snapshot(self._hoomd_snapshot(snapshot))
+        pair = self._make_pair()
+        integrator = md.Integrator(dt=self.dt, methods=[self._nve_method()], forces=[pair])
+        sim.operations.integrator = integrator
+        thermo = md.compute.ThermodynamicQuantities(filter=hoomd.filter.All())
+        sim.operations.computes.append(thermo)
+        sim.always_compute_pressure = True
+        sim.run(0)  # attach everything: forces, energies and the virial of this state
+        self._sim, self._pair, self._integrator, self._thermo_compute = sim, pair, integrator, thermo
+        self._pending = None
+
+    def _simulation(self):
+        if self._pending is not None:
+            self._build(self._pending)
+        if self._sim is None:
+            raise RuntimeError("no system loaded: call load(snapshot) first")
+        return self._sim
+
+    # --- state -----------------------------------------------------------------------------------
+    def load(self, snapshot: Snapshot) -> None:
+        n_types = len(self.potential.type_names)
+        if snapshot.n_particles == 0:
+            raise ValueError("cannot load an empty snapshot")
+        if snapshot.typeid.min() < 0 or snapshot.typeid.max() >= n_types:
+            raise ValueError(f"type ids must lie in [0, {n_types}) for types {self.potential.type_names}")
+        if not self.potential.r_cut_max < 0.5 * snapshot.box_length:
+            raise ValueError(
+                f"box length {snapshot.box_length:.4f} is too small for the cutoff {self.potential.r_cut_max}"
+            )
+        start = snapshot.wrapped()
+        start.dt = self.dt
+        self._n = start.n_particles
+        self._box_length = float(start.box_length)
+        self._build(start)
+
+    def snapshot(self) -> Snapshot:
+        if self._pending is not None:
+            return self._pending.copy()
+        sim = self._simulation()
+        frame = sim.state.get_snapshot()
+        if frame.communicator.rank != 0:
+            raise RuntimeError("glasspipe runs HOOMD-blue on a single MPI rank")
+        box = frame.configuration.box
+        snap = Snapshot(
+            positions=np.array(frame.particles.position, dtype=np.float64),
+            typeid=np.array(frame.particles.typeid, dtype=np.int32),
+            box_length=float(box[0]),
+            images=np.array(frame.particles.image, dtype=np.int32),
+            velocities=np.array(frame.particles.velocity, dtype=np.float64),
+            step=int(sim.timestep),
+            dt=self.dt,
+            type_names=tuple(self.potential.type_names),
+        )
+        return snap.wrapped()  # HOOMD keeps positions in [-L/2, L/2); fold round-off at the edge
+
+    def set_velocities(self, velocities: np.ndarray) -> None:
+        velocities = np.asarray(velocities, dtype=np.float64)
+        if velocities.shape != (self._n, 3):
+            raise ValueError(f"velocities have shape {velocities.shape}, expected ({self._n}, 3)")
+        state = self.snapshot()
+        state.velocities = velocities.copy()
+        self._pending = state
+
+    def set_step(self, step: int) -> None:
+        if int(step) < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        state = self.snapshot()
+        state.step = int(step)
+        self._pending = state
+
+    @property
+    def step(self) -> int:
+        return int(self._pending.step) if self._pending is not None else int(self._simulation().timestep)
+
+    # --- observables -----------------------------------------------------------------------------
+    def thermo(self) -> Thermo:
+        sim = self._simulation()
+        thermo = self._thermo_compute
+        n = self._n
+        kinetic = float(thermo.translational_kinetic_energy)
+        kinetic_temperature = 2.0 * kinetic / (3.0 * n - 3.0)
+        step = int(sim.timestep)
+        result = Thermo(
+            step=step,
+            time=step * self.dt,
+            potential_energy=float(thermo.potential_energy) / n,
+            kinetic_temperature=kinetic_temperature,
+            pressure=float(thermo.pressure),  # (2K + W) / 3V, the convention of glasspipe.md.engine
+        )
+        if not np.isfinite([result.potential_energy, result.kinetic_temperature, result.pressure]).all():
+            raise FloatingPointError(f"HOOMD-blue run blew up at step {step}: {result}")
+        return result
+
+    def forces(self) -> np.ndarray:
+        self._simulation()
+        forces = self._pair.forces  # (N, 3), tag order, on rank 0
+        if forces is None:
+            raise RuntimeError("glasspipe runs HOOMD-blue on a single MPI rank")
+        return np.array(forces, dtype=np.float64)
+
+    # --- dynamics --------------------------------------------------------------------------------
+    def _run(self, method, n_steps: int, log_every: int | None, on_log: LogCallback | None) -> None:
+        """Run n_steps with ``method``, in chunks of log_every, calling on_log after each chunk."""
+        sim = self._simulation()
+        self._integrator.methods = [method]
+        n_steps = int(n_steps)
+        chunk = n_steps if not log_every else int(log_every)
+        done = 0
+        try:
+            while done < n_steps:
+                n = min(chunk, n_steps - done)
+                sim.run(n)
+                done += n
+                thermo = self.thermo()  # also stops a run that blew up
+                if on_log is not None and log_every:
+                    on_log(thermo)
+        finally:
+            self._integrator.methods = [self._nve_method()]
+
+    def run_nvt(
+        self,
+        n_steps,
+        temperature,
+        thermostat,
+        tau,
+        seed,
+        temperature_stop=None,
+        log_every=None,
+        on_log=None,
+    ) -> None:
+        hoomd = self._hoomd
+        if thermostat not in THERMOSTATS:
+            raise ValueError(f"thermostat {thermostat!r} is not one of {THERMOSTATS}")
+        n_steps = int(n_steps)
+        if n_steps <= 0:
+            return
+        sim = self._simulation()
+        t_stop = temperature if temperature_stop is None else temperature_stop
+        if t_stop != temperature:
+            kT = hoomd.variant.Ramp(A=float(temperature), B=float(t_stop), t_start=int(sim.timestep), t_ramp=n_steps)
+        else:
+            kT = float(temperature)
+        thermostats = hoomd.md.methods.thermostats
+        if thermostat == "nose_hoover":
+            chosen = thermostats.MTTK(kT=kT, tau=float(tau))
+        else:
+            try:
+                chosen = thermostats.Bussi(kT=kT, tau=float(tau))
+            except TypeError:  # HOOMD 4.0: Bussi without a time constant (instantaneous rescaling)
+                warnings.warn(
+                    "this HOOMD-blue version's Bussi thermostat has no time constant; it rescales every step "
+                    "(tau = 0). Update HOOMD-blue for thermostat_tau to take effect.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                chosen = thermostats.Bussi(kT=kT)
+        sim.seed = _fold_seed(seed)
+        method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=chosen)
+        self._run(method, n_steps, log_every, on_log)
+
+    def run_nve(self, n_steps, log_every=None, on_log=None) -> None:
+        if int(n_steps) <= 0:
+            return
+        self._run(self._nve_method(), n_steps, log_every, on_log)
+
+    def minimize(self, force_tolerance=1e-8, max_steps=100_000) -> None:
+        hoomd = self._hoomd
+        md = hoomd.md
+        start = self.snapshot()
+        start.velocities = np.zeros((self._n, 3))
+        # A separate Simulation holds the minimiser (the MD integrator owns the pair force of the main one).
+        self._sim = None
+        sim = hoomd.Simulation(device=self._device, seed=0)
+        sim.timestep = int(start.step)
+        sim.create_state_from_snapshot(self._hoomd_snapshot(start))
+        fire = md.minimize.FIRE(
+            dt=10 * self.dt,  # the largest step FIRE may take (LAMMPS' default dtmax is also 10 dt)
+            force_tol=float(force_tolerance) / math.sqrt(3 * self._n),
+            angmom_tol=1e300,  # no rotational degrees of freedom
+            energy_tol=1e300,  # converge on forces only, as LAMMPS does with etol = 0
+            forces=[self._make_pair()],
+            methods=[md.methods.ConstantVolume(filter=hoomd.filter.All())],
+        )
+        sim.operations.integrator = fire
+        done = 0
+        while done < max_steps and not fire.converged:
+            n = min(100, int(max_steps) - done)
+            sim.run(n)
+            done += n
+        if not fire.converged:
+            warnings.warn(
+                f"FIRE did not reach ||F|| < {force_tolerance:g} in {max_steps} steps",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        frame = sim.state.get_snapshot()
+        relaxed = start.copy()
+        relaxed.positions = np.array(frame.particles.position, dtype=np.float64)
+        relaxed.images = np.array(frame.particles.image, dtype=np.int32)
+        relaxed.velocities = np.zeros((self._n, 3))
+        relaxed.step = start.step  # minimisation does not advance the MD clock
+        del fire, sim
+        self._build(relaxed.wrapped())
+
+    def metadata(self) -> dict:
+        """HOOMD-blue version and build facts for output metadata."""
+        version = self._hoomd.version
+        return {
+            "engine": self.name,
+            "hoomd_version": str(getattr(self._hoomd, "__version__", None) or getattr(version, "version", "?")),
+            "floating_point_precision": list(getattr(version, "floating_point_precision", (64, 64))),
+            "device": type(self._device).__name__,
+            "threads": self.threads,
+            "nlist_buffer": NLIST_BUFFER,
+        }
+
+    def close(self) -> None:
+        self._sim = self._pair = self._integrator = self._thermo_compute = None
+        self._pending = None
+
+
+ENGINE = HoomdEngine

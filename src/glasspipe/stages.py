@@ -133,11 +133,11 @@ def equilibrate(
         "checks": report,
     }
     meta = _metadata("equilibrate", settings, temperature=temperature, configuration=configuration, seed=seed)
-    write_table(result.log, thermo_output, metadata=meta)
-    write_json(checks_output, summary)
     if inherent is not None:
         summary["inherent_potential_energy"] = inherent_energy
         write_gsd(inherent_output, [inherent], metadata={**meta, "inherent_potential_energy": inherent_energy})
+    write_table(result.log, thermo_output, metadata=meta)
+    write_json(checks_output, summary)
     write_gsd(output, [result.snapshot], metadata={**meta, "checks": summary})
     if checkpoint_dir is not None:
         _remove_tree(Path(checkpoint_dir))

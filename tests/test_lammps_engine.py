@@ -227,3 +227,11 @@ def test_dense_window_frames_are_flagged_and_ignored_by_labels(tmp_path):
     write_gsd(initial, [snapshot.wrapped()])
     table = propensity_from_files(initial, paths)
     assert sorted(table["time"].unique()) == pytest.approx([0.05, 0.5])
+
+
+def test_energy_jump_stops_the_run():
+    """A blown-up state (U/N jumping by more than 0.5 between log rows at fixed T) raises, naming the steps."""
+    previous = {"step": 100, "potential_energy": -6.3}
+    protocols.check_energy_jump(previous, protocols.Thermo(200, 1.0, -6.31, 0.8, 7.6))
+    with pytest.raises(FloatingPointError, match="between steps 100 and 200"):
+        protocols.check_energy_jump(previous, protocols.Thermo(200, 1.0, 3.0, 5.0, 90.0))

@@ -99,6 +99,21 @@ def equilibration_phases(temperature: float, settings: dict, dt: float, time_sca
     ]
 
 
+# Between two log rows at fixed T the potential energy per particle of a liquid of N >= 100 fluctuates by
+# a few 0.01; a change of more than this is a blown-up run (overlapping particles, a bad time step).
+MAX_ENERGY_JUMP = 0.5
+
+
+def check_energy_jump(previous: dict, thermo: Thermo) -> None:
+    """Stop a run whose potential energy per particle jumped between consecutive log rows at fixed T."""
+    jump = thermo.potential_energy - previous["potential_energy"]
+    if abs(jump) > MAX_ENERGY_JUMP:
+        raise FloatingPointError(
+            f"the run blew up: U/N jumped by {jump:+.3f} eps between steps {previous['step']} and {thermo.step} "
+            f"(limit {MAX_ENERGY_JUMP}); check engine.dt and the input configuration"
+        )
+
+
 @dataclass
 class EquilibrationResult:
     snapshot: Snapshot  # the final configuration, time origin reset to step 0
@@ -191,6 +206,8 @@ def equilibrate(
         t1 = phase.t_start + (stop - phase_start) * ramp
 
         def record(thermo: Thermo, phase_name=phase.name):
+            if phase_name in ("burn_in", "production") and rows and rows[-1]["phase"] == phase_name:
+                check_energy_jump(rows[-1], thermo)
             rows.append({**thermo.as_row(), "phase": phase_name})
 
         # A distinct thermostat seed per segment, so a resumed run does not replay the same noise.

@@ -30,7 +30,7 @@ def liquid_snapshot(n_particles: int, seed: int, density: float = 1.2) -> Snapsh
         return engine.snapshot()
 
 
-@pytest.mark.parametrize("cutoff_mode", ["shift", "truncate"])
+@pytest.mark.parametrize("cutoff_mode", ["shift", "truncate", "xplor"])
 def test_energy_forces_pressure_equal_reference(cutoff_mode):
     """Same configuration, two implementations: agreement to round-off (1e-10 relative)."""
     snapshot = liquid_snapshot(500, seed=1)

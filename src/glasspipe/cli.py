@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["lammps", "hoomd", "reference"],
         help="engine that evaluates the energy ('reference': glasspipe's numpy/freud evaluation)",
     )
-    p.add_argument("--cutoff-mode", default="shift", choices=["shift", "truncate"])
+    p.add_argument("--cutoff-mode", default="shift", choices=["shift", "truncate", "xplor"])
     p.set_defaults(func=_cmd_energy)
     return parser
 

@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def _metadata(stage: str, settings: dict, **extra) -> dict:
-    from glasspipe.potential import KobAndersen
-
     meta = {"stage": stage, "glasspipe_version": __version__, "settings": settings, **extra}
     if "system" in settings:
-        meta["potential"] = KobAndersen(cutoff_mode=settings["system"]["cutoff_mode"]).metadata()
+        from glasspipe.potential import from_config
+
+        meta["potential"] = from_config(settings).metadata()
     return meta
 
 

@@ -130,12 +130,14 @@ class HoomdEngine(Engine):
             nlist = md.nlist.Cell(buffer=NLIST_BUFFER, deterministic=True)
         except TypeError:  # HOOMD releases without the deterministic flag
             nlist = md.nlist.Cell(buffer=NLIST_BUFFER)
-        mode = {"shift": "shift", "truncate": "none"}[self.potential.cutoff_mode]
+        mode = {"shift": "shift", "truncate": "none", "xplor": "xplor"}[self.potential.cutoff_mode]
         pair = md.pair.LJ(nlist=nlist, default_r_cut=self.potential.r_cut_max, mode=mode)
         names = self.potential.type_names
         for a, b, epsilon, sigma, r_cut in self.potential.pairs():
             pair.params[(names[a], names[b])] = dict(epsilon=epsilon, sigma=sigma)
             pair.r_cut[(names[a], names[b])] = r_cut
+            if mode == "xplor":
+                pair.r_on[(names[a], names[b])] = float(self.potential.r_on[a, b])
         return pair
 
     def _hoomd_snapshot(self, snapshot: Snapshot):

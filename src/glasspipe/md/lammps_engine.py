@@ -114,12 +114,19 @@ class LammpsEngine(Engine):
             f"region box block {-half!r} {half!r} {-half!r} {half!r} {-half!r} {half!r}",
             f"create_box {len(self.potential.type_names)} box",
             f"mass * {self.potential.mass!r}",
-            f"pair_style lj/cut {self.potential.r_cut_max!r}",
         ]
-        for a, b, epsilon, sigma, r_cut in self.potential.pairs():
-            lines.append(f"pair_coeff {a + 1} {b + 1} {epsilon!r} {sigma!r} {r_cut!r}")
+        if self.potential.cutoff_mode == "xplor":
+            # No built-in LAMMPS style has HOOMD's per-pair xplor switch; Lepton evaluates the expression and
+            # its analytic derivative (slower than lj/cut, exact to round-off).
+            lines.append(f"pair_style lepton {self.potential.r_cut_max!r}")
+            for a, b, _, _, r_cut in self.potential.pairs():
+                lines.append(f'pair_coeff {a + 1} {b + 1} "{self.potential.lepton_expression(a, b)}" {r_cut!r}')
+        else:
+            lines.append(f"pair_style lj/cut {self.potential.r_cut_max!r}")
+            for a, b, epsilon, sigma, r_cut in self.potential.pairs():
+                lines.append(f"pair_coeff {a + 1} {b + 1} {epsilon!r} {sigma!r} {r_cut!r}")
+            lines.append(f"pair_modify shift {'yes' if self.potential.cutoff_mode == 'shift' else 'no'}")
         lines += [
-            f"pair_modify shift {'yes' if self.potential.cutoff_mode == 'shift' else 'no'}",
             "neighbor 0.3 bin",
             "neigh_modify every 1 delay 0 check yes",
             f"timestep {self.dt!r}",

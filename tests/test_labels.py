@@ -3,9 +3,7 @@ GSD round trip, and the two public dataset formats (BOTAN npz, DeepMind pickle).
 
 from __future__ import annotations
 
-import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,23 +26,7 @@ DEEPMIND_FILE = "deepmind_test_small.pickle"
 DEEPMIND_DT = 0.003  # every time in the DeepMind file is a multiple of 0.003
 
 
-def _shared_data_dir() -> Path | None:
-    candidates = []
-    if os.environ.get("GLASSPIPE_SHARED_DATA"):
-        candidates.append(Path(os.environ["GLASSPIPE_SHARED_DATA"]))
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    path = _shared_data_dir()
-    if path is None:
-        pytest.skip("shared/data (public dataset samples) not found; set GLASSPIPE_SHARED_DATA")
-    return path
+# shared_data: the fixture in tests/conftest.py ($GLASSPIPE_SHARED_DATA or ../shared/data; skips if absent).
 
 
 # ------------------------------------------------------------------------------------------- helpers

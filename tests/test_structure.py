@@ -3,9 +3,6 @@ the KA liquid structure of the public BOTAN sample (REFERENCE.md section 1, 'Str
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,23 +14,7 @@ BOTAN_FILE = "botan_T0.44_cfg1_tc07.npz"
 BOTAN_BOX = 15.05658
 
 
-def _shared_data_dir() -> Path | None:
-    candidates = []
-    if os.environ.get("GLASSPIPE_SHARED_DATA"):
-        candidates.append(Path(os.environ["GLASSPIPE_SHARED_DATA"]))
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    path = _shared_data_dir()
-    if path is None:
-        pytest.skip("shared/data (public dataset samples) not found; set GLASSPIPE_SHARED_DATA")
-    return path
+# shared_data: the fixture in tests/conftest.py ($GLASSPIPE_SHARED_DATA or ../shared/data; skips if absent).
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,7 @@ def equilibrate(engine, snapshot, n_steps: int, checkpoint_dir: Path) -> float:
     snapshot = snapshot.copy()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a leftover checkpoint would be resumed
     start = time.perf_counter()
-    # Includes the initial minimisation of the protocol (a few hundred force evaluations at most).
+    # The input is already a liquid: no FIRE prologue (protocol work on a random start, not overhead).
     protocols.equilibrate(
         engine,
         snapshot,
@@ -84,6 +84,7 @@ def equilibrate(engine, snapshot, n_steps: int, checkpoint_dir: Path) -> float:
         seed=1,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=max(1, n_steps // 4),
+        minimize_steps=0,
     )
     return time.perf_counter() - start
 

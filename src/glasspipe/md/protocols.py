@@ -135,12 +135,14 @@ def equilibrate(
     checkpoint_every: int = 20_000,
     n_production_frames: int = 100,
     time_scale: float = 1.0,
+    minimize_steps: int = 200,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> EquilibrationResult:
     """Minimise, melt, cool and equilibrate ``initial`` at ``temperature`` with ``engine``.
 
     settings: config['equilibrate'] (times in tau, thermostat, thermostat_tau, log_interval).
     seed: seeds the melt velocities and the thermostat noise.
+    minimize_steps: FIRE steps at most before the melt (0 for a start without close contacts).
     checkpoint_dir: if given, the state is saved there every ``checkpoint_every`` steps (and at phase
     ends) and a rerun with the same arguments continues from the last checkpoint. The checkpoint
     holds positions and velocities; thermostat variables restart from zero, a perturbation that the
@@ -184,7 +186,8 @@ def equilibrate(
     if progress == 0:
         engine.load(initial)
         # A few hundred FIRE steps relieve the close contacts of the random start before the melt.
-        engine.minimize(force_tolerance=1e-2 * initial.n_particles**0.5, max_steps=200)
+        if minimize_steps > 0:
+            engine.minimize(force_tolerance=1e-2 * initial.n_particles**0.5, max_steps=minimize_steps)
         engine.set_step(0)
         rng = np.random.default_rng(seed)
         engine.set_velocities(maxwell_boltzmann_velocities(initial.n_particles, phases[0].t_start, rng))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,3 +26,16 @@ def shared_data() -> Path:
     if folder is None:
         pytest.skip("public dataset samples (shared/data) are not available")
     return folder
+
+
+def random_sequential_addition(n: int, box_length: float, min_distance: float, rng) -> np.ndarray:
+    """(n, 3) positions inserted one by one, uniformly in the periodic box, rejecting any trial closer than
+    min_distance to an earlier particle: no overlaps and no lattice memory (for test configurations)."""
+    positions = np.empty((0, 3))
+    while len(positions) < n:
+        trial = rng.uniform(-0.5 * box_length, 0.5 * box_length, 3)
+        d = positions - trial
+        d -= box_length * np.round(d / box_length)
+        if not np.any(np.einsum("ij,ij->i", d, d) < min_distance**2):
+            positions = np.vstack([positions, trial])
+    return positions

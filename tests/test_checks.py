@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import random_sequential_addition
 from scipy.signal import lfilter
 
 from glasspipe.io.gsd_io import Snapshot
@@ -113,13 +114,7 @@ def random_liquid(n: int = 500, density: float = 1.2, seed: int = 0) -> Snapshot
     """Random sequential addition with a minimum distance of 0.8: no overlaps, no order."""
     rng = np.random.default_rng(seed)
     length = (n / density) ** (1.0 / 3.0)
-    positions = np.empty((0, 3))
-    while len(positions) < n:
-        trial = rng.uniform(-0.5 * length, 0.5 * length, 3)
-        d = positions - trial
-        d -= length * np.round(d / length)
-        if not np.any(np.einsum("ij,ij->i", d, d) < 0.8**2):
-            positions = np.vstack([positions, trial])
+    positions = random_sequential_addition(n, length, 0.8, rng)
     typeid = (rng.random(n) < 0.2).astype(np.int32)
     return Snapshot(positions=positions, typeid=typeid, box_length=length)
 

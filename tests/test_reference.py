@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import random_sequential_addition
 
 from glasspipe.io.gsd_io import Snapshot
 from glasspipe.md.reference import evaluate, kinetic_temperature, pressure
@@ -19,14 +20,7 @@ def random_liquid(n: int = 200, density: float = 1.2, seed: int = 0, relax_steps
     of 0.7, then capped steepest descent (steps of at most 0.02 sigma) to remove the hardest contacts."""
     rng = np.random.default_rng(seed)
     length = (n / density) ** (1.0 / 3.0)
-    positions = np.empty((0, 3))
-    while len(positions) < n:
-        trial = rng.uniform(-0.5 * length, 0.5 * length, 3)
-        d = positions - trial
-        d -= length * np.round(d / length)
-        if np.any(np.einsum("ij,ij->i", d, d) < 0.7**2):
-            continue
-        positions = np.vstack([positions, trial])
+    positions = random_sequential_addition(n, length, 0.7, rng)
     typeid = np.zeros(n, dtype=np.int32)
     typeid[rng.permutation(n)[: n // 5]] = 1
     snapshot = Snapshot(positions=positions, typeid=typeid, box_length=length)

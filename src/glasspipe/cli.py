@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from glasspipe import __version__
 from glasspipe import config as cfg
@@ -95,14 +96,18 @@ def _cmd_equilibrate(args):
     print(json.dumps({k: v for k, v in summary.items() if k != "checks"}, indent=2))
 
 
+def _replica_paths(layout: Layout, settings: dict, T: float, c: int) -> list[Path]:
+    """The GSD files of configuration c's replicas (settings as returned by _settings, defaults filled)."""
+    return [layout.replica(T, c, r) for r in range(settings["isoconf"]["n_replicas"])]
+
+
 def _cmd_isoconf(args):
     from glasspipe import stages
 
     layout = _layout(args)
     settings = _settings(args, "isoconf")
     T, c = args.temperature, args.configuration
-    n_replicas = cfg.fill_defaults(settings)["isoconf"]["n_replicas"]
-    outputs = [layout.replica(T, c, r) for r in range(n_replicas)]
+    outputs = _replica_paths(layout, settings, T, c)
     stages.isoconf(
         settings,
         T,
@@ -119,8 +124,7 @@ def _cmd_labels(args):
     layout = _layout(args)
     settings = _settings(args, "labels")
     T, c = args.temperature, args.configuration
-    n_replicas = cfg.fill_defaults(settings)["isoconf"]["n_replicas"]
-    replicas = [layout.replica(T, c, r) for r in range(n_replicas)]
+    replicas = _replica_paths(layout, settings, T, c)
     stages.labels(settings, T, c, layout.equilibrated(T, c), replicas, layout.labels(T, c))
 
 
@@ -145,7 +149,7 @@ def _cmd_train(args):
 
     layout = _layout(args)
     settings = _settings(args, f"train_{args.model}")
-    splits = cfg.split_indices(cfg.fill_defaults(settings))
+    splits = cfg.split_indices(settings)
     T = args.temperature
     paths = {split: _split_paths(layout, T, splits[split]) for split in ("train", "validation")}
     stages.train(
@@ -166,7 +170,7 @@ def _cmd_evaluate(args):
     layout = _layout(args)
     settings = _settings(args, "evaluate")
     T = args.temperature
-    test = cfg.split_indices(cfg.fill_defaults(settings))["test"]
+    test = cfg.split_indices(settings)["test"]
     equilibrated, labels, structure = _split_paths(layout, T, test)
     metrics = stages.evaluate(
         settings,

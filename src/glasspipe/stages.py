@@ -34,17 +34,12 @@ def _metadata(stage: str, settings: dict, **extra) -> dict:
     return meta
 
 
-def _full_config(settings: dict) -> dict:
-    """Settings with schema defaults filled for the sections a stage did not receive."""
-    return cfg.fill_defaults(settings)
-
-
 # --- simulation -----------------------------------------------------------------------------------
 def init(settings: dict, temperature: float, configuration: int, output: Path) -> None:
     """Write a seeded random configuration without overlaps (GSD)."""
     from glasspipe.md.protocols import random_configuration, temperature_key
 
-    config = _full_config(settings)
+    config = cfg.fill_defaults(settings)
     seed = derive_seed(config["seed"], "init", temperature_key(temperature), configuration)
     snapshot = random_configuration(
         n_particles=config["system"]["n_particles"],
@@ -82,7 +77,7 @@ def equilibrate(
     from glasspipe.md.protocols import equilibrate as run_equilibration
     from glasspipe.md.protocols import temperature_key
 
-    config = _full_config(settings)
+    config = cfg.fill_defaults(settings)
     seed = derive_seed(config["seed"], "equilibrate", temperature_key(temperature), configuration)
     initial_snapshot = read_snapshot(initial)
     if initial_snapshot.n_particles != config["system"]["n_particles"]:
@@ -161,7 +156,7 @@ def isoconf(
     from glasspipe.md.engine import make_engine
     from glasspipe.md.protocols import isoconfigurational_replica, temperature_key
 
-    config = _full_config(settings)
+    config = cfg.fill_defaults(settings)
     n_replicas = config["isoconf"]["n_replicas"]
     if len(outputs) != n_replicas:
         raise ValueError(f"{len(outputs)} output paths given for 'isoconf.n_replicas' = {n_replicas}")
@@ -258,7 +253,7 @@ def structure(settings: dict, equilibrated: Path, output: Path) -> None:
     """Per-particle type-resolved radial descriptors of the equilibrated configuration (Parquet)."""
     from glasspipe.structure.radial import radial_descriptors
 
-    section = _full_config(settings)["structure"]
+    section = cfg.fill_defaults(settings)["structure"]
     table = radial_descriptors(read_snapshot(equilibrated), section["r_min"], section["r_max"], section["dr"])
     write_table(table, output, metadata=_metadata("structure", settings, equilibrated=str(equilibrated)))
 
@@ -287,7 +282,7 @@ def train(
     from glasspipe.learn import train as training
     from glasspipe.md.protocols import temperature_key
 
-    config = _full_config(settings)
+    config = cfg.fill_defaults(settings)
     data = {
         split: _samples(configurations[split], equilibrated[split], labels_paths[split], structure_paths[split])
         for split in ("train", "validation")

@@ -1,7 +1,9 @@
 # glasspipe: from a Kob-Andersen glass former to graph networks that predict its dynamics.
 #
 #   init -> equilibrate -> isoconf -> labels --\
-#                     \--> structure ----------+-> train -> evaluate -> report
+#                     \--> structure ----------+-> train (per model and fold) -> evaluate -> report
+#
+# With a public dataset as 'source', import_source replaces init, equilibrate, isoconf and labels.
 #
 # Rules are thin: each calls one `glasspipe` subcommand (src/glasspipe/cli.py -> stages.py).
 # A rule receives, as a parameter, exactly the config sections its numbers depend on
@@ -10,10 +12,11 @@
 import json
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 import glasspipe.config as gp
-from glasspipe.layout import MODEL_FILES, Layout
+from glasspipe.layout import Layout
+from glasspipe.learn.registry import MODELS as MODEL_SPECS
 from glasspipe.targets import report_inputs, report_outputs
 
 min_version("8.0")
@@ -25,13 +28,12 @@ os.environ.setdefault("GLASSPIPE_ROOT", workflow.basedir)
 configfile: "config.yaml"
 
 
-# Refuse a bad config before any job runs, naming the key (the package's messages are the clearer ones;
-# the same schema file then fills Snakemake's defaults).
+# Refuse a bad config before any job runs, naming the key, and fill the schema's defaults
+# (workflow/schemas/config.schema.yaml, with the descriptor sets' settings from their registry).
 try:
     _resolved = gp.validate_config(config)
 except gp.ConfigError as err:
     raise ValueError(str(err)) from None
-validate(config, "workflow/schemas/config.schema.yaml")
 config.update(_resolved)
 
 RESULTS = config["results_dir"]
@@ -40,7 +42,9 @@ TEMPERATURES = [f"{T:g}" for T in config["temperatures"]]
 CONFIGURATIONS = [f"{c:03d}" for c in range(config["n_configurations"])]
 REPLICAS = [f"{r:02d}" for r in range(config["isoconf"]["n_replicas"])]
 MODELS = gp.enabled_models(config)
-SPLITS = gp.split_indices(config)
+PLAN = gp.split_plan(config)
+FOLDS = [str(k) for k in range(len(PLAN))]
+IMPORTED = gp.is_imported(config)
 SIM_ENV = "envs/hoomd.yaml" if config["engine"]["name"] == "hoomd" else "envs/glasspipe.yaml"
 
 
@@ -48,11 +52,21 @@ wildcard_constraints:
     T=r"[0-9.]+(e-?[0-9]+)?",
     c=r"\d{3}",
     r=r"\d{2}",
-    model="|".join(gp.MODEL_NAMES),
+    model="|".join(MODEL_SPECS),
+    fold=r"\d+",
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/simulate.smk"
+if IMPORTED:
+
+    include: "workflow/rules/import.smk"
+
+else:
+
+    include: "workflow/rules/simulate.smk"
+    include: "workflow/rules/labels.smk"
+
+
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/learn.smk"
 include: "workflow/rules/report.smk"

@@ -37,7 +37,12 @@ def test_default_config_is_valid_and_fills_defaults():
         ({"temperatures": [0.7, -1.0]}, "temperatures.1"),
         ({"tempratures": [0.7]}, "tempratures"),
         ({"split": {"train": 1, "validation": 1, "test": 1}}, "split"),
-        ({"structure": {"r_max": 9.0}}, "structure.r_max"),
+        ({"structure": {"sets": {"radial": {"r_max": 9.0}}}}, "structure.sets.radial.r_max"),
+        ({"structure": {"sets": {"voronoi_tessellation": {}}}}, "voronoi_tessellation"),
+        ({"structure": {"input": "quenched"}}, "structure.input"),
+        ({"source": {"format": "lammps_dump"}}, "source.format"),
+        ({"source": {"format": "botan"}}, "source.train"),
+        ({"source": {"format": "botan", "train": "/nonexistent/botan"}}, "source.train"),
         ({"system": {"cutoff_mode": "smooth"}}, "system.cutoff_mode"),
         ({"isoconf": {"times": "often"}}, "isoconf.times"),
     ],
@@ -57,7 +62,12 @@ def test_bad_values_name_the_key(change, key):
 def test_box_too_small_for_cutoff_is_refused():
     with pytest.raises(cfg.ConfigError, match="system.n_particles"):
         cfg.validate_config(
-            {**MINIMAL, "system": {"n_particles": 100}, "structure": {"r_max": 2.0}, "graph": {"r_cut": 1.5}}
+            {
+                **MINIMAL,
+                "system": {"n_particles": 100},
+                "structure": {"sets": {"radial": {"r_max": 2.0}}},
+                "graph": {"r_cut": 1.5},
+            }
         )
 
 
@@ -88,11 +98,65 @@ def test_stage_settings_round_trip_and_isolation():
     # A training setting does not enter the settings of any simulation stage.
     changed = copy.deepcopy(config)
     changed["models"]["bapst"]["learning_rate"] = 0.5
-    for stage in ("init", "equilibrate", "isoconf", "labels", "structure", "train_ridge"):
+    for stage in ("init", "equilibrate", "isoconf", "labels", "structure", "train_ridge", "train_mlp"):
         assert cfg.stage_settings_json(config, stage) == cfg.stage_settings_json(changed, stage)
     assert cfg.stage_settings_json(config, "train_bapst") != cfg.stage_settings_json(changed, "train_bapst")
 
 
 def test_schema_file_is_the_one_the_package_uses():
     on_disk = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    assert on_disk == cfg.schema()
+    loaded = copy.deepcopy(cfg.schema())
+    # The package fills in each registered descriptor set's settings; the rest is the file itself.
+    sets = loaded["properties"]["structure"]["properties"]["sets"]
+    assert set(sets.pop("properties")) >= {"radial", "boattini", "glassmlp"}
+    assert sets.pop("additionalProperties") is False
+    assert on_disk == loaded
+
+
+def _botan_like_dir(tmp_path, n_files: int):
+    """n_files empty files named like BOTAN's (list_files only reads names)."""
+    folder = tmp_path / "botan"
+    folder.mkdir()
+    for c in range(1, n_files + 1):
+        (folder / f"isoconfig_N4096T0.44_{c}_tc07.npz").write_bytes(b"")
+    return folder
+
+
+def test_cross_validation_plan_tests_every_configuration_once(tmp_path):
+    train = _botan_like_dir(tmp_path, 10)
+    config = cfg.validate_config(
+        {
+            "temperatures": [0.44],
+            "system": {"n_particles": 4096},
+            "source": {"format": "botan", "train": str(train)},
+            "split": {"validation": 2, "folds": 5},
+        }
+    )
+    assert config["n_configurations"] == 10
+    plan = cfg.split_plan(config)
+    assert len(plan) == 5
+    tested = sorted(c for fold in plan for c in fold["test"])
+    assert tested == list(range(10))
+    for fold in plan:
+        parts = [set(fold[s]) for s in ("train", "validation", "test")]
+        assert sum(len(p) for p in parts) == 10 and set.union(*parts) == set(range(10))
+        assert len(fold["validation"]) == 2 and len(fold["test"]) == 2 and len(fold["train"]) == 6
+    assert plan[0]["test"] == [0, 5] and plan[0]["validation"] == [6, 7]
+
+
+def test_held_out_test_directory_is_only_tested(tmp_path):
+    train = _botan_like_dir(tmp_path, 10)
+    test = tmp_path / "test"
+    test.mkdir()
+    for c in (11, 12, 13):
+        (test / f"isoconfig_N4096T0.44_{c}_tc07.npz").write_bytes(b"")
+    config = cfg.validate_config(
+        {
+            "temperatures": [0.44],
+            "system": {"n_particles": 4096},
+            "source": {"format": "botan", "train": str(train), "test": str(test)},
+            "split": {"validation": 2},
+        }
+    )
+    assert cfg.split_plan(config) == [{"train": list(range(8)), "validation": [8, 9], "test": [10, 11, 12]}]
+    assert [p.name for p in cfg.source_files(config)][-3:] == [f"isoconfig_N4096T0.44_{c}_tc07.npz" for c in (11, 12, 13)]

@@ -60,7 +60,7 @@ def _stage_parser(sub, name: str, help_text: str, per_configuration: bool = True
     if per_configuration:
         parser.add_argument("--configuration", type=int, required=True, help="configuration index")
     if model:
-        parser.add_argument("--model", required=True, choices=cfg.MODEL_NAMES)
+        parser.add_argument("--model", required=True, choices=cfg.model_names())
     parser.add_argument("--threads", type=int, help="CPU threads (overrides engine.threads; Snakemake passes its own)")
     return parser
 
@@ -128,64 +128,40 @@ def _cmd_labels(args):
     stages.labels(settings, T, c, layout.equilibrated(T, c), replicas, layout.labels(T, c))
 
 
+def _cmd_import_source(args):
+    from glasspipe import stages
+
+    layout = _layout(args)
+    settings = _settings(args, "import")
+    if args.file is None:  # by hand: the config's own list of dataset files
+        args.file = cfg.source_files(cfg.load_config(args.config))[args.configuration]
+    stages.import_configuration(settings, Path(args.file), args.temperature, args.configuration, layout)
+
+
 def _cmd_structure(args):
     from glasspipe import stages
 
     layout = _layout(args)
     T, c = args.temperature, args.configuration
-    stages.structure(_settings(args, "structure"), layout.equilibrated(T, c), layout.structure(T, c))
-
-
-def _split_paths(layout: Layout, T: float, indices: list[int]):
-    return (
-        [layout.equilibrated(T, c) for c in indices],
-        [layout.labels(T, c) for c in indices],
-        [layout.structure(T, c) for c in indices],
-    )
+    settings = _settings(args, "structure")
+    source = layout.inherent(T, c) if settings["structure"]["input"] == "inherent" else layout.equilibrated(T, c)
+    stages.structure(settings, source, layout.structure(T, c))
 
 
 def _cmd_train(args):
     from glasspipe import stages
 
-    layout = _layout(args)
     settings = _settings(args, f"train_{args.model}")
-    splits = cfg.split_indices(settings)
-    T = args.temperature
-    paths = {split: _split_paths(layout, T, splits[split]) for split in ("train", "validation")}
-    stages.train(
-        settings,
-        args.model,
-        T,
-        splits,
-        equilibrated={s: p[0] for s, p in paths.items()},
-        labels_paths={s: p[1] for s, p in paths.items()},
-        structure_paths={s: p[2] for s, p in paths.items()},
-        out_dir=layout.model_dir(T, args.model),
-    )
+    stages.train(settings, args.model, args.temperature, args.fold, _layout(args))
 
 
 def _cmd_evaluate(args):
     from glasspipe import stages
 
-    layout = _layout(args)
     settings = _settings(args, "evaluate")
-    T = args.temperature
-    test = cfg.split_indices(settings)["test"]
-    equilibrated, labels, structure = _split_paths(layout, T, test)
-    metrics = stages.evaluate(
-        settings,
-        args.model,
-        T,
-        layout.model_dir(T, args.model),
-        test,
-        equilibrated,
-        labels,
-        structure,
-        layout.predictions(T, args.model),
-        layout.metrics(T, args.model),
-    )
-    pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
-    print(pooled[["time", "pearson"]].to_string(index=False))
+    metrics = stages.evaluate(settings, args.model, args.temperature, _layout(args))
+    table = metrics[(metrics["scope"] == "configuration") & (metrics["type"] == "A")]
+    print(table.groupby("time")["pearson"].agg(["mean", "sem", "count"]).to_string())
 
 
 def _cmd_report(args):
@@ -210,6 +186,34 @@ def _cmd_energy(args):
     print(json.dumps(report, indent=2))
 
 
+def _cmd_import(args):
+    from glasspipe import importers
+
+    source = Path(args.path)
+    files = importers.list_files(args.format, source) if source.is_dir() else [source]
+    if not files:
+        raise ValueError(f"no {args.format} files ({importers.FORMATS[args.format].pattern}) in {source}")
+    options = {"temperature": args.temperature, "box_length": args.box_length}
+    if args.time and args.format == "botan":
+        if len(args.time) != 1:
+            raise ValueError(f"a BOTAN file holds labels at one time; --time got {args.time}")
+        options["time"] = args.time[0]
+    elif args.time:
+        options["times"] = args.time
+    out = Path(args.out)
+    for path in files:
+        imported = importers.load(args.format, path, **options)
+        stem = path.name.rsplit(".", 1)[0]
+        importers.write_imported(
+            imported,
+            out / f"{stem}.gsd",
+            out / f"{stem}.labels.parquet",
+            out / f"{stem}.inherent.gsd" if imported.inherent is not None else None,
+        )
+        times = [float(t) for t in imported.times]
+        print(f"{path} -> {out / stem}.gsd, {stem}.labels.parquet (T = {imported.temperature:g}, times {times})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glasspipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"glasspipe {__version__}")
@@ -228,10 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_isoconf
     )
     _stage_parser(sub, "labels", "propensity labels of one configuration").set_defaults(func=_cmd_labels)
-    _stage_parser(sub, "structure", "radial descriptors of one configuration").set_defaults(func=_cmd_structure)
-    _stage_parser(sub, "train", "train a model at one temperature", per_configuration=False, model=True).set_defaults(
-        func=_cmd_train
+    p = _stage_parser(
+        sub, "import-source", "convert one configuration of the config's 'source' dataset into pipeline files"
     )
+    p.add_argument("--file", help="the dataset file of this configuration (default: from the config's source)")
+    p.set_defaults(func=_cmd_import_source)
+    _stage_parser(sub, "structure", "descriptors of one configuration").set_defaults(func=_cmd_structure)
+    p = _stage_parser(sub, "train", "train a model on one fold at one temperature", per_configuration=False, model=True)
+    p.add_argument("--fold", type=int, default=0, help="cross-validation fold (0 when there is one test set)")
+    p.set_defaults(func=_cmd_train)
     _stage_parser(
         sub,
         "evaluate",
@@ -257,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cutoff-mode", default="shift", choices=["shift", "truncate", "xplor"])
     p.set_defaults(func=_cmd_energy)
+
+    p = sub.add_parser(
+        "import",
+        help="convert a public dataset file (or a directory of them) into a GSD configuration and Parquet labels",
+    )
+    p.add_argument("format", choices=["botan", "glassbench", "deepmind"], help="dataset format")
+    p.add_argument("path", help="a dataset file, or a directory of them")
+    p.add_argument("--out", required=True, help="output directory: STEM.gsd, STEM.labels.parquet, STEM.inherent.gsd")
+    p.add_argument("--temperature", type=float, help="temperature (default: from the file or its name)")
+    p.add_argument("--time", type=float, nargs="+", help="label time(s) in tau (default: the dataset's time grid)")
+    p.add_argument("--box-length", type=float, help="box edge in sigma_AA (npz formats; default (N / 1.2)^(1/3))")
+    p.set_defaults(func=_cmd_import)
     return parser
 
 

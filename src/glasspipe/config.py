@@ -25,15 +25,17 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "init": ("seed", "system", "init"),
     "equilibrate": ("seed", "system", "engine", "equilibrate"),
     "isoconf": ("seed", "system", "engine", "isoconf"),
+    # One dataset file per job (passed on its own): the other source keys must not rerun every import.
+    "import": ("system", "engine", "source.format", "source.box_length", "source.times"),
     "labels": ("isoconf",),
-    "structure": ("structure",),
-    "train_ridge": ("seed", "split", "models.ridge"),
-    "train_bapst": ("seed", "split", "graph", "models.bapst"),
-    "evaluate": ("split",),
+    "structure": ("system", "structure"),
+    "evaluate": ("n_configurations", "split", "source"),
     "report": (),
 }
+# Training jobs read the split (which configurations), their model's section and, for graph models, the
+# graph section: see train_sections(). Models are listed in glasspipe.learn.registry.
 
-MODEL_NAMES = ("ridge", "bapst")
+SIMULATE = "simulate"
 
 
 class ConfigError(ValueError):
@@ -42,9 +44,19 @@ class ConfigError(ValueError):
 
 @cache
 def schema() -> dict:
-    """The config JSON schema, as a dict."""
+    """The config JSON schema, as a dict: the schema file, with the settings of every registered descriptor
+    set (glasspipe.structure.descriptors) filled in under structure.sets."""
+    from glasspipe.structure.descriptors import DESCRIPTOR_SETS
+
     text = resources.files("glasspipe").joinpath("config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    full = yaml.safe_load(text)
+    sets = full["properties"]["structure"]["properties"]["sets"]
+    sets["additionalProperties"] = False
+    # A set is computed only when the config names it: its own schema must not default it into existence.
+    sets["properties"] = {
+        name: {k: v for k, v in item.schema.items() if k != "default"} for name, item in DESCRIPTOR_SETS.items()
+    }
+    return full
 
 
 def _with_defaults(validator_class):
@@ -176,11 +188,11 @@ def label_times(config: dict, temperature: float | None = None) -> np.ndarray:
 
 
 def split_indices(config: dict) -> dict[str, list[int]]:
-    """Configuration indices of each split: the first ``train`` indices train, then validation, then test."""
-    split = config["split"]
-    edges = np.cumsum([0, split["train"], split["validation"], split["test"]])
-    names = ("train", "validation", "test")
-    return {name: list(range(edges[i], edges[i + 1])) for i, name in enumerate(names)}
+    """Configuration indices of each split of a single-fold plan (see split_plan)."""
+    plan = split_plan(config)
+    if len(plan) != 1:
+        raise ConfigError(f"the config asks for {len(plan)} cross-validation folds; use split_plan()")
+    return plan[0]
 
 
 def temperature_tag(temperature: float) -> str:
@@ -188,9 +200,106 @@ def temperature_tag(temperature: float) -> str:
     return f"T{float(temperature):g}"
 
 
+def model_names() -> tuple[str, ...]:
+    """Every model glasspipe knows (glasspipe.learn.registry), in registration order."""
+    from glasspipe.learn.registry import MODELS
+
+    return tuple(MODELS)
+
+
 def enabled_models(config: dict) -> list[str]:
     """Names of the models switched on in ``models``."""
-    return [name for name in MODEL_NAMES if config["models"][name]["enabled"]]
+    return [name for name in model_names() if config["models"].get(name, {}).get("enabled", False)]
+
+
+def train_sections(model: str) -> tuple[str, ...]:
+    """The config sections the training job of ``model`` depends on."""
+    from glasspipe.learn.registry import MODELS
+
+    spec = MODELS[model]
+    extra = ("graph",) if spec.inputs == "graph" else ()
+    return ("seed", "n_configurations", "split", "source", *extra, f"models.{model}")
+
+
+def is_imported(config: dict) -> bool:
+    """True when the configurations come from a public dataset rather than from simulation."""
+    return config.get("source", {}).get("format", SIMULATE) != SIMULATE
+
+
+def source_files(config: dict) -> list[Path]:
+    """The dataset files of an imported run, configuration index order: the train directory, then test.
+
+    Raises ConfigError naming 'source.train' / 'source.test' when a directory is missing or holds no files
+    of the format.
+    """
+    from glasspipe import importers
+
+    source = config["source"]
+    files: list[Path] = []
+    for key in ("train", "test"):
+        path = source.get(key)
+        if path is None:
+            continue
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config key 'source.{key}' = {str(path)!r}: no such file or directory")
+        found = importers.list_files(source["format"], path) if path.is_dir() else [path]
+        if not found:
+            raise ConfigError(
+                f"config key 'source.{key}' = {str(path)!r} holds no {source['format']} files"
+            )
+        files += found
+    return files
+
+
+def n_source(config: dict, key: str) -> int:
+    """Number of dataset files under 'source.train' or 'source.test' (0 when not given)."""
+    from glasspipe import importers
+
+    path = config["source"].get(key)
+    if path is None:
+        return 0
+    path = Path(path)
+    return len(importers.list_files(config["source"]["format"], path)) if path.is_dir() else 1
+
+
+def split_plan(config: dict) -> list[dict[str, list[int]]]:
+    """The folds of the evaluation: per fold, the configuration indices of train, validation and test.
+
+    - Simulated data: one fold, the first ``split.train`` configurations train, then ``split.validation``
+      validate, then ``split.test`` are the test set.
+    - Imported data with a test directory: one fold; the train directory's files train, except the last
+      ``split.validation`` that validate; the test directory's files are the test set.
+    - Imported data without a test directory: ``split.folds``-fold cross-validation over the train
+      directory. Fold k tests the configurations c with c % folds == k; its validation set is the next
+      ``split.validation`` configurations after the test fold's last one (cyclically); the rest train. Every
+      configuration is tested exactly once, by a model that never saw it.
+    The test configurations never choose anything (penalties, epochs): that is the validation set's job.
+    """
+    split = config["split"]
+    n = int(config["n_configurations"])
+    if not is_imported(config):
+        edges = np.cumsum([0, split["train"], split["validation"], split["test"]])
+        names = ("train", "validation", "test")
+        return [{name: list(range(edges[i], edges[i + 1])) for i, name in enumerate(names)}]
+    n_validation = int(split["validation"])
+    n_test = n_source(config, "test")
+    if n_test:
+        n_train = n - n_test
+        return [
+            {
+                "train": list(range(n_train - n_validation)),
+                "validation": list(range(n_train - n_validation, n_train)),
+                "test": list(range(n_train, n)),
+            }
+        ]
+    folds = int(split["folds"])
+    plan = []
+    for k in range(folds):
+        test = [c for c in range(n) if c % folds == k]
+        rest = sorted((c for c in range(n) if c % folds != k), key=lambda c: (c - test[-1] - 1) % n)
+        plan.append({"train": sorted(rest[n_validation:]), "validation": sorted(rest[:n_validation]), "test": test})
+    return plan
 
 
 def _get(config: dict, dotted: str) -> Any:
@@ -206,7 +315,8 @@ def stage_settings(config: dict, stage: str, temperature: float | None = None) -
     Simulation stages of one temperature also get that temperature's tau_alpha estimate (when the config
     gives estimates), so adding a temperature does not change the settings of the others.
     """
-    settings = {section: _get(config, section) for section in STAGE_SECTIONS[stage]}
+    sections = train_sections(stage.removeprefix("train_")) if stage.startswith("train_") else STAGE_SECTIONS[stage]
+    settings = {section: _get(config, section) for section in sections}
     if stage in ("equilibrate", "isoconf") and temperature is not None:
         settings["tau_alpha_estimate"] = tau_alpha_estimate(config, temperature)
     return settings
@@ -230,14 +340,82 @@ def settings_from_json(text: str) -> dict:
     return config
 
 
-def _check_consistency(config: dict) -> None:
+def _check_split(config: dict) -> None:
     split = config["split"]
-    total = split["train"] + split["validation"] + split["test"]
-    if total != config["n_configurations"]:
+    if not is_imported(config):
+        missing = [k for k in ("train", "test") if k not in split]
+        if missing:
+            raise ConfigError(f"config section 'split' needs {missing} for simulated data (numbers of configurations)")
+        if "n_configurations" not in config:
+            raise ConfigError("config key 'n_configurations' is required for simulated data (source.format = simulate)")
+        total = split["train"] + split["validation"] + split["test"]
+        if total != config["n_configurations"]:
+            raise ConfigError(
+                f"config key 'split' adds up to {total} configurations (train {split['train']} + validation "
+                f"{split['validation']} + test {split['test']}) but 'n_configurations' is {config['n_configurations']}"
+            )
+        return
+    source = config["source"]
+    if source.get("train") is None:
+        raise ConfigError(f"config key 'source.train' is required when 'source.format' = {source['format']!r}")
+    if len(config["temperatures"]) != 1:
         raise ConfigError(
-            f"config key 'split' adds up to {total} configurations (train {split['train']} + validation "
-            f"{split['validation']} + test {split['test']}) but 'n_configurations' is {config['n_configurations']}"
+            f"config key 'temperatures' lists {len(config['temperatures'])} values; an imported dataset "
+            "('source') holds one temperature: give exactly that one"
         )
+    n = len(source_files(config))
+    if "n_configurations" in config and config["n_configurations"] != n:
+        raise ConfigError(
+            f"config key 'n_configurations' = {config['n_configurations']} but 'source' holds {n} files; "
+            "leave 'n_configurations' out for imported data"
+        )
+    config["n_configurations"] = n
+    n_test = n_source(config, "test")
+    n_train = n - n_test
+    if n_test:
+        if not 1 <= n_train - split["validation"]:
+            raise ConfigError(
+                f"config key 'split.validation' = {split['validation']} leaves no training configuration of the "
+                f"{n_train} in 'source.train'"
+            )
+        return
+    folds = split["folds"]
+    if not 2 <= folds <= n:
+        raise ConfigError(
+            f"config key 'split.folds' = {folds}: cross-validation over the {n} configurations of 'source.train' "
+            f"needs 2 <= folds <= {n}"
+        )
+    largest_test = -(-n // folds)
+    if n - largest_test - split["validation"] < 1:
+        raise ConfigError(
+            f"config key 'split.validation' = {split['validation']} leaves no training configuration in a fold of "
+            f"{folds}-fold cross-validation over {n} configurations"
+        )
+
+
+def _check_structure(config: dict) -> None:
+    half_box = 0.5 * box_length(config)
+    for name, settings in config["structure"]["sets"].items():
+        for key, value in settings.items():
+            if key.startswith("r_") and isinstance(value, int | float) and key != "r_min" and value >= half_box:
+                raise ConfigError(
+                    f"config key 'structure.sets.{name}.{key}' = {value} must be below half the box length "
+                    f"({half_box:.4f} for n_particles = {config['system']['n_particles']} at density "
+                    f"{config['system']['density']})"
+                )
+    radial = config["structure"]["sets"].get("radial")
+    if radial is not None:
+        if not radial["r_min"] < radial["r_max"]:
+            raise ConfigError(
+                f"config key 'structure.sets.radial.r_max' = {radial['r_max']} must exceed "
+                f"'structure.sets.radial.r_min' = {radial['r_min']}"
+            )
+        if radial["dr"] > radial["r_max"] - radial["r_min"]:
+            raise ConfigError(f"config key 'structure.sets.radial.dr' = {radial['dr']} is wider than the radial range")
+
+
+def _check_consistency(config: dict) -> None:
+    _check_split(config)
     n_a = n_type_a(config)
     if not 0 < n_a < config["system"]["n_particles"]:
         raise ConfigError(
@@ -245,19 +423,7 @@ def _check_consistency(config: dict) -> None:
             f"at n_particles = {config['system']['n_particles']}"
         )
     half_box = 0.5 * box_length(config)
-    structure = config["structure"]
-    if not structure["r_min"] < structure["r_max"]:
-        raise ConfigError(
-            f"config key 'structure.r_max' = {structure['r_max']} must exceed 'structure.r_min' = {structure['r_min']}"
-        )
-    if structure["r_max"] >= half_box:
-        raise ConfigError(
-            f"config key 'structure.r_max' = {structure['r_max']} must be below half the box length "
-            f"({half_box:.4f} for n_particles = {config['system']['n_particles']} at density "
-            f"{config['system']['density']})"
-        )
-    if structure["dr"] > structure["r_max"] - structure["r_min"]:
-        raise ConfigError(f"config key 'structure.dr' = {structure['dr']} is wider than the radial range")
+    _check_structure(config)
     if config["graph"]["r_cut"] >= half_box:
         raise ConfigError(
             f"config key 'graph.r_cut' = {config['graph']['r_cut']} must be below half the box length ({half_box:.4f})"

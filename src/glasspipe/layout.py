@@ -9,10 +9,13 @@ results/
   T{T}/isoconf/cfg{c}/replica{r}.gsd        one NVE trajectory per replica: t = 0, then the label times
   T{T}/labels/cfg{c}.parquet                propensity per particle and label time
   T{T}/structure/cfg{c}.parquet             radial descriptors per particle
-  T{T}/models/{model}/...                   trained model (state dict / JSON) and its training log
-  T{T}/predictions/{model}.parquet          test-set predictions and targets
+  T{T}/models/{model}/fold{k}/...           trained model of fold k (state dict / JSON) and its training log
+  T{T}/predictions/{model}.parquet          test-set predictions and targets (every fold's test set)
   T{T}/metrics/{model}.parquet              Pearson correlations per time, type, configuration
-  report/                                   figures, tables, resolved config, versions
+  report/                                   figures, tables, summary.json, resolved config, versions
+
+Imported datasets (config section ``source``) write the same equilibrate/ and labels/ files (there is no
+init/, isoconf/, thermodynamic log or checks: those belong to the dataset's own simulation).
   README.md                                 what the directory holds and the headline numbers
 """
 
@@ -80,8 +83,16 @@ class Layout:
     def structure(self, temperature, configuration) -> Path:
         return self.tdir(temperature) / "structure" / f"{cfg_name(configuration)}.parquet"
 
-    def model_dir(self, temperature, model) -> Path:
-        return self.tdir(temperature) / "models" / model
+    def model_dir(self, temperature, model, fold=0) -> Path:
+        """The trained model of one cross-validation fold (fold 0 when there is a single test set)."""
+        fold_name = f"fold{fold}"
+        return self.tdir(temperature) / "models" / model / fold_name
+
+    def train_log(self, temperature, model, fold=0) -> Path:
+        """Written last by every trainer: the sign that a model directory is complete."""
+        from glasspipe.learn.registry import TRAIN_LOG
+
+        return self.model_dir(temperature, model, fold) / TRAIN_LOG
 
     def predictions(self, temperature, model) -> Path:
         return self.tdir(temperature) / "predictions" / f"{model}.parquet"
@@ -113,8 +124,3 @@ class Layout:
     def readme(self) -> Path:
         return self.root / "README.md"
 
-
-MODEL_FILES = {
-    "ridge": ("model.json", "train_log.parquet"),
-    "bapst": ("model.pt", "hparams.json", "train_log.parquet"),
-}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,56 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+# --- imported datasets ----------------------------------------------------------------------------
+def import_configuration(settings: dict, path: Path, temperature: float, configuration: int, layout) -> None:
+    """Convert the dataset file ``path`` (configuration ``configuration``) into the pipeline's files.
+
+    Writes what the simulation stages would have: the configuration (GSD, equilibrate/), its inherent
+    structure (the dataset's own, or FIRE to |F| < 1e-6 with the configured engine when the dataset has
+    none) and the labels (Parquet at the dataset's times, with its provenance: file, checksum, license).
+    The file is validated in full (keys, shapes, types, box, temperature, N) before any work.
+    """
+    from glasspipe import importers
+
+    config = cfg.fill_defaults(settings)
+    source = config["source"]
+    options = {k: source[k] for k in ("box_length", "times") if source.get(k) is not None}
+    imported = importers.load(source["format"], path, **options)
+    if not np.isclose(imported.temperature, temperature, rtol=1e-6):
+        raise ValueError(
+            f"{path} holds a configuration at T = {imported.temperature:g}, but config key 'temperatures' "
+            f"says {temperature:g}"
+        )
+    n = imported.snapshot.n_particles
+    if n != config["system"]["n_particles"]:
+        raise ValueError(
+            f"{path} holds {n} particles but config key 'system.n_particles' is {config['system']['n_particles']}; "
+            "set it to the dataset's N (the box, descriptors and graph checks use it)"
+        )
+    if imported.inherent is None:
+        from glasspipe.md.engine import make_engine
+
+        started = time.perf_counter()
+        with make_engine(config) as engine:
+            engine.load(imported.snapshot)
+            engine.minimize(force_tolerance=1e-6, max_steps=100_000)
+            imported.inherent = engine.snapshot()
+            imported.inherent.velocities = None
+            energy = engine.thermo().potential_energy
+        imported.provenance["inherent_structure"] = {
+            "method": f"FIRE, |F| < 1e-6, engine {config['engine']['name']}",
+            "potential_energy_per_particle": energy,
+            "wall_s": time.perf_counter() - started,
+        }
+    importers.write_imported(
+        imported,
+        layout.equilibrated(temperature, configuration),
+        layout.labels(temperature, configuration),
+        layout.inherent(temperature, configuration),
+        metadata={"configuration": configuration, "settings": settings},
+    )
+
+
 # --- analysis -------------------------------------------------------------------------------------
 def labels(
     settings: dict,
@@ -222,10 +273,12 @@ def labels(
     """Propensity of each particle at each label time (Parquet, long format).
 
     The table's metadata also carries the self intermediate scattering function F_s(q = 7.25, t) of the
-    A particles averaged over replicas, from which the report reads tau_alpha.
+    A particles averaged over replicas, from which the report reads tau_alpha, and the noise ceiling of the
+    A propensity per label time (equal replica halves, Spearman-Brown; see
+    glasspipe.labels.propensity.noise_ceiling).
     """
     from glasspipe.dynamics.relaxation import Q_PEAK_KA, self_isf
-    from glasspipe.labels.propensity import load_replicas, propensity
+    from glasspipe.labels.propensity import load_replicas, noise_ceiling_from_distances, propensity
 
     initial, trajectories = load_replicas(equilibrated, replicas)
     table = propensity(initial, trajectories)
@@ -233,6 +286,7 @@ def labels(
     # (replicas x times, N, 3) displacements from the common origin.
     positions = np.stack([[frame.unwrapped_positions() for frame in replica] for replica in trajectories])
     is_a = initial.typeid == 0
+    ceiling = noise_ceiling_from_distances(times, np.linalg.norm(positions - initial.unwrapped_positions(), axis=-1), is_a)
     fs = [
         float(self_isf(initial.unwrapped_positions(), positions[:, k], Q_PEAK_KA, mask=is_a).mean())
         for k in range(len(times))
@@ -245,89 +299,110 @@ def labels(
         equilibrated=str(equilibrated),
         n_replicas=len(replicas),
         self_isf={"q": Q_PEAK_KA, "times": times, "fs_A": fs},
+        noise_ceiling=ceiling.to_dict(orient="list"),
     )
     write_table(table, output, metadata=meta)
 
 
-def structure(settings: dict, equilibrated: Path, output: Path) -> None:
-    """Per-particle type-resolved radial descriptors of the equilibrated configuration (Parquet)."""
-    from glasspipe.structure.radial import radial_descriptors
+def structure(settings: dict, configuration: Path, output: Path) -> None:
+    """Per-particle descriptors (the sets of 'structure.sets', joined) of one configuration (Parquet).
+
+    ``configuration`` is the equilibrated configuration or its inherent structure ('structure.input').
+    """
+    from glasspipe.structure.descriptors import compute_descriptors
 
     section = cfg.fill_defaults(settings)["structure"]
-    table = radial_descriptors(read_snapshot(equilibrated), section["r_min"], section["r_max"], section["dr"])
-    write_table(table, output, metadata=_metadata("structure", settings, equilibrated=str(equilibrated)))
+    started = time.perf_counter()
+    table = compute_descriptors(read_snapshot(configuration), section["sets"])
+    meta = _metadata("structure", settings, configuration=str(configuration), wall_s=time.perf_counter() - started)
+    write_table(table, output, metadata=meta)
 
 
 # --- learning -------------------------------------------------------------------------------------
-def _samples(configurations, equilibrated, labels_paths, structure_paths):
+INPUT_FILE = "input.json"
+
+
+def _positions_path(layout, temperature: float, configuration: int, kind: str) -> Path:
+    """The configuration a model reads positions from: 'thermal' (equilibrated) or 'inherent'."""
+    if kind == "inherent":
+        return layout.inherent(temperature, configuration)
+    return layout.equilibrated(temperature, configuration)
+
+
+def model_input(settings: dict, model: str) -> dict:
+    """What ``model`` reads, recorded beside it (input.json) so evaluation feeds it the same kind of data."""
+    from glasspipe.learn.registry import get
+
+    spec = get(model)
+    if spec.inputs == "graph":
+        return {"inputs": "graph", "positions": settings["graph"]["input"], "r_cut": settings["graph"]["r_cut"]}
+    return {"inputs": "descriptors", "positions": "thermal"}
+
+
+def load_samples(layout, temperature: float, configurations: list[int], model_input_: dict) -> list:
+    """Samples (positions, labels and, for descriptor models, descriptors) of ``configurations``."""
     from glasspipe.learn.data import load_sample
 
+    with_descriptors = model_input_["inputs"] == "descriptors"
     return [
-        load_sample(c, Path(g), Path(lab), Path(s))
-        for c, g, lab, s in zip(configurations, equilibrated, labels_paths, structure_paths, strict=True)
+        load_sample(
+            c,
+            _positions_path(layout, temperature, c, model_input_["positions"]),
+            layout.labels(temperature, c),
+            layout.structure(temperature, c) if with_descriptors else None,
+        )
+        for c in configurations
     ]
 
 
-def train(
-    settings: dict,
-    model: str,
-    temperature: float,
-    configurations: dict[str, list[int]],
-    equilibrated: dict[str, list[Path]],
-    labels_paths: dict[str, list[Path]],
-    structure_paths: dict[str, list[Path]],
-    out_dir: Path,
-) -> None:
-    """Train ``model`` on the train split, selecting on the validation split (dicts keyed by split)."""
-    from glasspipe.learn import train as training
+def train(settings: dict, model: str, temperature: float, fold: int, layout) -> None:
+    """Train ``model`` on fold ``fold`` of the split plan (glasspipe.config.split_plan): fit on its train
+    configurations, choose on its validation configurations; the test configurations are not read.
+
+    Writes the model directory ``layout.model_dir(temperature, model, fold)``: input.json (what the model
+    reads), the model's own files and, last, train_log.parquet.
+    """
+    from glasspipe.learn.registry import get
     from glasspipe.md.protocols import temperature_key
 
     config = cfg.fill_defaults(settings)
-    data = {
-        split: _samples(configurations[split], equilibrated[split], labels_paths[split], structure_paths[split])
-        for split in ("train", "validation")
-    }
-    out_dir = Path(out_dir)
+    plan = cfg.split_plan(config)
+    if not 0 <= fold < len(plan):
+        raise ValueError(f"fold {fold} does not exist: the split plan has {len(plan)} fold(s)")
+    spec = get(model)
+    inputs = model_input(config, model)
+    data = {split: load_samples(layout, temperature, plan[fold][split], inputs) for split in ("train", "validation")}
+    out_dir = layout.model_dir(temperature, model, fold)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if model == "ridge":
-        training.train_ridge(data["train"], data["validation"], config["models"]["ridge"], out_dir)
-    elif model == "bapst":
-        seed = derive_seed(config["seed"], "train", temperature_key(temperature))
-        training.train_bapst(
-            data["train"],
-            data["validation"],
-            config["models"]["bapst"],
-            config["graph"]["r_cut"],
-            seed,
-            out_dir,
-        )
-    else:
-        raise ValueError(f"unknown model {model!r}; choose one of {cfg.MODEL_NAMES}")
+    write_json(out_dir / INPUT_FILE, {**inputs, "fold": fold, **{k: v for k, v in plan[fold].items()}})
+    # The model's name enters the seed through a stable hash: models never share a random stream.
+    seed = derive_seed(config["seed"], "train", zlib.crc32(model.encode()), temperature_key(temperature), fold)
+    spec.train(data["train"], data["validation"], config, seed, out_dir)
 
 
-def evaluate(
-    settings: dict,
-    model: str,
-    temperature: float,
-    model_dir: Path,
-    configurations: list[int],
-    equilibrated: list[Path],
-    labels_paths: list[Path],
-    structure_paths: list[Path],
-    predictions_output: Path,
-    metrics_output: Path,
-) -> pd.DataFrame:
-    """Predict the test configurations and write predictions and Pearson correlations (Parquet)."""
+def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataFrame:
+    """Predict every fold's test configurations with that fold's model; write the predictions (with a
+    ``fold`` column) and the Pearson correlations (Parquet) of ``model`` at ``temperature``."""
+    import json
+
     from glasspipe.learn.evaluate import correlations
     from glasspipe.learn.predict import predict
 
-    samples = _samples(configurations, equilibrated, labels_paths, structure_paths)
-    predictions = predict(model, Path(model_dir), samples)
+    config = cfg.fill_defaults(settings)
+    tables = []
+    for fold, split in enumerate(cfg.split_plan(config)):
+        model_dir = layout.model_dir(temperature, model, fold)
+        inputs = json.loads((model_dir / INPUT_FILE).read_text())
+        samples = load_samples(layout, temperature, split["test"], inputs)
+        table = predict(model, model_dir, samples)
+        table.insert(0, "fold", fold)
+        tables.append(table)
+    predictions = pd.concat(tables, ignore_index=True)
     metrics = correlations(predictions, model)
     metrics.insert(1, "temperature", float(temperature))
-    meta = _metadata("evaluate", settings, model=model, configurations=list(configurations))
-    write_table(predictions, predictions_output, metadata=meta)
-    write_table(metrics, metrics_output, metadata=meta)
+    meta = _metadata("evaluate", settings, model=model, folds=cfg.split_plan(config))
+    write_table(predictions, layout.predictions(temperature, model), metadata=meta)
+    write_table(metrics, layout.metrics(temperature, model), metadata=meta)
     return metrics
 
 

@@ -9,20 +9,24 @@ from glasspipe.layout import Layout
 
 
 def report_inputs(config: dict) -> dict[str, list[Path]]:
-    """Paths the report reads: metrics per (T, model), thermo logs and checks per (T, configuration)."""
+    """Paths the report reads: metrics per (T, model), labels per (T, configuration) and, for simulated
+    data, thermodynamic logs and checks; the Snakemake benchmark files of the costly jobs."""
     layout = Layout(config["results_dir"])
     temperatures = config["temperatures"]
     configurations = range(config["n_configurations"])
     models = cfg.enabled_models(config)
+    folds = range(len(cfg.split_plan(config)))
+    simulated = not cfg.is_imported(config)
+    per_configuration = [(T, c) for T in temperatures for c in configurations]
+    data_stages = ("equilibrate", "isoconf") if simulated else ("import",)
     return {
         "metrics": [layout.metrics(T, m) for T in temperatures for m in models],
-        "thermo": [layout.thermo(T, c) for T in temperatures for c in configurations],
-        "checks": [layout.checks(T, c) for T in temperatures for c in configurations],
-        "labels": [layout.labels(T, c) for T in temperatures for c in configurations],
+        "thermo": [layout.thermo(T, c) for T, c in per_configuration] if simulated else [],
+        "checks": [layout.checks(T, c) for T, c in per_configuration] if simulated else [],
+        "labels": [layout.labels(T, c) for T, c in per_configuration],
         "benchmarks": [
-            *(layout.benchmark("equilibrate", T, c) for T in temperatures for c in configurations),
-            *(layout.benchmark("isoconf", T, c) for T in temperatures for c in configurations),
-            *(layout.benchmark("train", T, model=m) for T in temperatures for m in models),
+            *(layout.benchmark(stage, T, c) for stage in (*data_stages, "structure") for T, c in per_configuration),
+            *(layout.benchmark("train", T, model=f"{m}_fold{k}") for T in temperatures for m in models for k in folds),
         ],
     }
 
@@ -31,11 +35,12 @@ def report_outputs(config: dict) -> dict[str, Path]:
     """The files the report stage writes."""
     layout = Layout(config["results_dir"])
     report = layout.report_dir
-    return {
+    outputs = {
         "readme": layout.readme,
         "figure_png": report / "correlation.png",
         "figure_pdf": report / "correlation.pdf",
         "figure_data": report / "correlation.parquet",
+        "summary": report / "summary.json",
         "metrics": report / "metrics.parquet",
         "metrics_md": report / "metrics.md",
         "equilibration": report / "equilibration.parquet",
@@ -45,3 +50,6 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "config": report / "config.resolved.yaml",
         "versions": report / "versions.json",
     }
+    if cfg.is_imported(config):  # no thermodynamic log of ours to draw
+        del outputs["thermo_png"], outputs["thermo_pdf"]
+    return outputs

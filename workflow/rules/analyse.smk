@@ -1,27 +1,9 @@
-# Analysis of the simulations: dynamical labels and static descriptors, per configuration.
-
-
-rule labels:
-    input:
-        L.equilibrated(T_dir(), "{c}"),
-        [L.replica(T_dir(), "{c}", r) for r in REPLICAS],
-    output:
-        L.labels(T_dir(), "{c}"),
-    params:
-        results=results_dir,
-        settings=settings("labels"),
-    log:
-        L.log("labels", T_dir(), "{c}"),
-    conda:
-        "../../envs/glasspipe.yaml"
-    shell:
-        "glasspipe labels --settings {params.settings:q} --results-dir {params.results:q}"
-        " --temperature {wildcards.T} --configuration {wildcards.c} 2> {log:q}"
+# Static descriptors per configuration, from the thermal configuration or its inherent structure.
 
 
 rule structure:
     input:
-        L.equilibrated(T_dir(), "{c}"),
+        (L.inherent if config["structure"]["input"] == "inherent" else L.equilibrated)(T_dir(), "{c}"),
     output:
         L.structure(T_dir(), "{c}"),
     params:
@@ -29,6 +11,8 @@ rule structure:
         settings=settings("structure"),
     log:
         L.log("structure", T_dir(), "{c}"),
+    benchmark:
+        L.benchmark("structure", T_dir(), "{c}")
     conda:
         "../../envs/glasspipe.yaml"
     shell:

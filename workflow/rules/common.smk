@@ -18,13 +18,14 @@ def results_dir(wildcards, output):
     return str(Layout.root_of(output[0]))
 
 
-def split_inputs(split):
-    """Configurations, labels and descriptors of one split, for the temperature wildcard."""
-
-    def inputs(w):
-        paths = []
-        for c in SPLITS[split]:
-            paths += [L.equilibrated(T_dir(w), c), L.labels(T_dir(w), c), L.structure(T_dir(w), c)]
-        return paths
-
-    return inputs
+def model_inputs(w, configurations):
+    """The files a model of wildcard ``w.model`` reads for ``configurations``: labels, positions (thermal or
+    inherent, as the graph section says) for graph models, descriptors for descriptor models."""
+    graph = MODEL_SPECS[w.model].inputs == "graph"
+    positions = L.inherent if graph and config["graph"]["input"] == "inherent" else L.equilibrated
+    paths = []
+    for c in configurations:
+        paths += [positions(T_dir(w), c), L.labels(T_dir(w), c)]
+        if not graph:
+            paths.append(L.structure(T_dir(w), c))
+    return paths

@@ -1,53 +1,33 @@
-# Learning: one training job per (model, temperature) on the train split, evaluation on the test split.
+# Learning: one training job per (model, temperature, fold), one evaluation per (model, temperature) over
+# the test configurations of every fold. Models and what they read come from glasspipe.learn.registry.
 
 
-rule train_ridge:
+rule train:
     input:
-        train=split_inputs("train"),
-        validation=split_inputs("validation"),
+        lambda w: model_inputs(w, PLAN[int(w.fold)]["train"] + PLAN[int(w.fold)]["validation"]),
     output:
-        [L.model_dir(T_dir(), "ridge") / name for name in MODEL_FILES["ridge"]],
+        L.train_log(T_dir(), "{model}", "{fold}"),
     params:
         results=results_dir,
-        settings=settings("train_ridge"),
-    log:
-        L.log("train", T_dir(), model="ridge"),
-    benchmark:
-        L.benchmark("train", T_dir(), model="ridge")
-    conda:
-        "../../envs/glasspipe.yaml"
-    shell:
-        "glasspipe train --model ridge --settings {params.settings:q} --results-dir {params.results:q}"
-        " --temperature {wildcards.T} 2> {log:q}"
-
-
-rule train_bapst:
-    input:
-        train=split_inputs("train"),
-        validation=split_inputs("validation"),
-    output:
-        [L.model_dir(T_dir(), "bapst") / name for name in MODEL_FILES["bapst"]],
-    params:
-        results=results_dir,
-        settings=settings("train_bapst"),
-    threads: 2
+        settings=lambda w: gp.stage_settings_json(config, f"train_{w.model}"),
+    threads: lambda w: MODEL_SPECS[w.model].threads
     resources:
-        gpu=1,
+        gpu=lambda w: int(MODEL_SPECS[w.model].gpu),
     log:
-        L.log("train", T_dir(), model="bapst"),
+        L.log("train", T_dir(), model="{model}_fold{fold}"),
     benchmark:
-        L.benchmark("train", T_dir(), model="bapst")
+        L.benchmark("train", T_dir(), model="{model}_fold{fold}")
     conda:
         "../../envs/glasspipe.yaml"
     shell:
-        "glasspipe train --model bapst --settings {params.settings:q} --results-dir {params.results:q} --threads {threads}"
-        " --temperature {wildcards.T} 2> {log:q}"
+        "glasspipe train --model {wildcards.model} --fold {wildcards.fold} --settings {params.settings:q}"
+        " --results-dir {params.results:q} --threads {threads} --temperature {wildcards.T} 2> {log:q}"
 
 
 rule evaluate:
     input:
-        model=lambda w: [L.model_dir(T_dir(w), w.model) / name for name in MODEL_FILES[w.model]],
-        test=split_inputs("test"),
+        models=lambda w: [L.train_log(T_dir(w), w.model, k) for k in FOLDS],
+        test=lambda w: model_inputs(w, [c for fold in PLAN for c in fold["test"]]),
     output:
         predictions=L.predictions(T_dir(), "{model}"),
         metrics=L.metrics(T_dir(), "{model}"),

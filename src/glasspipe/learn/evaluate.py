@@ -13,9 +13,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 PREDICTION_COLUMNS = ("configuration", "particle", "type", "time", "prediction", "target")
-CORRELATION_COLUMNS = ("model", "time", "type", "scope", "configuration", "pearson", "n_particles")
+CORRELATION_COLUMNS = ("model", "time", "type", "scope", "configuration", "pearson", "spearman", "n_particles")
 
 
 def pearson(x, y) -> float:
@@ -47,6 +48,14 @@ def pearson(x, y) -> float:
     return float(np.clip((dx @ dy) / np.sqrt(sxx * syy), -1.0, 1.0))
 
 
+def spearman(x, y) -> float:
+    """Spearman rank correlation: the Pearson correlation of the ranks (ties share their mean rank)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    finite = np.isfinite(x) & np.isfinite(y)
+    return pearson(rankdata(x[finite]), rankdata(y[finite]))
+
+
 def correlations(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
     """Pearson correlation per time and type, pooled and per configuration (columns CORRELATION_COLUMNS)."""
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
@@ -62,6 +71,7 @@ def correlations(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
                 "scope": "pooled",
                 "configuration": -1,
                 "pearson": pearson(group["prediction"], group["target"]),
+                "spearman": spearman(group["prediction"], group["target"]),
                 "n_particles": int(len(group)),
             }
         )
@@ -74,11 +84,12 @@ def correlations(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
                     "scope": "configuration",
                     "configuration": int(configuration),
                     "pearson": pearson(sub["prediction"], sub["target"]),
+                    "spearman": spearman(sub["prediction"], sub["target"]),
                     "n_particles": int(len(sub)),
                 }
             )
     table = pd.DataFrame(rows, columns=list(CORRELATION_COLUMNS))
-    return table.astype({"configuration": "int64", "n_particles": "int64", "pearson": "float64"})
+    return table.astype({"configuration": "int64", "n_particles": "int64", "pearson": "float64", "spearman": "float64"})
 
 
 def summary(correlation_table: pd.DataFrame) -> pd.DataFrame:

@@ -1,29 +1,45 @@
 """The graph network of Bapst et al. (2020) in plain PyTorch, and the 48 symmetries of the cube.
 
 Reproduces ``glassy_dynamics/graph_model.py`` and ``train.py`` of google-deepmind/deepmind-research
-(Bapst et al., "Unveiling the predictive power of static structure in glassy systems", Nat. Phys. 16, 448):
+(Bapst et al., "Unveiling the predictive power of static structure in glassy systems", Nat. Phys. 16, 448).
+With the default arguments the network computes what the original computes:
 
-- encoder (graph_nets ``GraphIndependent``): node MLP on the particle type, edge MLP on the 3D relative
-  vector ``r_receiver - r_sender``; MLPs of sizes (hidden, hidden), ReLU after every layer;
+- graph: one node per particle, one directed edge per ordered pair (i, j) closer than the cutoff, carrying
+  ``r_receiver - r_sender``; the original builds its edges with ``tf.where(distances < threshold)`` on the
+  full distance matrix, so every particle also has a **self-edge** (distance 0, vector 0). The graphs of
+  :func:`glasspipe.learn.data.build_graph` have no self-edges; the model adds them (``self_edges``);
+- encoder (graph_nets ``GraphIndependent``): node MLP on the particle type, edge MLP on the edge features;
+  MLPs of sizes (hidden, hidden), ReLU after every layer;
 - one core (graph_nets ``GraphNetwork`` without globals) applied ``n_message_passing`` times with shared
   weights; each step's input is the concatenation [previous output, encoded input] for nodes and edges
   (at the first step the previous output is the encoding itself);
   edge update: MLP([edge, receiver node, sender node]) (graph_nets' concatenation order);
-  node update: MLP([sum of updated incoming edges, node]); both MLPs (hidden, hidden), ReLU after every layer;
-- decoder: node MLP (hidden, hidden, n_outputs), ReLU between layers, linear output.
+  node update: MLP([**sum** of updated incoming edges, node]); both MLPs (hidden, hidden), ReLU after every
+  layer;
+- decoder: node MLP (hidden, hidden, n_outputs), ReLU between layers, linear output;
 - initialisation as ``train.py``: weights variance-scaling (scale 1, fan-in, truncated normal), biases
   variance-scaling with scale 0.1; no layer norm, no dropout.
 
-Differences from the original, none of which changes what the network computes:
+Differences from the original that do not change what the network can compute:
+
 - the node input is the one-hot type (``n_types`` numbers) rather than the type id as one float (for two
-  types this adds ``hidden`` weights: 64 parameters at hidden = 64);
+  types this is the same affine map with ``hidden`` more weights: 64 parameters at hidden = 64);
 - the original's decoder also builds an edge MLP whose output is discarded (``decoded.nodes`` only);
   those 8,320 unused parameters are not created here;
 - the first layers of the core MLPs act on concatenations; we apply them block by block (the same weight
   matrix, split into column blocks) so that the node terms are computed once per node rather than once per
-  edge, and the encoded-input terms once per forward pass rather than once per step. ``forward_reference``
-  is the literal concatenate-then-multiply version, kept for tests.
-- the output has one column per label time (``n_outputs``) instead of a single time.
+  edge, and the encoded-input terms once per forward pass rather than once per step. The tests compare this
+  with an independent literal concatenate-then-multiply implementation.
+
+Departures (off by default, named switches; each changes the model):
+
+- ``n_outputs > 1``: one decoder output per label time (a multi-time head). The original trains one model
+  per time; :class:`PerTimeModels` holds one single-output network per time for that;
+- ``aggregation = 'mean_degree'``: the summed messages are divided by a constant, the mean number of
+  incoming edges of the training graphs (a reparametrisation of the sum that changes how Adam trains it);
+- ``edge_features = 'vector_distance'``: the edge input is (dx, dy, dz, |r|) instead of (dx, dy, dz);
+- ``layer_norm``: LayerNorm on the outputs of the encoder and core MLPs (as in later encode-process-decode
+  models), which keeps the activations O(1) whatever the number of neighbours.
 """
 
 from __future__ import annotations
@@ -38,6 +54,9 @@ from torch import nn
 # deviation by this constant (the std of a unit normal truncated to [-2, 2]) so the variance is as asked.
 _TRUNCATED_NORMAL_STD = 0.87962566103423978
 
+AGGREGATIONS = ("sum", "mean_degree")
+EDGE_FEATURES = {"vector": 3, "vector_distance": 4}
+
 
 def _variance_scaling_(tensor: torch.Tensor, scale: float, fan_in: int) -> torch.Tensor:
     std = math.sqrt(scale / fan_in) / _TRUNCATED_NORMAL_STD
@@ -45,13 +64,17 @@ def _variance_scaling_(tensor: torch.Tensor, scale: float, fan_in: int) -> torch
 
 
 class MLP(nn.Module):
-    """Stack of Linear layers with ReLU between them (and after the last if ``activate_final``)."""
+    """Stack of Linear layers with ReLU between them (and after the last if ``activate_final``).
 
-    def __init__(self, n_in: int, sizes: tuple[int, ...], activate_final: bool):
+    layer_norm: LayerNorm on the output (a departure; used only when ``activate_final``).
+    """
+
+    def __init__(self, n_in: int, sizes: tuple[int, ...], activate_final: bool, layer_norm: bool = False):
         super().__init__()
         widths = (n_in, *sizes)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.activate_final = activate_final
+        self.norm = nn.LayerNorm(widths[-1]) if layer_norm else None
         for layer in self.layers:
             _variance_scaling_(layer.weight, 1.0, layer.in_features)
             _variance_scaling_(layer.bias, 0.1, layer.out_features)
@@ -63,36 +86,71 @@ class MLP(nn.Module):
             x = first if (k == 0 and first is not None) else layer(x)
             if k < n - 1 or self.activate_final:
                 x = torch.relu(x)
+        if self.norm is not None:
+            x = self.norm(x)
         return x
 
 
+def edge_inputs(edge_vectors: torch.Tensor, kind: str) -> torch.Tensor:
+    """Edge features from the relative vectors: 'vector' (E, 3) or 'vector_distance' (E, 4)."""
+    if kind == "vector":
+        return edge_vectors
+    if kind == "vector_distance":
+        return torch.cat([edge_vectors, torch.linalg.vector_norm(edge_vectors, dim=1, keepdim=True)], dim=1)
+    raise ValueError(f"edge_features = {kind!r}; choose one of {sorted(EDGE_FEATURES)}")
+
+
+def add_self_edges(
+    edge_vectors: torch.Tensor, senders: torch.Tensor, receivers: torch.Tensor, n_nodes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Append one edge i -> i with vector 0 per node (what ``distances < threshold`` gives in the original)."""
+    loops = torch.arange(n_nodes, device=senders.device, dtype=senders.dtype)
+    vectors = torch.cat([edge_vectors, edge_vectors.new_zeros((n_nodes, edge_vectors.shape[1]))])
+    return vectors, torch.cat([senders, loops]), torch.cat([receivers, loops])
+
+
 class BapstGNN(nn.Module):
-    """Encode-process-decode graph network predicting one number per particle and label time.
+    """Encode-process-decode graph network predicting one number per particle (and label time).
 
     forward(node_features (N, n_types), edge_vectors (E, 3), senders (E,), receivers (E,)) -> (N, n_outputs)
+    The edges given are the pairs i != j; self-edges are added inside when ``self_edges``.
     """
 
     def __init__(
-        self, n_outputs: int, hidden: int = 64, n_message_passing: int = 7, n_types: int = 2, mean_degree: float = 1.0
+        self,
+        n_outputs: int = 1,
+        hidden: int = 64,
+        n_message_passing: int = 7,
+        n_types: int = 2,
+        self_edges: bool = True,
+        aggregation: str = "sum",
+        mean_degree: float = 1.0,
+        edge_features: str = "vector",
+        layer_norm: bool = False,
     ):
         super().__init__()
-        # Incoming edge messages are summed, as in Bapst et al., then divided by the mean number of
-        # neighbours. Because the sum enters the node MLP only through its first (linear) layer, this is
-        # the same model with those weights rescaled; without it, ~40 neighbours per particle multiply the
-        # activations by ~4 per step at initialisation (outputs ~1e3 after 7 steps) and training collapses.
-        self.mean_degree = float(mean_degree)
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation = {aggregation!r}; choose one of {AGGREGATIONS}")
+        if edge_features not in EDGE_FEATURES:
+            raise ValueError(f"edge_features = {edge_features!r}; choose one of {sorted(EDGE_FEATURES)}")
         self.n_outputs = int(n_outputs)
         self.hidden = int(hidden)
         self.n_message_passing = int(n_message_passing)
         self.n_types = int(n_types)
+        self.self_edges = bool(self_edges)
+        self.aggregation = aggregation
+        self.mean_degree = float(mean_degree)
+        self.edge_features = edge_features
+        self.layer_norm = bool(layer_norm)
         h = self.hidden
         sizes = (h, h)
-        self.encoder_node = MLP(self.n_types, sizes, activate_final=True)
-        self.encoder_edge = MLP(3, sizes, activate_final=True)
+        ln = self.layer_norm
+        self.encoder_node = MLP(self.n_types, sizes, activate_final=True, layer_norm=ln)
+        self.encoder_edge = MLP(EDGE_FEATURES[edge_features], sizes, activate_final=True, layer_norm=ln)
         # Core edge input: [edge (2h), receiver node (2h), sender node (2h)], each [previous, encoded].
-        self.core_edge = MLP(6 * h, sizes, activate_final=True)
+        self.core_edge = MLP(6 * h, sizes, activate_final=True, layer_norm=ln)
         # Core node input: [summed incoming edges (h), node (2h)].
-        self.core_node = MLP(3 * h, sizes, activate_final=True)
+        self.core_node = MLP(3 * h, sizes, activate_final=True, layer_norm=ln)
         self.decoder_node = MLP(h, (h, h, self.n_outputs), activate_final=False)
 
     def hparams(self) -> dict:
@@ -101,7 +159,11 @@ class BapstGNN(nn.Module):
             "hidden": self.hidden,
             "n_message_passing": self.n_message_passing,
             "n_types": self.n_types,
+            "self_edges": self.self_edges,
+            "aggregation": self.aggregation,
             "mean_degree": self.mean_degree,
+            "edge_features": self.edge_features,
+            "layer_norm": self.layer_norm,
         }
 
     def forward(
@@ -113,8 +175,11 @@ class BapstGNN(nn.Module):
     ) -> torch.Tensor:
         h = self.hidden
         n_nodes = node_features.shape[0]
+        if self.self_edges:
+            edge_vectors, senders, receivers = add_self_edges(edge_vectors, senders, receivers, n_nodes)
+        scale = 1.0 / self.mean_degree if self.aggregation == "mean_degree" else 1.0
         enc_n = self.encoder_node(node_features)
-        enc_e = self.encoder_edge(edge_vectors)
+        enc_e = self.encoder_edge(edge_inputs(edge_vectors, self.edge_features))
         out_n, out_e = enc_n, enc_e
 
         w_e, b_e = self.core_edge.layers[0].weight, self.core_edge.layers[0].bias
@@ -135,31 +200,50 @@ class BapstGNN(nn.Module):
             first = torch.addmm(edge_const, out_e, w_e_prev.t())
             first = first + to_receiver.index_select(0, receivers) + to_sender.index_select(0, senders)
             new_e = self.core_edge(None, first=first)
-            received = new_e.new_zeros((n_nodes, new_e.shape[1])).index_add_(0, receivers, new_e) / self.mean_degree
+            received = new_e.new_zeros((n_nodes, new_e.shape[1])).index_add_(0, receivers, new_e)
+            if scale != 1.0:
+                received = received * scale
             first_n = torch.addmm(node_const, received, w_n_agg.t()) + out_n @ w_n_prev.t()
             out_n = self.core_node(None, first=first_n)
             out_e = new_e
         return self.decoder_node(out_n)
 
-    def forward_reference(
-        self,
-        node_features: torch.Tensor,
-        edge_vectors: torch.Tensor,
-        senders: torch.Tensor,
-        receivers: torch.Tensor,
-    ) -> torch.Tensor:
-        """The literal graph_nets computation (concatenate, then apply the MLPs); slower, for tests."""
-        n_nodes = node_features.shape[0]
-        enc_n = self.encoder_node(node_features)
-        enc_e = self.encoder_edge(edge_vectors)
-        out_n, out_e = enc_n, enc_e
-        for _ in range(self.n_message_passing):
-            node_in = torch.cat([out_n, enc_n], dim=1)
-            edge_in = torch.cat([out_e, enc_e], dim=1)
-            out_e = self.core_edge(torch.cat([edge_in, node_in[receivers], node_in[senders]], dim=1))
-            received = out_e.new_zeros((n_nodes, out_e.shape[1])).index_add_(0, receivers, out_e) / self.mean_degree
-            out_n = self.core_node(torch.cat([received, node_in], dim=1))
-        return self.decoder_node(out_n)
+
+class PerTimeModels(nn.Module):
+    """One single-output :class:`BapstGNN` per label time, as the original (one model per time index).
+
+    forward(...) -> (N, n_times), column t from network t. The networks share nothing; training them
+    together (summed losses, gradients clipped per network) is training them separately.
+    """
+
+    def __init__(self, n_outputs: int, **kwargs):
+        super().__init__()
+        self.n_outputs = int(n_outputs)
+        self.networks = nn.ModuleList(BapstGNN(n_outputs=1, **kwargs) for _ in range(self.n_outputs))
+
+    @property
+    def n_types(self) -> int:
+        return self.networks[0].n_types
+
+    def hparams(self) -> dict:
+        return {**self.networks[0].hparams(), "n_outputs": self.n_outputs}
+
+    def forward(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:
+        return torch.cat([net(node_features, edge_vectors, senders, receivers) for net in self.networks], dim=1)
+
+
+def build_bapst(n_outputs: int, multi_time_head: bool, **kwargs) -> nn.Module:
+    """A multi-output network (departure) or one network per label time (the original)."""
+    if multi_time_head or n_outputs == 1:
+        return BapstGNN(n_outputs=n_outputs, **kwargs)
+    return PerTimeModels(n_outputs, **kwargs)
+
+
+def parameter_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """Parameters of each independent network (one group per label time for :class:`PerTimeModels`)."""
+    if isinstance(model, PerTimeModels):
+        return [list(net.parameters()) for net in model.networks]
+    return [list(model.parameters())]
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -14,11 +14,12 @@ import pandas as pd
 import torch
 
 from glasspipe.learn.data import Sample, build_graph
-from glasspipe.learn.models import BapstGNN
+from glasspipe.learn.mlp import load_mlp, predict_mlp
+from glasspipe.learn.models import build_bapst
 from glasspipe.learn.ridge import RidgeModel
 from glasspipe.learn.train import resolve_device
 
-MODELS = ("ridge", "bapst")
+MODELS = ("ridge", "bapst", "mlp")
 
 
 def _check_times(sample: Sample, times: np.ndarray, model_dir: Path) -> None:
@@ -43,20 +44,32 @@ def _long_table(sample: Sample, times: np.ndarray, prediction: np.ndarray) -> pd
     )
 
 
-def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[BapstGNN, dict]:
-    """The trained graph network (best epoch, eval mode, on ``device``) and its hparams."""
+def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The trained graph network (best epoch, eval mode, on ``device``) and its hparams.
+
+    One :class:`~glasspipe.learn.models.BapstGNN` with one output per time (``multi_time_head``), or a
+    :class:`~glasspipe.learn.models.PerTimeModels` holding one network per label time; both map a graph to
+    (N, n_times). Models saved before the switches existed load with their settings of then.
+    """
     model_dir = Path(model_dir)
     hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
     for path in (hparams_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; train the bapst model first")
     hparams = json.loads(hparams_path.read_text())
-    model = BapstGNN(
-        n_outputs=hparams["n_outputs"],
+    legacy = "self_edges" not in hparams  # written before the switches: multi-time head, mean-degree scaling
+    mean_degree = float(hparams.get("mean_degree", 1.0))
+    model = build_bapst(
+        hparams["n_outputs"],
+        bool(hparams.get("multi_time_head", legacy)),
         hidden=hparams["hidden"],
         n_message_passing=hparams["n_message_passing"],
         n_types=hparams.get("n_types", 2),
-        mean_degree=hparams.get("mean_degree", 1.0),
+        self_edges=bool(hparams.get("self_edges", False)),
+        aggregation=hparams.get("aggregation", "mean_degree" if legacy and mean_degree != 1.0 else "sum"),
+        mean_degree=mean_degree,
+        edge_features=hparams.get("edge_features", "vector"),
+        layer_norm=bool(hparams.get("layer_norm", False)),
     )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -75,7 +88,8 @@ def predict(
 ) -> pd.DataFrame:
     """Predict every particle and label time of ``samples`` with the model saved in ``model_dir``.
 
-    model_name: 'ridge' (reads model.json, needs descriptors) or 'bapst' (reads model.pt and hparams.json).
+    model_name: 'ridge' (reads model.json, needs descriptors), 'bapst' (reads model.pt and hparams.json) or
+    'mlp' (reads model.pt and hparams.json, needs descriptors).
     r_cut: graph cutoff for 'bapst'; None takes the one the model was trained with, a different value is an
     error. device: 'auto' | 'cpu' | 'cuda' for 'bapst' (a model trained on a GPU loads on a CPU).
     """
@@ -106,6 +120,12 @@ def predict(
                     f"the ridge model in {model_dir} was trained on"
                 )
             tables.append(_long_table(sample, model.times, model.predict(sample.descriptors)))
+    elif model_name == "mlp":
+        mlp_model, mlp_hparams = load_mlp(model_dir)
+        mlp_times = np.asarray(mlp_hparams["times"], dtype=np.float64)
+        for sample in samples:
+            _check_times(sample, mlp_times, model_dir)
+            tables.append(_long_table(sample, mlp_times, predict_mlp(mlp_model, mlp_hparams, sample)))
     else:
         torch_device = resolve_device(device)
         model, hparams = load_bapst(model_dir, torch_device)

@@ -5,8 +5,10 @@ Model, for each label time t separately::
     prediction_t(x) = intercept_t + sum_f coefficient_{t,f} * (x_f - mean_f) / std_f
 
 fitted in closed form on the A particles of the training configurations, minimising
-``sum_i (y_i - prediction(x_i))^2 + alpha_t * |coefficient_t|^2`` (scikit-learn's ``Ridge`` convention: the
-penalty is not divided by the number of rows). Feature means and standard deviations are those of the
+``sum_i (y_i - prediction(x_i))^2 + alpha_t * n * |coefficient_t|^2`` over the n training rows: alpha is
+relative to the data's scale (the Gram matrix of standardised features has n on its diagonal), so one grid
+of penalties means the same regularisation for 5 demo configurations and for 400 at paper scale, where an
+absolute grid would fade into ordinary least squares. Feature means and standard deviations are those of the
 training rows; a constant feature gets std 1 (and so contributes nothing). The intercept is the training mean
 of the target.
 
@@ -61,7 +63,7 @@ class RidgeModel:
         return {
             "model": "ridge",
             "formula": FORMULA,
-            "penalty": "sum of squared residuals + alpha * |coefficients|^2 (scikit-learn Ridge convention)",
+            "penalty": "sum of squared residuals + alpha * n_rows * |coefficients|^2 (alpha relative to the data)",
             "fit_particles": self.fit_particles,
             "feature_names": list(self.feature_names),
             "times": [float(t) for t in self.times],
@@ -130,7 +132,7 @@ def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_path(features: np.ndarray, targets: np.ndarray, alphas: list[float]) -> tuple[np.ndarray, ...]:
-    """Closed-form ridge fits for every alpha.
+    """Closed-form ridge fits for every relative penalty alpha (penalty alpha * n on n rows).
 
     features (n, F), targets (n, T). Returns feature mean (F,), std (F,), coefficients (n_alpha, T, F) on the
     standardised features and intercepts (T,).
@@ -141,7 +143,8 @@ def fit_path(features: np.ndarray, targets: np.ndarray, alphas: list[float]) -> 
     gram = x.T @ x
     rhs = x.T @ (targets - y_mean)
     eye = np.eye(gram.shape[0])
-    coefficients = np.stack([_solve(gram + alpha * eye, rhs).T for alpha in alphas])
+    n_rows = len(features)
+    coefficients = np.stack([_solve(gram + alpha * n_rows * eye, rhs).T for alpha in alphas])
     return mean, std, coefficients, y_mean
 
 

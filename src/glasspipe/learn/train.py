@@ -4,22 +4,31 @@ Both trainers take lists of :class:`~glasspipe.learn.data.Sample` (training and 
 the model's settings (``config['models'][name]``) and an output directory, and write there:
 
 ridge  ``model.json`` (see :mod:`glasspipe.learn.ridge`) and ``train_log.parquet`` (the penalty scan)
-bapst  ``model.pt`` (plain ``state_dict`` of the epoch with the best validation correlation),
-       ``hparams.json`` (everything needed to rebuild the model and undo the target standardisation) and
+bapst  ``model.pt`` (plain ``state_dict`` of the best validation epoch, per network), ``hparams.json``
+       (everything needed to rebuild the model and undo any target standardisation) and
        ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s)
 
-The graph network is trained as in Bapst et al. (2020): Adam, gradient clipping by global norm, one
-configuration per step, mean squared error on A particles only, a random cube symmetry applied to the edge
-vectors of each training step when ``augment``. Targets are standardised per label time with the mean and
-standard deviation over the A particles of the training configurations; predictions are de-standardised
-with the same numbers (stored in hparams.json). After every epoch the mean over validation configurations
-(and label times) of the Pearson correlation on A particles is logged, and the best epoch is kept. Without
-validation configurations the last epoch is kept.
+The graph network is trained as in Bapst et al. (2020) by default: Adam at a constant learning rate,
+gradient clipping by global norm, one configuration per step, mean squared error on the raw targets of the
+A particles, a random cube symmetry applied to the edge vectors of each training step (``augment``), one
+network per label time. After every epoch the mean over validation configurations of the Pearson
+correlation on A particles is computed per label time; each network keeps its best epoch (one network per
+time: on its own time; with ``multi_time_head``: on the mean over times). Without validation
+configurations the last epoch is kept.
 
-A checkpoint (``checkpoint.pt``: model, optimiser, epoch, random states, best state, log) is written
+Departures, each a named setting (see :data:`BAPST_DEFAULTS` and the config schema): ``multi_time_head``
+(one network, one output per time), ``standardise_targets`` (per-time mean and std of the training A
+targets; predictions are de-standardised with the numbers stored in hparams.json), ``aggregation``,
+``edge_features``, ``layer_norm`` (see :mod:`glasspipe.learn.models`) and ``lr_schedule = 'cosine'``
+(learning rate decayed to 0 over the ``epochs`` * configurations steps).
+
+The positions are whatever :attr:`Sample.positions` holds: thermal (equilibrated) or inherent structures.
+
+A checkpoint (``checkpoint.pt``: model, optimiser, epoch, random states, best states, log) is written
 atomically after every epoch; calling ``train_bapst`` again with the same settings continues from it (the
-number of epochs may differ; a checkpoint written with other settings or data is ignored). It is deleted
-once the final files are written, so calling again after a finished run trains from scratch.
+number of epochs may differ, except with a learning-rate schedule, which depends on it; a checkpoint
+written with other settings or data is ignored). It is deleted once the final files are written, so calling
+again after a finished run trains from scratch.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ import torch
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
 from glasspipe.learn.data import Graph, Sample, build_graph, check_consistent
-from glasspipe.learn.models import BapstGNN, count_parameters, cube_symmetries
+from glasspipe.learn.models import build_bapst, count_parameters, cube_symmetries, parameter_groups
 from glasspipe.learn.ridge import fit_ridge
 
 logger = logging.getLogger(__name__)
@@ -124,6 +133,50 @@ def train_ridge(train: list[Sample], validation: list[Sample], settings: dict, o
 
 # ----------------------------------------------------------------------------------------------- bapst
 
+# Settings of the graph network and their defaults; the defaults are the original's (Bapst et al. 2020).
+BAPST_DEFAULTS = {
+    "hidden": 64,
+    "n_message_passing": 7,
+    "learning_rate": 1e-4,
+    "grad_clip": 1.0,
+    "epochs": 100,
+    "augment": True,
+    "self_edges": True,
+    # Departures from the original (see glasspipe.learn.models and the config schema):
+    "multi_time_head": False,
+    "standardise_targets": False,
+    "aggregation": "sum",
+    "edge_features": "vector",
+    "layer_norm": False,
+    "lr_schedule": "constant",
+}
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def bapst_settings(settings: dict) -> dict:
+    """``settings`` with every graph-network key filled in from :data:`BAPST_DEFAULTS`, typed."""
+    merged = {**BAPST_DEFAULTS, **{k: v for k, v in settings.items() if k in BAPST_DEFAULTS}}
+    out = {
+        "hidden": int(merged["hidden"]),
+        "n_message_passing": int(merged["n_message_passing"]),
+        "learning_rate": float(merged["learning_rate"]),
+        "grad_clip": float(merged["grad_clip"]),
+        "epochs": int(merged["epochs"]),
+        "augment": bool(merged["augment"]),
+        "self_edges": bool(merged["self_edges"]),
+        "multi_time_head": bool(merged["multi_time_head"]),
+        "standardise_targets": bool(merged["standardise_targets"]),
+        "aggregation": str(merged["aggregation"]),
+        "edge_features": str(merged["edge_features"]),
+        "layer_norm": bool(merged["layer_norm"]),
+        "lr_schedule": str(merged["lr_schedule"]),
+    }
+    if out["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(
+            f"config key 'models.bapst.lr_schedule' = {out['lr_schedule']!r}; choose one of {LR_SCHEDULES}"
+        )
+    return out
+
 
 def target_standardisation(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
     """Per-time mean and std of the targets over the A particles of ``samples`` (std 1 where it is 0)."""
@@ -137,7 +190,7 @@ def target_standardisation(samples: list[Sample]) -> tuple[np.ndarray, np.ndarra
 
 
 class _Prepared:
-    """A graph with its standardised targets and A mask, on the training device."""
+    """A graph with its (possibly standardised) targets and A mask, on the training device."""
 
     def __init__(self, sample: Sample, r_cut: float, mean: np.ndarray, std: np.ndarray, device: torch.device):
         self.configuration = sample.configuration
@@ -157,10 +210,10 @@ def pearson_torch(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def _validation_pearson(model: BapstGNN, data: list[_Prepared]) -> float:
-    """Mean over configurations and label times of the Pearson correlation on A particles."""
+def _validation_pearson(model: torch.nn.Module, data: list[_Prepared], n_outputs: int) -> np.ndarray:
+    """Per label time, the mean over validation configurations of the Pearson correlation on A particles."""
     if not data:
-        return float("nan")
+        return np.full(n_outputs, np.nan)
     model.eval()
     values = []
     for item in data:
@@ -169,11 +222,16 @@ def _validation_pearson(model: BapstGNN, data: list[_Prepared]) -> float:
         values.append(pearson_torch(prediction[item.mask].double(), item.targets[item.mask].double()))
     model.train()
     stacked = torch.stack(values).cpu().numpy()
-    if np.isnan(stacked).all():
-        return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmean(stacked))
+        return np.nanmean(stacked, axis=0)
+
+
+def _nanmean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or np.isnan(values).all():
+        return float("nan")
+    return float(np.nanmean(values))
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -200,6 +258,24 @@ def _state_to_cpu(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def _learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+    return base
+
+
+def _assemble_best(model: torch.nn.Module, best: list[dict]) -> dict:
+    """The state dict made of each independent network's best epoch (one group, or one per label time)."""
+    if len(best) == 1:
+        return best[0]["state"]
+    state = {}
+    for t, entry in enumerate(best):
+        prefix = f"networks.{t}."
+        state.update({k: v for k, v in entry["state"].items() if k.startswith(prefix)})
+    return state
+
+
 def train_bapst(
     train: list[Sample],
     validation: list[Sample],
@@ -210,56 +286,69 @@ def train_bapst(
 ) -> None:
     """Train the Bapst graph network (see the module docstring); resumes from ``out_dir/checkpoint.pt``.
 
-    settings: ``config['models']['bapst']``: hidden, n_message_passing, learning_rate, grad_clip, epochs,
-    augment, device ('auto' | 'cpu' | 'cuda').
+    settings: ``config['models']['bapst']``; keys and defaults in :data:`BAPST_DEFAULTS` (the original's
+    choices; ``multi_time_head``, ``standardise_targets``, ``aggregation``, ``edge_features``,
+    ``layer_norm`` and ``lr_schedule`` switch on documented departures), plus device ('auto' | 'cpu' |
+    'cuda'). Without ``multi_time_head`` one network per label time is trained (as the original), each
+    keeping its own best epoch.
     """
     out_dir = Path(out_dir)
     if not train:
         raise ValueError("graph network training needs at least one training configuration")
     train, validation = list(train), list(validation)
     check_consistent(train + validation)
-    hidden = int(settings.get("hidden", 64))
-    n_message_passing = int(settings.get("n_message_passing", 7))
-    learning_rate = float(settings.get("learning_rate", 1e-4))
-    grad_clip = float(settings.get("grad_clip", 1.0))
-    epochs = int(settings.get("epochs", 100))
-    augment = bool(settings.get("augment", True))
+    opts = bapst_settings(settings)
     device = resolve_device(settings.get("device", "auto"))
     times = train[0].times
     n_outputs = len(times)
+    epochs, grad_clip, augment = opts["epochs"], opts["grad_clip"], opts["augment"]
 
-    mean, std = target_standardisation(train)
+    if opts["standardise_targets"]:
+        mean, std = target_standardisation(train)
+    else:  # raw targets, as the original
+        mean, std = np.zeros(n_outputs), np.ones(n_outputs)
     started = time.perf_counter()
     without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
     if without_a:
         logger.warning("bapst: training configurations %s hold no A particles and are left out", without_a)
     train_data = [_Prepared(s, r_cut, mean, std, device) for s in train if s.configuration not in without_a]
+    if not train_data:
+        raise ValueError("the training configurations hold no A particles")
     validation_data = [_Prepared(s, r_cut, mean, std, device) for s in validation]
     n_edges = [d.graph.n_edges for d in train_data]
+    # Incoming edges per particle, self-edge included when the model adds one.
+    mean_degree = float(np.sum(n_edges) / sum(d.graph.n_nodes for d in train_data)) + float(opts["self_edges"])
     logger.info(
-        "bapst: %d training and %d validation graphs built in %.1f s "
-        "(r_cut %g, mean %.1f edges per particle), device %s",
+        "bapst: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f incoming edges per "
+        "particle), device %s",
         len(train_data),
         len(validation_data),
         time.perf_counter() - started,
         r_cut,
-        float(np.sum(n_edges) / max(1, sum(d.graph.n_nodes for d in train_data))),
+        mean_degree,
         device,
     )
 
     torch.manual_seed(int(seed))
-    mean_degree = float(np.sum(n_edges) / max(1, sum(d.graph.n_nodes for d in train_data)))
-    model = BapstGNN(n_outputs, hidden=hidden, n_message_passing=n_message_passing, mean_degree=mean_degree).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    model = build_bapst(
+        n_outputs,
+        opts["multi_time_head"],
+        hidden=opts["hidden"],
+        n_message_passing=opts["n_message_passing"],
+        self_edges=opts["self_edges"],
+        aggregation=opts["aggregation"],
+        mean_degree=mean_degree if opts["aggregation"] == "mean_degree" else 1.0,
+        edge_features=opts["edge_features"],
+        layer_norm=opts["layer_norm"],
+    ).to(device)
+    groups = parameter_groups(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
     rng = np.random.default_rng(int(seed))
     symmetries = cube_symmetries().to(device)
+    total_steps = epochs * len(train_data)
 
     fingerprint = {
-        "hidden": hidden,
-        "n_message_passing": n_message_passing,
-        "learning_rate": learning_rate,
-        "grad_clip": grad_clip,
-        "augment": augment,
+        **{k: v for k, v in opts.items() if k != "epochs"},
         "r_cut": float(r_cut),
         "seed": int(seed),
         "times": [float(t) for t in times],
@@ -267,10 +356,12 @@ def train_bapst(
         "validation_configurations": _configurations(validation),
         "n_particles": [int(s.n_particles) for s in train + validation],
     }
+    if opts["lr_schedule"] != "constant":  # the schedule depends on the number of epochs
+        fingerprint["epochs"] = epochs
     checkpoint_path = out_dir / CHECKPOINT
     rows: list[dict] = []
-    best_state: dict | None = None
-    best_epoch, best_pearson = 0, float("nan")
+    # One entry per independently trained network: its best epoch's state, epoch and validation Pearson.
+    best: list[dict] = [{"state": None, "epoch": 0, "pearson": float("nan")} for _ in groups]
     start_epoch = 0
     state = _load_checkpoint(checkpoint_path, fingerprint, device)
     if state is not None:
@@ -280,8 +371,14 @@ def train_bapst(
         torch.set_rng_state(state["torch_rng"].cpu())
         start_epoch = int(state["epoch"])
         rows = list(state["log"])
-        best_state = None if state["best_state"] is None else {k: v.cpu() for k, v in state["best_state"].items()}
-        best_epoch, best_pearson = int(state["best_epoch"]), float(state["best_pearson"])
+        best = [
+            {
+                "state": None if b["state"] is None else {k: v.cpu() for k, v in b["state"].items()},
+                "epoch": int(b["epoch"]),
+                "pearson": float(b["pearson"]),
+            }
+            for b in state["best"]
+        ]
         logger.info("bapst: resuming from %s after epoch %d", checkpoint_path, start_epoch)
         if start_epoch > epochs:
             logger.warning("bapst: the checkpoint already holds %d epochs, more than the %d asked", start_epoch, epochs)
@@ -290,46 +387,51 @@ def train_bapst(
     for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        for index in rng.permutation(len(train_data)):
+        for k, index in enumerate(rng.permutation(len(train_data))):
+            lr = _learning_rate(
+                opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             item = train_data[index]
             g = item.graph
             edges = g.edge_vectors
             if augment:
                 edges = edges @ symmetries[int(rng.integers(len(symmetries)))].T
             prediction = model(g.node_features, edges, g.senders, g.receivers)
-            loss = torch.mean((prediction[item.mask] - item.targets[item.mask]) ** 2)
+            # Mean squared error on A particles; per label time, summed over times (for one network per
+            # time, the sum of independent losses: each network gets the gradient of its own).
+            loss = torch.mean((prediction[item.mask] - item.targets[item.mask]) ** 2, dim=0).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            for params in groups:  # clipped per network, as when training them one by one
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
-            loss_sum += loss.detach()
+            loss_sum += loss.detach() / n_outputs
         train_loss = float(loss_sum.item()) / len(train_data)
-        validation_pearson = _validation_pearson(model, validation_data)
-        improved = (
-            best_state is None
-            or not validation_data
-            or (math.isfinite(validation_pearson) and not validation_pearson <= best_pearson)
-        )
-        if improved:
-            best_state = _state_to_cpu(model)
-            best_epoch, best_pearson = epoch, validation_pearson
+        per_time = _validation_pearson(model, validation_data, n_outputs)
+        scores = [_nanmean(per_time)] if len(groups) == 1 else [float(v) for v in per_time]
+        for entry, score in zip(best, scores, strict=True):
+            improved = (
+                entry["state"] is None
+                or not validation_data
+                or (math.isfinite(score) and not score <= entry["pearson"])
+            )
+            if improved:
+                entry.update(state=_state_to_cpu(model), epoch=epoch, pearson=score)
+        validation_pearson = _nanmean(per_time)
         wall = time.perf_counter() - epoch_start
         rows.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "validation_pearson": validation_pearson,
-                "wall_s": wall,
-            }
+            {"epoch": epoch, "train_loss": train_loss, "validation_pearson": validation_pearson, "wall_s": wall}
         )
         logger.info(
-            "bapst: epoch %d/%d train loss %.4f validation Pearson %.4f (best %.4f at epoch %d) %.1f s",
+            "bapst: epoch %d/%d train loss %.4g validation Pearson %.4f (best %s at epoch %s) %.1f s",
             epoch,
             epochs,
             train_loss,
             validation_pearson,
-            best_pearson,
-            best_epoch,
+            ", ".join(f"{b['pearson']:.4f}" for b in best),
+            ", ".join(str(b["epoch"]) for b in best),
             wall,
         )
         _save_checkpoint(
@@ -341,40 +443,51 @@ def train_bapst(
                 "optimizer": optimizer.state_dict(),
                 "numpy_rng": copy.deepcopy(rng.bit_generator.state),
                 "torch_rng": torch.get_rng_state(),
-                "best_state": best_state,
-                "best_epoch": best_epoch,
-                "best_pearson": best_pearson,
+                "best": best,
                 "log": rows,
             },
         )
 
-    if best_state is None:  # epochs == 0 cannot happen with a valid config; keep the initial weights
-        best_state = _state_to_cpu(model)
+    for entry in best:  # epochs == 0 cannot happen with a valid config; keep the current weights
+        if entry["state"] is None:
+            entry["state"] = _state_to_cpu(model)
+    best_state = _assemble_best(model, best)
+    best_epochs = [int(b["epoch"]) for b in best]
+    best_pearsons = [_none_if_nan(b["pearson"]) for b in best]
     hparams = {
         "model": "bapst",
-        "model_class": "glasspipe.learn.models.BapstGNN",
+        "model_class": type(model).__module__ + "." + type(model).__qualname__,
         **model.hparams(),
+        "multi_time_head": opts["multi_time_head"],
         "r_cut": float(r_cut),
         "times": [float(t) for t in times],
-        "target_mean": mean.tolist(),
-        "target_std": std.tolist(),
+        "standardise_targets": opts["standardise_targets"],
+        "target_mean": np.asarray(mean, dtype=np.float64).tolist(),
+        "target_std": np.asarray(std, dtype=np.float64).tolist(),
         "target_standardisation": (
             "per label time, mean and std over the A particles of the training configurations; "
             "prediction = output * target_std + target_mean"
+            if opts["standardise_targets"]
+            else "none (raw targets, as the original): target_mean 0, target_std 1"
         ),
-        "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut",
+        "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut"
+        + (", plus one self-edge (vector 0) per particle added by the model" if opts["self_edges"] else ""),
         "node_features": "one-hot particle type (0 = A, 1 = B)",
-        "best_epoch": best_epoch,
-        "best_validation_pearson": _none_if_nan(best_pearson),
+        # One network (multi-time head): its best epoch; one network per time: the best epoch of each.
+        "best_epoch": best_epochs[0] if len(best) == 1 else best_epochs,
+        "best_validation_pearson": _none_if_nan(_nanmean([b["pearson"] for b in best])),
+        "best_validation_pearson_per_time": best_pearsons if len(best) > 1 else None,
         "epochs": len(rows),
         "n_parameters": count_parameters(model),
-        "learning_rate": learning_rate,
+        "learning_rate": opts["learning_rate"],
+        "lr_schedule": opts["lr_schedule"],
         "grad_clip": grad_clip,
         "augment": augment,
         "seed": int(seed),
         "device": str(device),
         "train_configurations": _configurations(train),
         "validation_configurations": _configurations(validation),
+        "wall_s": float(sum(r["wall_s"] for r in rows)),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
     }
@@ -392,4 +505,6 @@ def train_bapst(
         },
     )
     checkpoint_path.unlink(missing_ok=True)
-    logger.info("bapst: wrote %s (epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best_epoch, best_pearson)
+    logger.info(
+        "bapst: wrote %s (best epoch %s, validation Pearson %s)", out_dir / "model.pt", best_epochs, best_pearsons
+    )

@@ -58,6 +58,21 @@ def relaxation_table(labels_paths: list[Path]) -> pd.DataFrame:
     return mean
 
 
+def dataset_tau_alpha(labels_paths: list[Path]) -> dict[float, float]:
+    """tau_alpha (tau) per temperature as an imported dataset states it (labels metadata 'tau_alpha')."""
+    found = {}
+    for path in labels_paths:
+        meta = read_metadata(path)
+        if meta.get("tau_alpha") is not None:
+            found[float(meta["temperature"])] = float(meta["tau_alpha"])
+    return found
+
+
+def _float_or_none(value) -> float | None:
+    value = float(value)
+    return value if value == value else None
+
+
 def stage_costs(benchmark_paths: list[Path]) -> pd.DataFrame:
     """Wall time per stage from Snakemake benchmark files (results/benchmarks/<stage>/<item>.tsv)."""
     rows = []
@@ -90,17 +105,32 @@ def build_report(
     from glasspipe.report.readme import write_results_readme
     from glasspipe.report.versions import software_versions
 
+    from glasspipe import config as cfg
+    from glasspipe.report import summary as headline
+
     outputs = report_outputs(config)
     metrics = pd.concat([read_table(p) for p in metrics_paths], ignore_index=True)
     write_table(metrics, outputs["metrics"], metadata={"stage": "report"})
-    plot_correlations(metrics, outputs["figure_png"], outputs["figure_pdf"], outputs["figure_data"])
+    plan = cfg.split_plan(config)
+    test_configurations = sorted({c for fold in plan for c in fold["test"]})
+    ceilings = headline.noise_ceilings(labels_paths or [])
+    ceiling = headline.mean_ceiling(ceilings, test_configurations)
+    plot_correlations(metrics, outputs["figure_png"], outputs["figure_pdf"], outputs["figure_data"], ceiling=ceiling)
 
+    # Imported datasets bring no thermodynamic logs or checks of ours: those tables stay empty.
     equilibration = equilibration_table(checks_paths)
     write_table(equilibration, outputs["equilibration"], metadata={"stage": "report"})
-    plot_thermo(read_table(thermo_paths[0]), outputs["thermo_png"], outputs["thermo_pdf"])
+    if thermo_paths:
+        plot_thermo(read_table(thermo_paths[0]), outputs["thermo_png"], outputs["thermo_pdf"])
 
     relaxation = relaxation_table(labels_paths or [])
     write_table(relaxation, outputs["relaxation"], metadata={"stage": "report"})
+    tau_alpha = dataset_tau_alpha(labels_paths or [])
+    if not relaxation.empty:
+        for T, value in relaxation.groupby("temperature")["tau_alpha"].first().items():
+            tau_alpha.setdefault(float(T), _float_or_none(value))
+    sizes = {f"fold{k}": {s: len(v) for s, v in fold.items()} for k, fold in enumerate(plan)}
+    write_json(outputs["summary"], headline.headline(metrics, ceiling, tau_alpha, sizes))
 
     costs = stage_costs(benchmark_paths)
     versions = software_versions()
@@ -108,14 +138,25 @@ def build_report(
     with atomic_path(outputs["config"]) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
 
+    per_config = metrics[(metrics["scope"] == "configuration") & (metrics["type"] == "A")]
+    stats = per_config.groupby(["temperature", "time", "model"])["pearson"].agg(["mean", "sem"])
+    sem = stats["sem"].map(lambda v: f" ± {v:.3f}" if v == v else "")  # no s.e.m. from one configuration
+    cells = (stats["mean"].map("{:.3f}".format) + sem).unstack("model")
+    if not ceiling.empty:
+        cells = cells.join(ceiling.set_index(["temperature", "time"])["ceiling"].map("{:.3f}".format))
     pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
-    table = pooled.pivot_table(index="time", columns="model", values="pearson").reset_index()
+    table = pooled.pivot_table(index=["temperature", "time"], columns="model", values="pearson").reset_index()
     lines = [
+        "# Pearson correlation, A particles: mean ± s.e.m. over test configurations, and the noise ceiling",
+        "",
+        cells.reset_index().to_markdown(index=False),
+        "",
         "# Pearson correlation, test configurations pooled, A particles",
         "",
         table.to_markdown(index=False),
     ]
-    lines += ["", "# Equilibration", "", equilibration.to_markdown(index=False)]
+    if not equilibration.empty:
+        lines += ["", "# Equilibration", "", equilibration.to_markdown(index=False)]
     if not relaxation.empty:
         taus = relaxation.groupby("temperature")["tau_alpha"].first().reset_index()
         lines += ["", "# Relaxation time (F_s(q, t) of A particles = 1/e)", "", taus.to_markdown(index=False)]

@@ -96,44 +96,52 @@ def plot_correlations(
     out_pdf: str | Path,
     out_data: str | Path,
     type_name: str = "A",
+    ceiling: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Pearson correlation of predicted and true propensity versus label time, one line per model.
 
-    The line is the correlation pooled over the test configurations (particles of ``type_name``); the error
-    bars, where per-configuration rows exist, are the standard deviation of the per-configuration
-    correlations. The data behind the figure (:func:`correlation_summary`) is written to ``out_data``
-    (Parquet) and returned.
+    As the field reports it: the line is the mean over test configurations of the per-configuration
+    correlation (particles of ``type_name``), the error bars its standard error; the correlation pooled
+    over configurations is drawn as open markers. ``ceiling`` (columns time, ceiling, and temperature where
+    the metrics have it), when given, is drawn as a dashed black line: the noise ceiling of the labels, the
+    largest correlation any predictor can reach against finite-replica labels. The data behind the figure
+    (:func:`correlation_summary`, plus the ceiling) is written to ``out_data`` (Parquet) and returned.
     """
     summary = correlation_summary(metrics, type_name)
     if (summary["time"] <= 0).any():
         raise ValueError("label times must be positive for the logarithmic time axis")
+    groups = ["model", "temperature"] if "temperature" in summary.columns else ["model"]
+    if ceiling is not None and not ceiling.empty:
+        keys = [k for k in ("temperature", "time") if k in ceiling.columns and k in summary.columns]
+        summary = summary.merge(ceiling[[*keys, "ceiling"]], on=keys, how="left")
+    elif "ceiling" not in summary:
+        summary["ceiling"] = np.nan
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.add_subplot()
-    groups = ["model", "temperature"] if "temperature" in summary.columns else ["model"]
     for key, group in summary.groupby(groups, sort=True):
         label = f"{key[0]}, T = {key[1]:g}" if len(groups) == 2 else str(key[0])
-        y = group["pearson"].where(group["pearson"].notna(), group["pearson_config_mean"])
-        err = group["pearson_config_std"].fillna(0.0).to_numpy()
-        has_err = bool((group["n_configurations"] > 1).any())
-        ax.errorbar(
-            group["time"],
-            y,
-            yerr=err if has_err else None,
-            marker="o",
-            capsize=3,
-            label=label,
-        )
+        y = group["pearson_config_mean"].where(group["pearson_config_mean"].notna(), group["pearson"])
+        err = group["pearson_config_sem"].fillna(0.0).to_numpy()
+        line = ax.errorbar(group["time"], y, yerr=err, marker="o", capsize=3, label=label)
+        ax.plot(group["time"], group["pearson"], ls="none", marker="o", mfc="none", color=line[0].get_color())
+    per_temperature = summary.drop_duplicates([*groups[1:], "time"]).sort_values("time")
+    for _, group in per_temperature.groupby(groups[1:]) if len(groups) == 2 else [(None, per_temperature)]:
+        if group["ceiling"].notna().any():
+            ax.plot(group["time"], group["ceiling"], "k--", lw=1.2, marker="_", label="noise ceiling")
     ax.set_xscale("log")
     ax.set_xlabel(r"label time $t$ ($\tau$)")
     ax.set_ylabel(f"Pearson correlation ({type_name} particles)")
     ax.set_title("Predicted vs. true propensity, test configurations")
     ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.set_ylim(top=1.0)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title="model")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), title="model")
     fig.text(
         0.01,
         -0.02,
-        "line: pooled over test configurations; error bars: s.d. over configurations",
+        "filled: mean over test configurations +- s.e.m.; open: pooled; dashed: noise ceiling of the labels",
         fontsize=7,
         color="0.4",
     )
@@ -144,8 +152,10 @@ def plot_correlations(
         metadata={
             "figure": Path(out_png).name,
             "type": type_name,
-            "line": "pearson pooled over test configurations",
-            "error_bars": "pearson_config_std: standard deviation of per-configuration correlations (ddof=1)",
+            "line": "pearson_config_mean: mean over test configurations of the per-configuration Pearson",
+            "error_bars": "pearson_config_sem: standard error of that mean",
+            "open_markers": "pearson: pooled over test configurations",
+            "ceiling": "noise ceiling sqrt(Spearman-Brown reliability of the replica mean), mean over test configurations",
         },
     )
     return summary

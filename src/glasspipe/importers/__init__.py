@@ -1,0 +1,401 @@
+"""Importers of public glassy-dynamics datasets into glasspipe's formats.
+
+Each format lives in its own module and registers an :class:`Importer` with :func:`register` (a plugin
+registry, like freud's compute classes): ``botan`` (BOTAN npz, Shiba et al. 2023), ``glassbench``
+(GlassBench npz, Jung et al. 2023) and ``deepmind`` (DeepMind glassy_dynamics pickle, Bapst et al. 2020).
+
+Public API::
+
+    FORMATS                                   # name -> Importer
+    list_files(fmt, directory) -> [Path]      # the dataset's configuration files, natural order
+    load(fmt, path, **options) -> Imported    # validate everything, then convert (DatasetError if bad)
+    labels_table(imported) -> DataFrame       # LONG labels, as the labels stage writes them
+    labels_metadata(imported) -> dict         # provenance, noise ceiling, F_s(q = 7.25) of A particles
+    write_imported(imported, configuration_out, labels_out, inherent_out=None)
+
+The written GSD configuration and Parquet labels are read unchanged by downstream stages
+(``glasspipe.learn.data.load_sample``). Units are LJ: lengths sigma_AA, times tau.
+
+Every problem with an input file (missing key, wrong shape, types other than 0/1, non-finite values, a
+truncated or foreign file, a box the particles do not fit) raises :class:`DatasetError` (a ValueError) naming
+the file and the key before any output is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from glasspipe.io.gsd_io import Snapshot
+
+DENSITY_KA = 1.2  # number density of the Kob-Andersen mixture in BOTAN / GlassBench (sigma_AA^-3)
+# Initial positions may spread beyond the box edge by this fraction of L (single-precision rounding in
+# GlassBench files puts particles up to 2e-5 beyond 15.05658); anything more means the box is wrong.
+BOX_FIT_RTOL = 1e-4
+
+
+class DatasetError(ValueError):
+    """A dataset file that cannot be imported: the message names the file and the key at fault."""
+
+
+@dataclass
+class Imported:
+    """One configuration of a public dataset in glasspipe's terms (units: LJ sigma_AA, tau).
+
+    snapshot: the configuration; positions wrapped into [-L/2, L/2), typeid 0 = A / 1 = B, type names
+        ('A', 'B'), image flags such that ``snapshot.unwrapped_positions()`` equals the file's initial
+        positions (up to float64 rounding).
+    inherent: the dataset's inherent structure (GlassBench), same conventions, else None.
+    temperature: T (eps_AA / k_B).
+    times: (K,) label times (tau), ascending.
+    tau_alpha: the dataset's own tau_alpha (tau) when known, else None (see each format for its definition).
+    propensity: (K, N) replica mean of |r_i(t) - r_i(0)| (unwrapped positions, sigma_AA).
+    replica_distances: (R, K, N) per-replica |dr| when the file holds replica positions, else None.
+    extra_labels: name -> (K, N) further per-particle labels (e.g. 'bond_breaking').
+    provenance: format, file name, sha256 of the original file, source, license, citation, and any
+        format-specific facts (configuration index, time index, ...).
+    """
+
+    snapshot: Snapshot
+    inherent: Snapshot | None
+    temperature: float
+    times: np.ndarray
+    tau_alpha: float | None
+    propensity: np.ndarray
+    replica_distances: np.ndarray | None = None
+    extra_labels: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def n_particles(self) -> int:
+        return self.snapshot.n_particles
+
+    @property
+    def n_replicas(self) -> int | None:
+        return None if self.replica_distances is None else int(self.replica_distances.shape[0])
+
+
+class Importer:
+    """Base class of a dataset format. Subclasses set the class attributes and implement :meth:`parse`.
+
+    name: the format's key in :data:`FORMATS`.
+    description: one line for ``glasspipe import --help``.
+    pattern: glob of the dataset's configuration files inside a directory (for :func:`list_files`).
+    options: the keyword options :meth:`parse` accepts.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    pattern: ClassVar[str] = "*"
+    options: ClassVar[tuple[str, ...]] = ()
+
+    def parse(self, path: Path, raw: bytes, **options) -> Imported:
+        """Validate and convert the bytes ``raw`` of the file ``path``; raise DatasetError on bad input."""
+        raise NotImplementedError
+
+
+FORMATS: dict[str, Importer] = {}
+
+
+def register(cls: type[Importer]) -> type[Importer]:
+    """Class decorator: add an instance of ``cls`` to :data:`FORMATS` under ``cls.name``."""
+    if cls.name in FORMATS:
+        raise ValueError(f"dataset format {cls.name!r} is registered twice")
+    FORMATS[cls.name] = cls()
+    return cls
+
+
+def _importer(fmt: str) -> Importer:
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown dataset format {fmt!r}; choose one of {sorted(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def _natural_key(path: Path):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def list_files(fmt: str, directory: str | Path) -> list[Path]:
+    """The configuration files of format ``fmt`` in ``directory``, in natural order (1, 2, ..., 10)."""
+    importer = _importer(fmt)
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DatasetError(f"{directory} is not a directory")
+    return sorted((p for p in directory.glob(importer.pattern) if p.is_file()), key=_natural_key)
+
+
+def load(fmt: str, path: str | Path, **options) -> Imported:
+    """Read one configuration file of format ``fmt``: validate it fully, then convert it.
+
+    ``options`` are format-specific (see each module; e.g. ``temperature``, ``time``, ``box_length``);
+    options set to None are ignored. Raises DatasetError naming the file (and the key) on any problem.
+    """
+    importer = _importer(fmt)
+    path = Path(path)
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(importer.options))
+    if unknown:
+        raise DatasetError(f"{path}: option(s) {unknown} do not apply to format {fmt!r}; it takes {importer.options}")
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    raw = path.read_bytes()
+    imported = importer.parse(path, raw, **options)
+    imported.provenance = {
+        "format": fmt,
+        "file": path.name,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "size_bytes": len(raw),
+        **imported.provenance,
+    }
+    return imported
+
+
+# --- validation helpers shared by the format modules ------------------------------------------------
+def read_npz(path: Path, raw: bytes) -> dict[str, np.ndarray]:
+    """All arrays of an .npz archive (never unpickling object arrays); DatasetError if unreadable."""
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise DatasetError(f"{path}: is a single .npy array, not an .npz archive of named arrays")
+            return {key: archive[key] for key in archive.files}
+    except DatasetError:
+        raise
+    except AttributeError as err:  # np.load returned a plain array (no context manager support)
+        raise DatasetError(f"{path}: is not an .npz archive ({err})") from err
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        raise DatasetError(
+            f"{path}: not a readable .npz archive ({type(err).__name__}: {err}); the file is truncated, corrupt or "
+            "of another kind"
+        ) from err
+
+
+def require(data: Mapping, key: str, path: Path, what: str) -> object:
+    """``data[key]``, or DatasetError naming the file, the missing key and the keys present."""
+    if key not in data:
+        raise DatasetError(
+            f"{path}: key '{key}' is missing; a {what} file holds it (keys present: {sorted(map(str, data))})"
+        )
+    return data[key]
+
+
+def float_array(value, key: str, path: Path, shape: tuple) -> np.ndarray:
+    """``value`` as a finite float64 array of ``shape`` (None entries match any size)."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: key '{key}' is not a numeric array ({err})") from err
+    check_shape(array, key, path, shape)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise DatasetError(f"{path}: key '{key}' holds {int(bad.sum())} non-finite values (NaN or inf)")
+    return array
+
+
+def check_shape(array: np.ndarray, key: str, path: Path, shape: tuple) -> None:
+    ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape, strict=True))
+    if not ok:
+        expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise DatasetError(f"{path}: key '{key}' has shape {array.shape}, expected {expected}")
+
+
+def type_ids(value, key: str, path: Path) -> np.ndarray:
+    """Particle types as an (N,) int32 array of 0 (A) and 1 (B); DatasetError otherwise."""
+    array = np.asarray(value)
+    if array.ndim != 1 or array.size == 0:
+        raise DatasetError(f"{path}: key '{key}' has shape {array.shape}, expected (N,) particle types")
+    if array.dtype.kind not in "iub" and not (
+        array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array))
+    ):
+        raise DatasetError(f"{path}: key '{key}' has dtype {array.dtype}, expected integer types 0 (A) and 1 (B)")
+    bad = (array != 0) & (array != 1)
+    if bad.any():
+        raise DatasetError(
+            f"{path}: key '{key}' holds types {sorted(np.unique(array[bad]).tolist())} besides 0 (A) and 1 (B); "
+            "glasspipe imports binary Kob-Andersen mixtures only"
+        )
+    return array.astype(np.int32)
+
+
+def default_box_length(n_particles: int, density: float = DENSITY_KA) -> float:
+    """Edge (sigma_AA) of the cube holding ``n_particles`` at ``density``: (N / rho)^(1/3)."""
+    return float((n_particles / density) ** (1.0 / 3.0))
+
+
+def check_box(positions: np.ndarray, box_length: float, key: str, path: Path) -> None:
+    """Refuse a box the particles do not fit: their spread along an axis may exceed L by BOX_FIT_RTOL only."""
+    if not (np.isfinite(box_length) and box_length > 0):
+        raise DatasetError(f"{path}: box length {box_length} is not a positive number")
+    spread = positions.max(axis=0) - positions.min(axis=0)
+    worst = int(np.argmax(spread))
+    if spread[worst] > box_length * (1.0 + BOX_FIT_RTOL):
+        raise DatasetError(
+            f"{path}: key '{key}': the particles spread over {spread[worst]:.6g} along axis {'xyz'[worst]}, more "
+            f"than the box length {box_length:.6g}; the box is wrong for this file (density "
+            f"{len(positions) / box_length**3:.4g} with this box)"
+        )
+
+
+def snapshot_from(positions: np.ndarray, typeid: np.ndarray, box_length: float) -> Snapshot:
+    """A Snapshot wrapped into [-L/2, L/2) whose unwrapped positions are ``positions``; time 0."""
+    return Snapshot(positions=positions, typeid=typeid, box_length=float(box_length), dt=0.0).wrapped()
+
+
+def option_times(times, path: Path, n_times: int | None = None) -> np.ndarray:
+    """Label times given as an option: positive, finite, strictly ascending, ``n_times`` of them if set."""
+    array = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    if array.ndim != 1 or not np.all(np.isfinite(array)) or np.any(array <= 0) or np.any(np.diff(array) <= 0):
+        raise DatasetError(f"{path}: option 'times' = {array.tolist()} must be positive and strictly ascending")
+    if n_times is not None and len(array) != n_times:
+        raise DatasetError(f"{path}: option 'times' gives {len(array)} times but the file holds labels at {n_times}")
+    return array
+
+
+def number_in_name(path: Path, pattern: str) -> str | None:
+    match = re.search(pattern, path.name)
+    return match.group(1) if match else None
+
+
+# --- outputs ----------------------------------------------------------------------------------------
+def labels_table(imported: Imported) -> pd.DataFrame:
+    """LONG labels, one row per (time, particle), ordered by time then particle.
+
+    Columns: ``particle`` (int64), ``type`` ('A'/'B'), ``time`` (tau), ``propensity`` (sigma_AA),
+    ``propensity_std`` (sample std over replicas, ddof = 1; NaN without replica data or with one replica),
+    then one column per extra label (e.g. ``bond_breaking``). Same layout as the labels stage writes.
+    """
+    k, n = imported.propensity.shape
+    distances = imported.replica_distances
+    if distances is not None and distances.shape[0] > 1:
+        std = distances.std(axis=0, ddof=1)
+    else:
+        std = np.full((k, n), np.nan)
+    names = np.asarray(imported.snapshot.type_names, dtype=object)[imported.snapshot.typeid]
+    columns = {
+        "particle": np.tile(np.arange(n, dtype=np.int64), k),
+        "type": np.tile(names, k),
+        "time": np.repeat(np.asarray(imported.times, dtype=np.float64), n),
+        "propensity": np.asarray(imported.propensity, dtype=np.float64).reshape(-1),
+        "propensity_std": std.reshape(-1),
+    }
+    for name, values in imported.extra_labels.items():
+        columns[name] = np.asarray(values, dtype=np.float64).reshape(-1)
+    return pd.DataFrame(columns)
+
+
+def _self_isf_from_distances(distances: np.ndarray, mask: np.ndarray) -> list[float]:
+    """F_s(q = 7.25, t_k) of the masked particles, averaged over replicas, as the labels stage computes it.
+
+    self_isf depends on the displacements only through |dr|, so each replica's distances are passed as
+    displacements (|dr|, 0, 0) from a zero reference: the same numbers as from the full vectors.
+    """
+    from glasspipe.dynamics.relaxation import Q_PEAK_KA, self_isf
+
+    n_replicas, n_times, n = distances.shape
+    zero = np.zeros((n, 3))
+    values = []
+    for k in range(n_times):
+        displaced = np.zeros((n_replicas, n, 3))
+        displaced[..., 0] = distances[:, k]
+        values.append(float(self_isf(zero, displaced, Q_PEAK_KA, mask=mask).mean()))
+    return values
+
+
+def labels_metadata(imported: Imported) -> dict:
+    """Metadata stored with the labels table: provenance, times, and when replica distances exist the noise
+    ceiling (half-half split of the replicas over A particles, Spearman-Brown; one row per time) and
+    ``self_isf`` = {'q': 7.25, 'times': [...], 'fs_A': [...]} (F_s of A particles, replica mean)."""
+    from glasspipe import __version__
+    from glasspipe.dynamics.relaxation import Q_PEAK_KA
+    from glasspipe.labels.propensity import noise_ceiling_from_distances
+
+    times = [float(t) for t in imported.times]
+    meta = {
+        "stage": "import",
+        "glasspipe_version": __version__,
+        "provenance": dict(imported.provenance),
+        "temperature": float(imported.temperature),
+        "times": times,
+        "tau_alpha": None if imported.tau_alpha is None else float(imported.tau_alpha),
+        "n_particles": imported.n_particles,
+        "n_replicas": imported.n_replicas,
+        "labels": ["propensity", *imported.extra_labels],
+    }
+    distances = imported.replica_distances
+    is_a = imported.snapshot.typeid == 0
+    if distances is not None and distances.shape[0] >= 2 and is_a.sum() >= 3:
+        ceiling = noise_ceiling_from_distances(imported.times, distances, is_a)
+        meta["noise_ceiling"] = ceiling.to_dict(orient="records")
+    if distances is not None and is_a.any():
+        meta["self_isf"] = {"q": Q_PEAK_KA, "times": times, "fs_A": _self_isf_from_distances(distances, is_a)}
+    return meta
+
+
+def gsd_metadata(imported: Imported) -> dict:
+    """Metadata stored in frame 0 of the imported GSD configuration."""
+    from glasspipe import __version__
+
+    return {
+        "stage": "import",
+        "glasspipe_version": __version__,
+        "provenance": dict(imported.provenance),
+        "temperature": float(imported.temperature),
+        "times": [float(t) for t in imported.times],
+        "tau_alpha": None if imported.tau_alpha is None else float(imported.tau_alpha),
+        "n_replicas": imported.n_replicas,
+    }
+
+
+def write_imported(
+    imported: Imported,
+    configuration_out: str | Path,
+    labels_out: str | Path,
+    inherent_out: str | Path | None = None,
+    metadata: dict | None = None,
+) -> None:
+    """Write the configuration (GSD), the labels (Parquet) and optionally the inherent structure (GSD).
+
+    ``metadata`` (e.g. the pipeline's configuration index and settings) is added to every file's metadata.
+
+    Everything is computed before the first file is written, and each file is written atomically (a
+    temporary file renamed into place), so a failure leaves no partial output.
+    """
+    from glasspipe.io.gsd_io import write_gsd
+    from glasspipe.io.tables import write_table
+
+    if inherent_out is not None and imported.inherent is None:
+        raise DatasetError(
+            f"{imported.provenance.get('file', 'this dataset')}: no inherent structure to write to {inherent_out}"
+        )
+    table = labels_table(imported)
+    table_meta = {**labels_metadata(imported), **(metadata or {})}
+    meta = {**gsd_metadata(imported), **(metadata or {})}
+    if inherent_out is not None:
+        write_gsd(inherent_out, [imported.inherent], metadata={**meta, "structure": "inherent"})
+    write_gsd(configuration_out, [imported.snapshot], metadata=meta)
+    write_table(table, labels_out, metadata=table_meta)
+
+
+# The format modules register themselves on import (they need the names above).
+from glasspipe.importers import botan, deepmind, glassbench  # noqa: E402, F401
+
+__all__ = [
+    "FORMATS",
+    "DatasetError",
+    "Imported",
+    "Importer",
+    "labels_metadata",
+    "labels_table",
+    "list_files",
+    "load",
+    "register",
+    "write_imported",
+]

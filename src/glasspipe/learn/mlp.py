@@ -1,0 +1,297 @@
+"""A GlassMLP-style multilayer perceptron with a bottleneck, on the per-particle descriptors.
+
+After Jung, Biroli and Berthier, "Predicting dynamic heterogeneity in glass-forming liquids by
+physics-inspired machine learning", Phys. Rev. Lett. 130, 238202 (2023): the inputs are the particle's
+(coarse-grained) structural descriptors, standardised with the mean and std over the A particles of the
+training configurations; a small MLP narrows to a **2-unit linear bottleneck** and widens again to one
+output per label time (their network predicts all times at once; ``multi_time_head = false`` trains one
+network per time instead). Hidden layers use ELU. The loss is the mean squared error on the standardised
+targets (per time: mean and std over the training A particles) of the A particles. GlassMLP's extra loss
+terms on the spatial correlations of the prediction are not reproduced.
+
+The model reads :attr:`Sample.descriptors` (whatever the structure stage computed: radial g(r) bins, or
+coarse-grained descriptors of the thermal or the inherent structure) and nothing else.
+
+Training: Adam on mini-batches of A particles pooled over the training configurations, a fixed number of
+epochs; after each epoch the mean over validation configurations of the per-configuration Pearson
+correlation (A particles) is computed per time and the best epoch is kept (per network). Files written
+to ``out_dir``: ``model.pt`` (state dict), ``hparams.json`` (sizes, feature names and both
+standardisations) and ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s). Training takes
+seconds, so there is no checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from glasspipe.io.atomic import atomic_path, write_json
+from glasspipe.io.tables import write_table
+from glasspipe.learn.data import Sample, check_consistent
+
+logger = logging.getLogger(__name__)
+
+A_TYPEID = 0
+LOG_COLUMNS = ["epoch", "train_loss", "validation_pearson", "wall_s"]
+MLP_DEFAULTS = {
+    "encoder_sizes": [10],
+    "bottleneck": 2,
+    "decoder_sizes": [10],
+    "multi_time_head": True,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.0,
+    "batch_size": 256,
+    "epochs": 100,
+}
+
+
+def mlp_settings(settings: dict) -> dict:
+    """``settings`` with every MLP key filled in from :data:`MLP_DEFAULTS`, typed."""
+    merged = {**MLP_DEFAULTS, **{k: v for k, v in settings.items() if k in MLP_DEFAULTS}}
+    return {
+        "encoder_sizes": [int(x) for x in merged["encoder_sizes"]],
+        "bottleneck": int(merged["bottleneck"]),
+        "decoder_sizes": [int(x) for x in merged["decoder_sizes"]],
+        "multi_time_head": bool(merged["multi_time_head"]),
+        "learning_rate": float(merged["learning_rate"]),
+        "weight_decay": float(merged["weight_decay"]),
+        "batch_size": int(merged["batch_size"]),
+        "epochs": int(merged["epochs"]),
+    }
+
+
+class BottleneckMLP(nn.Module):
+    """descriptors (N, F) -> encoder (ELU) -> linear bottleneck -> decoder (ELU) -> (N, n_outputs).
+
+    Without ``multi_time_head`` there is one such stack per output (the stacks share nothing).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_outputs: int,
+        encoder_sizes=(10,),
+        bottleneck: int = 2,
+        decoder_sizes=(10,),
+        multi_time_head: bool = True,
+    ):
+        super().__init__()
+        self.n_features, self.n_outputs = int(n_features), int(n_outputs)
+        self.encoder_sizes, self.decoder_sizes = [int(x) for x in encoder_sizes], [int(x) for x in decoder_sizes]
+        self.bottleneck, self.multi_time_head = int(bottleneck), bool(multi_time_head)
+        n_stacks, per_stack = (1, self.n_outputs) if self.multi_time_head else (self.n_outputs, 1)
+        self.stacks = nn.ModuleList(self._stack(per_stack) for _ in range(n_stacks))
+
+    def _stack(self, n_out: int) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        width = self.n_features
+        for size in self.encoder_sizes:
+            layers += [nn.Linear(width, size), nn.ELU()]
+            width = size
+        layers.append(nn.Linear(width, self.bottleneck))  # linear bottleneck
+        width = self.bottleneck
+        for size in self.decoder_sizes:
+            layers += [nn.Linear(width, size), nn.ELU()]
+            width = size
+        layers.append(nn.Linear(width, n_out))
+        return nn.Sequential(*layers)
+
+    def hparams(self) -> dict:
+        return {
+            "n_features": self.n_features,
+            "n_outputs": self.n_outputs,
+            "encoder_sizes": self.encoder_sizes,
+            "bottleneck": self.bottleneck,
+            "decoder_sizes": self.decoder_sizes,
+            "multi_time_head": self.multi_time_head,
+        }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([stack(x) for stack in self.stacks], dim=1)
+
+    def bottleneck_values(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, bottleneck) of the first stack: the two learned structural coordinates."""
+        stack = self.stacks[0]
+        n_encoder = 2 * len(self.encoder_sizes) + 1
+        return stack[:n_encoder](x)
+
+
+def _a_arrays(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.concatenate([s.descriptors[s.typeid == A_TYPEID] for s in samples])
+    y = np.concatenate([s.targets[s.typeid == A_TYPEID] for s in samples])
+    return x, y
+
+
+def _pearson_columns(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    p = prediction - prediction.mean(axis=0)
+    t = target - target.mean(axis=0)
+    denominator = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (p * t).sum(axis=0) / denominator, np.nan)
+
+
+def train_mlp(
+    train: list[Sample],
+    validation: list[Sample],
+    settings: dict,
+    seed: int,
+    out_dir: str | Path,
+) -> None:
+    """Train the bottleneck MLP on the descriptors of the A particles (see the module docstring).
+
+    settings: ``config['models']['mlp']`` (keys and defaults in :data:`MLP_DEFAULTS`).
+    """
+    out_dir = Path(out_dir)
+    if not train:
+        raise ValueError("MLP training needs at least one training configuration")
+    train, validation = list(train), list(validation)
+    check_consistent(train + validation, need_descriptors=True)
+    opts = mlp_settings(settings)
+    times = train[0].times
+    n_outputs = len(times)
+    x_train, y_train = _a_arrays(train)
+    if len(x_train) == 0:
+        raise ValueError("the training configurations hold no A particles")
+    feature_mean, feature_std = x_train.mean(axis=0), x_train.std(axis=0)
+    feature_std = np.where(feature_std > 0, feature_std, 1.0)
+    target_mean, target_std = y_train.mean(axis=0), y_train.std(axis=0)
+    target_std = np.where(target_std > 0, target_std, 1.0)
+
+    def features(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor((x - feature_mean) / feature_std, dtype=torch.float32)
+
+    x = features(x_train)
+    y = torch.as_tensor((y_train - target_mean) / target_std, dtype=torch.float32)
+    validation_sets = [
+        (features(s.descriptors[s.typeid == A_TYPEID]), s.targets[s.typeid == A_TYPEID]) for s in validation
+    ]
+    torch.manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed))
+    model = BottleneckMLP(
+        x.shape[1],
+        n_outputs,
+        opts["encoder_sizes"],
+        opts["bottleneck"],
+        opts["decoder_sizes"],
+        opts["multi_time_head"],
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"], weight_decay=opts["weight_decay"])
+    n_groups = len(model.stacks)
+    best = [{"state": None, "epoch": 0, "pearson": float("nan")} for _ in range(n_groups)]
+    rows = []
+    for epoch in range(1, opts["epochs"] + 1):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        loss_sum = 0.0
+        for batch in order.split(opts["batch_size"]):
+            loss = torch.mean((model(x[batch]) - y[batch]) ** 2, dim=0).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(batch)
+        model.eval()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scores = [_pearson_columns(model(xv).double().numpy(), yv) for xv, yv in validation_sets]
+            per_time = np.nanmean(np.stack(scores), axis=0) if scores else np.full(n_outputs, np.nan)
+        group_scores = [float(np.nanmean(per_time))] if n_groups == 1 else [float(v) for v in per_time]
+        for entry, score in zip(best, group_scores, strict=True):
+            if (
+                entry["state"] is None
+                or not validation_sets
+                or (math.isfinite(score) and not score <= entry["pearson"])
+            ):
+                entry.update(state={k: v.clone() for k, v in model.state_dict().items()}, epoch=epoch, pearson=score)
+        rows.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / len(x) / n_outputs,
+                "validation_pearson": float(np.nanmean(per_time)) if not np.isnan(per_time).all() else float("nan"),
+                "wall_s": time.perf_counter() - started,
+            }
+        )
+    if n_groups == 1:
+        state = best[0]["state"]
+    else:
+        state = {}
+        for t, entry in enumerate(best):
+            state.update({k: v for k, v in entry["state"].items() if k.startswith(f"stacks.{t}.")})
+    best_pearsons = [None if not math.isfinite(b["pearson"]) else b["pearson"] for b in best]
+    hparams = {
+        "model": "mlp",
+        "model_class": "glasspipe.learn.mlp.BottleneckMLP",
+        **model.hparams(),
+        "times": [float(t) for t in times],
+        "feature_names": list(train[0].descriptor_names),
+        "feature_mean": feature_mean.tolist(),
+        "feature_std": feature_std.tolist(),
+        "target_mean": np.asarray(target_mean).tolist(),
+        "target_std": np.asarray(target_std).tolist(),
+        "best_epoch": [int(b["epoch"]) for b in best],
+        "best_validation_pearson": best_pearsons,
+        "settings": opts,
+        "seed": int(seed),
+        "train_configurations": [int(s.configuration) for s in train],
+        "validation_configurations": [int(s.configuration) for s in validation],
+        "wall_s": float(sum(r["wall_s"] for r in rows)),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save(state, tmp)
+    write_json(out_dir / "hparams.json", hparams)
+    write_table(
+        pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"epoch": "int64"}),
+        out_dir / "train_log.parquet",
+        metadata={"model": "mlp", "settings": dict(settings), "best_epoch": hparams["best_epoch"]},
+    )
+    logger.info("mlp: wrote %s (best epochs %s, validation Pearson %s)", out_dir, hparams["best_epoch"], best_pearsons)
+
+
+def load_mlp(model_dir: str | Path) -> tuple[BottleneckMLP, dict]:
+    """The trained MLP (eval mode, CPU) and its hparams."""
+    model_dir = Path(model_dir)
+    hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
+    for path in (hparams_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; train the mlp model first")
+    hparams = json.loads(hparams_path.read_text())
+    model = BottleneckMLP(
+        hparams["n_features"],
+        hparams["n_outputs"],
+        hparams["encoder_sizes"],
+        hparams["bottleneck"],
+        hparams["decoder_sizes"],
+        hparams["multi_time_head"],
+    )
+    try:
+        model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    except Exception as err:
+        raise ValueError(f"{weights_path} does not hold the weights described by {hparams_path} ({err})") from err
+    return model.eval(), hparams
+
+
+def predict_mlp(model: BottleneckMLP, hparams: dict, sample: Sample) -> np.ndarray:
+    """(N, T) predictions (in target units) for every particle of ``sample``."""
+    if sample.descriptors is None:
+        raise ValueError(f"configuration {sample.configuration} has no descriptors; the mlp needs them")
+    if list(sample.descriptor_names) != list(hparams["feature_names"]):
+        raise ValueError(
+            f"configuration {sample.configuration} has descriptor columns that differ from those the mlp was trained on"
+        )
+    x = (sample.descriptors - np.asarray(hparams["feature_mean"])) / np.asarray(hparams["feature_std"])
+    with torch.no_grad():
+        out = model(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+    return out * np.asarray(hparams["target_std"]) + np.asarray(hparams["target_mean"])

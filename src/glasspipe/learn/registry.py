@@ -1,0 +1,100 @@
+"""The models glasspipe can train, in one place.
+
+Each entry says what a model reads (per-particle descriptors or the particle graph), whether its training
+job wants a GPU, and how to train it. The workflow (one ``train`` rule with a ``{model}`` wildcard), the
+config (``models.<name>`` sections, ``enabled``), the CLI and the evaluation all take the list from here,
+so adding a model means writing its module and one ``register`` call.
+
+A trainer is called as ``train(train_samples, validation_samples, settings, seed, out_dir)``:
+``settings`` is the job's part of the config (defaults filled: ``models.<name>``, ``graph`` for graph
+models, ``split``, ``seed``), ``seed`` the model's training seed, ``out_dir`` the fold's model directory.
+It must write ``train_log.parquet`` last (atomically): the workflow takes that file as the sign that the
+model directory is complete. Prediction goes through :func:`glasspipe.learn.predict.predict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+TRAIN_LOG = "train_log.parquet"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """name: config section models.<name>; inputs: 'descriptors' or 'graph'; gpu: the training job asks
+    for a GPU where the cluster profile gives one; threads: CPU threads of the training job."""
+
+    name: str
+    inputs: str
+    gpu: bool
+    threads: int
+    train: Callable[..., None]
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.inputs not in ("descriptors", "graph"):
+        raise ValueError(f"model {spec.name!r}: inputs must be 'descriptors' or 'graph', not {spec.inputs!r}")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; glasspipe knows {sorted(MODELS)}")
+    return MODELS[name]
+
+
+def _train_ridge(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
+    from glasspipe.learn.train import train_ridge
+
+    train_ridge(train, validation, settings["models"]["ridge"], out_dir)
+
+
+def _train_mlp(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
+    from glasspipe.learn.mlp import train_mlp
+
+    train_mlp(train, validation, settings["models"]["mlp"], seed, out_dir)
+
+
+def _train_bapst(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
+    from glasspipe.learn.train import train_bapst
+
+    train_bapst(train, validation, settings["models"]["bapst"], settings["graph"]["r_cut"], seed, out_dir)
+
+
+register(
+    ModelSpec(
+        "ridge",
+        "descriptors",
+        gpu=False,
+        threads=1,
+        train=_train_ridge,
+        description="ridge regression on the descriptors, penalty chosen on the validation configurations",
+    )
+)
+register(
+    ModelSpec(
+        "mlp",
+        "descriptors",
+        gpu=False,
+        threads=2,
+        train=_train_mlp,
+        description="GlassMLP-style multilayer perceptron with a bottleneck on the descriptors",
+    )
+)
+register(
+    ModelSpec(
+        "bapst",
+        "graph",
+        gpu=True,
+        threads=2,
+        train=_train_bapst,
+        description="graph network of Bapst et al. (2020) on the particle graph",
+    )
+)

@@ -1,0 +1,96 @@
+"""The headline numbers of a run, as the field reports them: ``results/report/summary.json``.
+
+For each temperature, label, model and label time: the mean over test configurations of the
+per-configuration Pearson correlation on A particles (the published convention), its standard error, the
+correlation pooled over the test configurations, the mean per-configuration Spearman correlation, the number
+of test configurations, and the noise ceiling of the labels beside it; the label time in tau and, where a
+tau_alpha is known, in units of tau_alpha. Scripts and reviewers read this file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glasspipe.io.tables import read_metadata
+
+CONVENTION = (
+    "mean_pearson: mean over test configurations of the Pearson correlation between predicted and true label "
+    "of A particles within each configuration; sem_pearson: its standard error (std ddof=1 / sqrt(n)); "
+    "pooled_pearson: one correlation over all test configurations' A particles; noise_ceiling: mean over the "
+    "test configurations of sqrt(Spearman-Brown reliability) of the replica-mean label, from equal replica "
+    "halves (no predictor can exceed it on average)"
+)
+
+
+def noise_ceilings(labels_paths: list[Path]) -> pd.DataFrame:
+    """Noise ceiling of the A propensity per (temperature, configuration, time), from the labels' metadata.
+
+    Columns: temperature, configuration, time, half_half_pearson, reliability, ceiling. Labels without a
+    stored ceiling (a dataset that holds only replica means) contribute no rows.
+    """
+    rows = []
+    for path in labels_paths:
+        meta = read_metadata(path)
+        ceiling = meta.get("noise_ceiling")
+        if not ceiling:
+            continue
+        table = pd.DataFrame(ceiling)
+        table.insert(0, "configuration", int(meta["configuration"]))
+        table.insert(0, "temperature", float(meta["temperature"]))
+        rows.append(table[["temperature", "configuration", "time", "half_half_pearson", "reliability", "ceiling"]])
+    if not rows:
+        return pd.DataFrame(columns=["temperature", "configuration", "time", "half_half_pearson", "reliability", "ceiling"])
+    return pd.concat(rows, ignore_index=True)
+
+
+def mean_ceiling(ceilings: pd.DataFrame, test_configurations: list[int]) -> pd.DataFrame:
+    """Mean noise ceiling over the test configurations, per (temperature, time)."""
+    test = ceilings[ceilings["configuration"].isin(test_configurations)]
+    return test.groupby(["temperature", "time"], as_index=False)[["half_half_pearson", "ceiling"]].mean()
+
+
+def _finite(value) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def headline(
+    metrics: pd.DataFrame,
+    ceiling: pd.DataFrame,
+    tau_alpha: dict[float, float | None],
+    training_sizes: dict[str, int],
+    label: str = "propensity",
+) -> dict:
+    """The summary.json document (see the module docstring) from the evaluation metrics of every model."""
+    a = metrics[metrics["type"] == "A"]
+    temperatures: dict[str, dict] = {}
+    for (temperature, model, time), group in a.groupby(["temperature", "model", "time"], sort=True):
+        per_config = group[group["scope"] == "configuration"]
+        pooled = group[group["scope"] == "pooled"]
+        values = per_config["pearson"].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        n = len(values)
+        match = ceiling[(np.isclose(ceiling["temperature"], temperature)) & np.isclose(ceiling["time"], time)]
+        ta = tau_alpha.get(float(temperature))
+        entry = {
+            "time": float(time),
+            "time_tau_alpha": float(time) / ta if ta else None,
+            "mean_pearson": _finite(values.mean()) if n else None,
+            "sem_pearson": _finite(values.std(ddof=1) / np.sqrt(n)) if n >= 2 else None,
+            "pooled_pearson": _finite(pooled["pearson"].iloc[0]) if len(pooled) else None,
+            "mean_spearman": _finite(per_config["spearman"].mean()) if "spearman" in per_config and n else None,
+            "n_test_configurations": n,
+            "noise_ceiling": _finite(match["ceiling"].iloc[0]) if len(match) else None,
+        }
+        node = temperatures.setdefault(f"{float(temperature):g}", {"tau_alpha": ta, "labels": {}})
+        models = node["labels"].setdefault(label, {})
+        models.setdefault(model, []).append(entry)
+    return {
+        "convention": CONVENTION,
+        "particles": "A",
+        "training_configurations": training_sizes,
+        "temperatures": temperatures,
+    }

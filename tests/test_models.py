@@ -1,0 +1,216 @@
+"""Tests of the models: the Bapst graph network against an independent graph_nets-style reference, its
+switches, and that every model (graph network, multi-time head, GlassMLP-style MLP, ridge) learns a synthetic
+target that is a known function of the structure.
+
+The synthetic task: uniformly random configurations (two types); the target of a particle at time 1 is its
+number of neighbours within 1.2, at time 10 its number of A neighbours within 1.0 (plus small noise).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from glasspipe.learn.data import Sample, build_graph
+from glasspipe.learn.evaluate import correlations, summary
+from glasspipe.learn.mlp import BottleneckMLP, train_mlp
+from glasspipe.learn.models import BapstGNN, PerTimeModels, build_bapst, count_parameters
+from glasspipe.learn.predict import load_bapst, predict
+from glasspipe.learn.train import train_bapst, train_ridge
+from glasspipe.structure.neighbours import periodic_pairs
+
+TIMES = np.array([1.0, 10.0])
+R_CUT = 1.5
+SHELLS = np.round(np.arange(0.0, 1.51, 0.1), 2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def synthetic(configuration: int, n: int = 256, noise: float = 0.2) -> Sample:
+    rng = np.random.default_rng([777, configuration])
+    length = (n / 1.2) ** (1 / 3)
+    positions = rng.uniform(-length / 2, length / 2, (n, 3))
+    typeid = np.zeros(n, dtype=int)
+    typeid[: n // 5] = 1
+    rng.shuffle(typeid)
+    pairs = periodic_pairs(positions, length, R_CUT)
+    within = np.bincount(pairs.i[pairs.distances < 1.2], minlength=n)
+    a_within = np.bincount(pairs.i[(pairs.distances < 1.0) & (typeid[pairs.j] == 0)], minlength=n)
+    targets = np.stack([within, a_within], axis=1) + noise * rng.normal(size=(n, 2))
+    shell = np.digitize(pairs.distances, SHELLS) - 1
+    counts = np.zeros((n, 2, len(SHELLS) - 1))
+    np.add.at(counts, (pairs.i, typeid[pairs.j], shell), 1.0)
+    names = [f"n_{t}_{k}" for t in "AB" for k in range(len(SHELLS) - 1)]
+    return Sample(configuration, typeid, positions, length, TIMES, targets, counts.reshape(n, -1), names)
+
+
+def _split():
+    return [synthetic(c) for c in range(6)], [synthetic(c) for c in (100,)], [synthetic(c) for c in (200, 201)]
+
+
+def _a_pearson_per_time(table) -> np.ndarray:
+    result = summary(correlations(table, "m"))
+    return result[result["type"] == "A"].sort_values("time")["mean_pearson"].to_numpy()
+
+
+# ----------------------------------------------------------------------------- independent reference
+
+
+def _mlp(x, linears, activate_final):
+    """graph_nets / sonnet MLP: Linear layers, ReLU between them and after the last if activate_final."""
+    for k, lin in enumerate(linears):
+        x = x @ lin.weight.t() + lin.bias
+        if k < len(linears) - 1 or activate_final:
+            x = torch.relu(x)
+    return x
+
+
+def graph_nets_reference(model: BapstGNN, types, positions, box):
+    """The original's computation written out literally, sharing no code with the model's forward.
+
+    Graph as ``make_graph_from_static_structure``: the full minimum-image distance matrix, edges where the
+    distance is below the threshold, **self-pairs included**; senders = row, receivers = column, edge =
+    r_receiver - r_sender. Then encoder, ``n_message_passing`` GraphNetwork steps on [output, encoded]
+    (edge model on [edge, receiver, sender], node model on [summed received edges, node]), node decoder.
+    """
+    cross = positions[None, :, :] - positions[:, None, :]  # cross[i, j] = r_j - r_i
+    cross = cross - box * torch.round(cross / box)
+    distances = torch.linalg.norm(cross, dim=-1)
+    index = torch.nonzero(distances < R_CUT)
+    senders, receivers = index[:, 0], index[:, 1]
+    edges = cross[senders, receivers]
+    nodes = torch.nn.functional.one_hot(types, 2).to(positions.dtype)
+
+    enc_nodes = _mlp(nodes, model.encoder_node.layers, True)
+    enc_edges = _mlp(edges, model.encoder_edge.layers, True)
+    out_nodes, out_edges = enc_nodes, enc_edges
+    for _ in range(model.n_message_passing):
+        in_nodes = torch.cat([out_nodes, enc_nodes], dim=-1)
+        in_edges = torch.cat([out_edges, enc_edges], dim=-1)
+        edge_input = torch.cat([in_edges, in_nodes[receivers], in_nodes[senders]], dim=-1)
+        out_edges = _mlp(edge_input, model.core_edge.layers, True)
+        summed = torch.zeros(len(nodes), out_edges.shape[1], dtype=out_edges.dtype)
+        for e in range(len(receivers)):  # unsorted_segment_sum, one edge at a time
+            summed[receivers[e]] += out_edges[e]
+        out_nodes = _mlp(torch.cat([summed, in_nodes], dim=-1), model.core_node.layers, True)
+    return _mlp(out_nodes, model.decoder_node.layers, False), int(len(senders))
+
+
+def test_forward_equals_graph_nets_computation_with_self_edges():
+    torch.manual_seed(0)
+    model = BapstGNN(n_outputs=2, hidden=16, n_message_passing=3).double()
+    sample = synthetic(5, n=60)
+    graph = build_graph(sample, R_CUT)
+    fast = model(graph.node_features.double(), graph.edge_vectors.double(), graph.senders, graph.receivers)
+    positions = torch.as_tensor(sample.positions)
+    slow, n_edges = graph_nets_reference(model, torch.as_tensor(sample.typeid), positions, sample.box_length)
+    assert n_edges == graph.n_edges + sample.n_particles  # the reference has one self-edge per particle
+    assert fast.shape == (60, 2)
+    assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-9)
+    # Without self-edges the model computes something else.
+    model.self_edges = False
+    other = model(graph.node_features.double(), graph.edge_vectors.double(), graph.senders, graph.receivers)
+    assert not torch.allclose(other, slow, rtol=1e-4, atol=1e-4)
+
+
+def test_faithful_model_has_the_original_size_and_departures_are_switches():
+    # 70,721 in the original: minus its unused edge decoder (8,320), plus 64 for the one-hot type input.
+    assert count_parameters(BapstGNN()) == 62_465
+    assert count_parameters(BapstGNN(layer_norm=True)) == 62_465 + 4 * 128
+    assert count_parameters(BapstGNN(edge_features="vector_distance")) == 62_465 + 64
+    per_time = build_bapst(3, multi_time_head=False, hidden=8, n_message_passing=1)
+    assert isinstance(per_time, PerTimeModels) and count_parameters(per_time) == 3 * count_parameters(
+        BapstGNN(1, hidden=8, n_message_passing=1)
+    )
+    with pytest.raises(ValueError, match="aggregation"):
+        BapstGNN(aggregation="max")
+
+
+def test_mean_degree_aggregation_is_a_rescaled_sum():
+    torch.manual_seed(1)
+    summed = BapstGNN(1, hidden=8, n_message_passing=2).double()
+    scaled = BapstGNN(1, hidden=8, n_message_passing=2, aggregation="mean_degree", mean_degree=4.0).double()
+    scaled.load_state_dict(summed.state_dict())
+    with torch.no_grad():
+        scaled.core_node.layers[0].weight[:, :8] *= 4.0
+    graph = build_graph(synthetic(3, n=80), R_CUT)
+    args = (graph.node_features.double(), graph.edge_vectors.double(), graph.senders, graph.receivers)
+    assert torch.allclose(summed(*args), scaled(*args), rtol=1e-10, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+FAITHFUL_FAST = {"hidden": 32, "n_message_passing": 2, "learning_rate": 3e-3, "epochs": 40, "device": "cpu"}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param(FAITHFUL_FAST, id="faithful-one-network-per-time"),
+        pytest.param(
+            {
+                **FAITHFUL_FAST,
+                "multi_time_head": True,
+                "standardise_targets": True,
+                "layer_norm": True,
+                "edge_features": "vector_distance",
+                "lr_schedule": "cosine",
+            },
+            id="departures",
+        ),
+    ],
+)
+def test_bapst_learns_a_known_function_of_structure(tmp_path, settings):
+    train, validation, test = _split()
+    train_bapst(train, validation, settings, R_CUT, seed=3, out_dir=tmp_path)
+    r = _a_pearson_per_time(predict("bapst", tmp_path, test))
+    assert np.all(r > 0.95), r
+    hparams = json.loads((tmp_path / "hparams.json").read_text())
+    model, _ = load_bapst(tmp_path)
+    assert hparams["self_edges"] is True
+    if settings.get("multi_time_head"):
+        assert isinstance(model, BapstGNN) and isinstance(hparams["best_epoch"], int)
+        assert hparams["target_std"] != [1.0, 1.0]
+    else:
+        assert isinstance(model, PerTimeModels) and len(hparams["best_epoch"]) == 2
+        assert hparams["target_mean"] == [0.0, 0.0] and hparams["target_std"] == [1.0, 1.0]  # raw targets
+
+
+def test_mlp_learns_a_known_function_of_structure(tmp_path):
+    train, validation, test = _split()
+    train_mlp(train, validation, {"epochs": 60, "encoder_sizes": [32], "decoder_sizes": [32]}, 1, tmp_path)
+    r = _a_pearson_per_time(predict("mlp", tmp_path, test))
+    assert np.all(r > 0.95), r
+    hparams = json.loads((tmp_path / "hparams.json").read_text())
+    assert hparams["bottleneck"] == 2 and hparams["feature_names"] == train[0].descriptor_names
+    model = BottleneckMLP(hparams["n_features"], 2, [32], 2, [32])
+    model.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    assert model.bottleneck_values(torch.zeros(5, hparams["n_features"])).shape == (5, 2)
+
+
+def test_mlp_one_network_per_time_and_shuffled_control(tmp_path):
+    train, validation, test = _split()
+    settings = {"epochs": 30, "multi_time_head": False}
+    train_mlp(train, validation, settings, 2, tmp_path / "per_time")
+    assert np.all(_a_pearson_per_time(predict("mlp", tmp_path / "per_time", test)) > 0.9)
+    rng = np.random.default_rng(0)
+    for s in train + validation:
+        s.targets = s.targets[rng.permutation(s.n_particles)]
+    train_mlp(train, validation, settings, 2, tmp_path / "shuffled")
+    assert np.all(np.abs(_a_pearson_per_time(predict("mlp", tmp_path / "shuffled", test))) < 0.2)
+
+
+def test_ridge_learns_a_known_function_of_structure(tmp_path):
+    train, validation, test = _split()
+    train_ridge(train, validation, {"alphas": [0.01, 1.0, 100.0]}, tmp_path)
+    assert np.all(_a_pearson_per_time(predict("ridge", tmp_path, test)) > 0.95)

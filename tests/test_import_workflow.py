@@ -23,12 +23,12 @@ def write_botan_like(folder, n_files: int, seed: int = 0):
     box = (N / 1.2) ** (1 / 3)
     folder.mkdir(parents=True, exist_ok=True)
     for c in range(1, n_files + 1):
-        positions = random_sequential_addition(N, box, 0.85, rng) + 0.5 * box
+        positions = random_sequential_addition(N, box, 0.7, rng) + 0.5 * box
         types = (rng.random(N) < 0.2).astype(np.int8)
         d = positions[:, None] - positions[None]
         d -= box * np.round(d / box)
         crowding = (np.linalg.norm(d, axis=-1) < 1.3).sum(axis=1)
-        scale = 0.05 * crowding[None, :, None]
+        scale = 0.002 * crowding[None, :, None] ** 2
         replicas = positions[None] + scale * rng.normal(size=(R, N, 3))
         np.savez(folder / f"isoconfig_N{N}T0.44_{c}_tc07.npz", types=types, initial_positions=positions, positions=replicas)
 
@@ -89,5 +89,7 @@ def test_test_directory_switches_cross_validation_off(imported_run):
     jobs = planned_jobs(result)
     # Two new configurations to import and describe; one fold per model instead of three.
     assert jobs["import_source"] == 2 and jobs["structure"] == 2
-    assert jobs["train"] == 2 and jobs["evaluate"] == 2
+    resolved = yaml.safe_load((imported_run / "results" / "report" / "config.resolved.yaml").read_text())
+    n_models = sum(model["enabled"] for model in resolved["models"].values())
+    assert jobs["train"] == jobs["evaluate"] == n_models >= 3
 

@@ -2,8 +2,9 @@
 switches, and that every model (graph network, multi-time head, GlassMLP-style MLP, ridge) learns a synthetic
 target that is a known function of the structure.
 
-The synthetic task: uniformly random configurations (two types); the target of a particle at time 1 is its
-number of neighbours within 1.2, at time 10 its number of A neighbours within 1.0 (plus small noise).
+The synthetic task: uniformly random configurations (two types); the targets of a particle are smooth radial
+sums over its neighbours, sum_j exp(-(r_ij / 0.9)^2) at time 1 and sum over B neighbours of
+exp(-(r_ij / 1.2)^2) at time 10, plus small noise.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def synthetic(configuration: int, n: int = 256, noise: float = 0.2) -> Sample:
+def synthetic(configuration: int, n: int = 256, noise: float = 0.05) -> Sample:
     rng = np.random.default_rng([777, configuration])
     length = (n / 1.2) ** (1 / 3)
     positions = rng.uniform(-length / 2, length / 2, (n, 3))
@@ -43,9 +44,11 @@ def synthetic(configuration: int, n: int = 256, noise: float = 0.2) -> Sample:
     typeid[: n // 5] = 1
     rng.shuffle(typeid)
     pairs = periodic_pairs(positions, length, R_CUT)
-    within = np.bincount(pairs.i[pairs.distances < 1.2], minlength=n)
-    a_within = np.bincount(pairs.i[(pairs.distances < 1.0) & (typeid[pairs.j] == 0)], minlength=n)
-    targets = np.stack([within, a_within], axis=1) + noise * rng.normal(size=(n, 2))
+    # Smooth radial sums: a Gaussian weight over all neighbours, a wider one over B neighbours only.
+    first = np.bincount(pairs.i, weights=np.exp(-((pairs.distances / 0.9) ** 2)), minlength=n)
+    b_weight = np.exp(-((pairs.distances / 1.2) ** 2)) * (typeid[pairs.j] == 1)
+    second = np.bincount(pairs.i, weights=b_weight, minlength=n)
+    targets = np.stack([first, second], axis=1) + noise * rng.normal(size=(n, 2))
     shell = np.digitize(pairs.distances, SHELLS) - 1
     counts = np.zeros((n, 2, len(SHELLS) - 1))
     np.add.at(counts, (pairs.i, typeid[pairs.j], shell), 1.0)
@@ -115,11 +118,17 @@ def test_forward_equals_graph_nets_computation_with_self_edges():
     slow, n_edges = graph_nets_reference(model, torch.as_tensor(sample.typeid), positions, sample.box_length)
     assert n_edges == graph.n_edges + sample.n_particles  # the reference has one self-edge per particle
     assert fast.shape == (60, 2)
-    assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-9)
+    # build_graph stores float32 vectors; the reference works from float64 positions.
+    assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5)
+    # Same gradients too (the fast forward works partly in place).
+    fast_grads = torch.autograd.grad(fast.square().sum(), list(model.parameters()))
+    slow_grads = torch.autograd.grad(slow.square().sum(), list(model.parameters()))
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
     # Without self-edges the model computes something else.
     model.self_edges = False
     other = model(graph.node_features.double(), graph.edge_vectors.double(), graph.senders, graph.receivers)
-    assert not torch.allclose(other, slow, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(other, slow, rtol=1e-3, atol=1e-3)
 
 
 def test_faithful_model_has_the_original_size_and_departures_are_switches():
@@ -164,7 +173,6 @@ FAITHFUL_FAST = {"hidden": 32, "n_message_passing": 2, "learning_rate": 3e-3, "e
                 "standardise_targets": True,
                 "layer_norm": True,
                 "edge_features": "vector_distance",
-                "lr_schedule": "cosine",
             },
             id="departures",
         ),
@@ -207,10 +215,20 @@ def test_mlp_one_network_per_time_and_shuffled_control(tmp_path):
     for s in train + validation:
         s.targets = s.targets[rng.permutation(s.n_particles)]
     train_mlp(train, validation, settings, 2, tmp_path / "shuffled")
-    assert np.all(np.abs(_a_pearson_per_time(predict("mlp", tmp_path / "shuffled", test))) < 0.2)
+    test = test + [synthetic(c) for c in (202, 203)]
+    assert np.all(np.abs(_a_pearson_per_time(predict("mlp", tmp_path / "shuffled", test))) < 0.25)
 
 
 def test_ridge_learns_a_known_function_of_structure(tmp_path):
     train, validation, test = _split()
     train_ridge(train, validation, {"alphas": [0.01, 1.0, 100.0]}, tmp_path)
     assert np.all(_a_pearson_per_time(predict("ridge", tmp_path, test)) > 0.95)
+
+
+def test_cosine_schedule_decays_to_zero():
+    from glasspipe.learn.train import _learning_rate
+
+    assert _learning_rate(1e-3, "constant", 50, 100) == 1e-3
+    assert _learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)
+    assert _learning_rate(1e-3, "cosine", 50, 100) == pytest.approx(5e-4)
+    assert _learning_rate(1e-3, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)

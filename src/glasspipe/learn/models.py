@@ -39,7 +39,11 @@ Departures (off by default, named switches; each changes the model):
   incoming edges of the training graphs (a reparametrisation of the sum that changes how Adam trains it);
 - ``edge_features = 'vector_distance'``: the edge input is (dx, dy, dz, |r|) instead of (dx, dy, dz);
 - ``layer_norm``: LayerNorm on the outputs of the encoder and core MLPs (as in later encode-process-decode
-  models), which keeps the activations O(1) whatever the number of neighbours.
+  models), which keeps the activations O(1) whatever the number of neighbours;
+- ``graph_norm``: each feature of the summed messages and of the updated nodes standardised over the
+  particles of the configuration (batch statistics of the one graph, at training and prediction alike, then
+  a learned scale and shift). The sum of ~40 non-negative messages is dominated by a part common to all
+  particles; this removes it so that the particle-to-particle differences, the signal, are O(1).
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ class MLP(nn.Module):
         for k, layer in enumerate(self.layers):
             x = first if (k == 0 and first is not None) else layer(x)
             if k < n - 1 or self.activate_final:
-                x = torch.relu(x)
+                x = torch.relu_(x)  # in place: x is a fresh Linear output, and ReLU's backward needs only its output
         if self.norm is not None:
             x = self.norm(x)
         return x
@@ -127,6 +131,7 @@ class BapstGNN(nn.Module):
         mean_degree: float = 1.0,
         edge_features: str = "vector",
         layer_norm: bool = False,
+        graph_norm: bool = False,
     ):
         super().__init__()
         if aggregation not in AGGREGATIONS:
@@ -142,6 +147,7 @@ class BapstGNN(nn.Module):
         self.mean_degree = float(mean_degree)
         self.edge_features = edge_features
         self.layer_norm = bool(layer_norm)
+        self.graph_norm = bool(graph_norm)
         h = self.hidden
         sizes = (h, h)
         ln = self.layer_norm
@@ -152,6 +158,10 @@ class BapstGNN(nn.Module):
         # Core node input: [summed incoming edges (h), node (2h)].
         self.core_node = MLP(3 * h, sizes, activate_final=True, layer_norm=ln)
         self.decoder_node = MLP(h, (h, h, self.n_outputs), activate_final=False)
+        if self.graph_norm:
+            # Batch statistics of the graph itself, in training and evaluation alike (no running averages).
+            self.norm_received = nn.BatchNorm1d(h, track_running_stats=False)
+            self.norm_node = nn.BatchNorm1d(h, track_running_stats=False)
 
     def hparams(self) -> dict:
         return {
@@ -164,6 +174,7 @@ class BapstGNN(nn.Module):
             "mean_degree": self.mean_degree,
             "edge_features": self.edge_features,
             "layer_norm": self.layer_norm,
+            "graph_norm": self.graph_norm,
         }
 
     def forward(
@@ -186,25 +197,28 @@ class BapstGNN(nn.Module):
         w_n, b_n = self.core_node.layers[0].weight, self.core_node.layers[0].bias
         # Column blocks of the first core layers (see the module docstring).
         w_e_prev, w_e_enc = w_e[:, :h], w_e[:, h : 2 * h]
-        w_e_nodes = torch.cat([w_e[:, 2 * h : 4 * h], w_e[:, 4 * h : 6 * h]], dim=0)  # (2h', 2h): receiver; sender
+        w_e_receiver, w_e_sender = w_e[:, 2 * h : 4 * h], w_e[:, 4 * h : 6 * h]
         w_n_agg, w_n_prev, w_n_enc = w_n[:, :h], w_n[:, h : 2 * h], w_n[:, 2 * h : 3 * h]
         # Terms from the encoded inputs are the same at every step.
         edge_const = torch.addmm(b_e, enc_e, w_e_enc.t())
         node_const = torch.addmm(b_n, enc_n, w_n_enc.t())
-        width = w_e.shape[0]
 
         for _ in range(self.n_message_passing):
             node_in = torch.cat([out_n, enc_n], dim=1)
-            projected = node_in @ w_e_nodes.t()  # (N, 2 * width)
-            to_receiver, to_sender = projected[:, :width], projected[:, width:]
+            to_receiver = node_in @ w_e_receiver.t()  # (N, width), contiguous for the gathers below
+            to_sender = node_in @ w_e_sender.t()
             first = torch.addmm(edge_const, out_e, w_e_prev.t())
-            first = first + to_receiver.index_select(0, receivers) + to_sender.index_select(0, senders)
+            first = first.add_(to_receiver.index_select(0, receivers)).add_(to_sender.index_select(0, senders))
             new_e = self.core_edge(None, first=first)
             received = new_e.new_zeros((n_nodes, new_e.shape[1])).index_add_(0, receivers, new_e)
             if scale != 1.0:
                 received = received * scale
-            first_n = torch.addmm(node_const, received, w_n_agg.t()) + out_n @ w_n_prev.t()
+            if self.graph_norm:
+                received = self.norm_received(received)
+            first_n = torch.addmm(node_const, received, w_n_agg.t()).addmm_(out_n, w_n_prev.t())
             out_n = self.core_node(None, first=first_n)
+            if self.graph_norm:
+                out_n = self.norm_node(out_n)
             out_e = new_e
         return self.decoder_node(out_n)
 

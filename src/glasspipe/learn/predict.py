@@ -70,6 +70,7 @@ def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
         mean_degree=mean_degree,
         edge_features=hparams.get("edge_features", "vector"),
         layer_norm=bool(hparams.get("layer_norm", False)),
+        graph_norm=bool(hparams.get("graph_norm", False)),
     )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)

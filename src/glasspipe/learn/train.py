@@ -19,7 +19,7 @@ configurations the last epoch is kept.
 Departures, each a named setting (see :data:`BAPST_DEFAULTS` and the config schema): ``multi_time_head``
 (one network, one output per time), ``standardise_targets`` (per-time mean and std of the training A
 targets; predictions are de-standardised with the numbers stored in hparams.json), ``aggregation``,
-``edge_features``, ``layer_norm`` (see :mod:`glasspipe.learn.models`) and ``lr_schedule = 'cosine'``
+``edge_features``, ``layer_norm``, ``graph_norm`` (see :mod:`glasspipe.learn.models`) and ``lr_schedule = 'cosine'``
 (learning rate decayed to 0 over the ``epochs`` * configurations steps).
 
 The positions are whatever :attr:`Sample.positions` holds: thermal (equilibrated) or inherent structures.
@@ -148,6 +148,7 @@ BAPST_DEFAULTS = {
     "aggregation": "sum",
     "edge_features": "vector",
     "layer_norm": False,
+    "graph_norm": False,
     "lr_schedule": "constant",
 }
 LR_SCHEDULES = ("constant", "cosine")
@@ -169,6 +170,7 @@ def bapst_settings(settings: dict) -> dict:
         "aggregation": str(merged["aggregation"]),
         "edge_features": str(merged["edge_features"]),
         "layer_norm": bool(merged["layer_norm"]),
+        "graph_norm": bool(merged["graph_norm"]),
         "lr_schedule": str(merged["lr_schedule"]),
     }
     if out["lr_schedule"] not in LR_SCHEDULES:
@@ -288,7 +290,7 @@ def train_bapst(
 
     settings: ``config['models']['bapst']``; keys and defaults in :data:`BAPST_DEFAULTS` (the original's
     choices; ``multi_time_head``, ``standardise_targets``, ``aggregation``, ``edge_features``,
-    ``layer_norm`` and ``lr_schedule`` switch on documented departures), plus device ('auto' | 'cpu' |
+    ``layer_norm``, ``graph_norm`` and ``lr_schedule`` switch on documented departures), plus device ('auto' | 'cpu' |
     'cuda'). Without ``multi_time_head`` one network per label time is trained (as the original), each
     keeping its own best epoch.
     """
@@ -340,6 +342,7 @@ def train_bapst(
         mean_degree=mean_degree if opts["aggregation"] == "mean_degree" else 1.0,
         edge_features=opts["edge_features"],
         layer_norm=opts["layer_norm"],
+        graph_norm=opts["graph_norm"],
     ).to(device)
     groups = parameter_groups(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])

@@ -25,7 +25,11 @@ min_version("8.0")
 os.environ.setdefault("GLASSPIPE_ROOT", workflow.basedir)
 
 
-configfile: "config.yaml"
+# The demo config, unless --configfile names another: a config given on the command line replaces it rather
+# than extending it, so that e.g. the BOTAN config does not inherit the demo's n_configurations or models.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 # Refuse a bad config before any job runs, naming the key, and fill the schema's defaults

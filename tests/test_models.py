@@ -136,6 +136,7 @@ def test_faithful_model_has_the_original_size_and_departures_are_switches():
     assert count_parameters(BapstGNN()) == 62_465
     assert count_parameters(BapstGNN(layer_norm=True)) == 62_465 + 4 * 128
     assert count_parameters(BapstGNN(edge_features="vector_distance")) == 62_465 + 64
+    assert count_parameters(BapstGNN(graph_norm=True)) == 62_465 + 4 * 64
     per_time = build_bapst(3, multi_time_head=False, hidden=8, n_message_passing=1)
     assert isinstance(per_time, PerTimeModels) and count_parameters(per_time) == 3 * count_parameters(
         BapstGNN(1, hidden=8, n_message_passing=1)
@@ -171,7 +172,7 @@ FAITHFUL_FAST = {"hidden": 32, "n_message_passing": 2, "learning_rate": 3e-3, "e
                 **FAITHFUL_FAST,
                 "multi_time_head": True,
                 "standardise_targets": True,
-                "layer_norm": True,
+                "graph_norm": True,
                 "edge_features": "vector_distance",
             },
             id="departures",

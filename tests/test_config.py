@@ -159,4 +159,6 @@ def test_held_out_test_directory_is_only_tested(tmp_path):
         }
     )
     assert cfg.split_plan(config) == [{"train": list(range(8)), "validation": [8, 9], "test": [10, 11, 12]}]
-    assert [p.name for p in cfg.source_files(config)][-3:] == [f"isoconfig_N4096T0.44_{c}_tc07.npz" for c in (11, 12, 13)]
+    assert [p.name for p in cfg.source_files(config)][-3:] == [
+        f"isoconfig_N4096T0.44_{c}_tc07.npz" for c in (11, 12, 13)
+    ]

@@ -30,7 +30,9 @@ def write_botan_like(folder, n_files: int, seed: int = 0):
         crowding = (np.linalg.norm(d, axis=-1) < 1.3).sum(axis=1)
         scale = 0.002 * crowding[None, :, None] ** 2
         replicas = positions[None] + scale * rng.normal(size=(R, N, 3))
-        np.savez(folder / f"isoconfig_N{N}T0.44_{c}_tc07.npz", types=types, initial_positions=positions, positions=replicas)
+        np.savez(
+            folder / f"isoconfig_N{N}T0.44_{c}_tc07.npz", types=types, initial_positions=positions, positions=replicas
+        )
 
 
 @pytest.fixture(scope="module")
@@ -92,4 +94,3 @@ def test_test_directory_switches_cross_validation_off(imported_run):
     resolved = yaml.safe_load((imported_run / "results" / "report" / "config.resolved.yaml").read_text())
     n_models = sum(model["enabled"] for model in resolved["models"].values())
     assert jobs["train"] == jobs["evaluate"] == n_models >= 3
-

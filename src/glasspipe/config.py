@@ -245,9 +245,7 @@ def source_files(config: dict) -> list[Path]:
             raise ConfigError(f"config key 'source.{key}' = {str(path)!r}: no such file or directory")
         found = importers.list_files(source["format"], path) if path.is_dir() else [path]
         if not found:
-            raise ConfigError(
-                f"config key 'source.{key}' = {str(path)!r} holds no {source['format']} files"
-            )
+            raise ConfigError(f"config key 'source.{key}' = {str(path)!r} holds no {source['format']} files")
         files += found
     return files
 

@@ -123,4 +123,3 @@ class Layout:
     @property
     def readme(self) -> Path:
         return self.root / "README.md"
-

@@ -286,7 +286,9 @@ def labels(
     # (replicas x times, N, 3) displacements from the common origin.
     positions = np.stack([[frame.unwrapped_positions() for frame in replica] for replica in trajectories])
     is_a = initial.typeid == 0
-    ceiling = noise_ceiling_from_distances(times, np.linalg.norm(positions - initial.unwrapped_positions(), axis=-1), is_a)
+    ceiling = noise_ceiling_from_distances(
+        times, np.linalg.norm(positions - initial.unwrapped_positions(), axis=-1), is_a
+    )
     fs = [
         float(self_isf(initial.unwrapped_positions(), positions[:, k], Q_PEAK_KA, mask=is_a).mean())
         for k in range(len(times))

@@ -68,6 +68,23 @@ def dataset_tau_alpha(labels_paths: list[Path]) -> dict[float, float]:
     return found
 
 
+def dataset_sources(labels_paths: list[Path]) -> list[dict]:
+    """Provenance of imported data (source, license, citation), once per distinct source, with the files'
+    names and sha256 checksums."""
+    sources: dict[str, dict] = {}
+    for path in labels_paths:
+        provenance = read_metadata(path).get("provenance")
+        if not provenance:
+            continue
+        key = provenance.get("source", "unknown")
+        entry = sources.setdefault(
+            key,
+            {k: provenance.get(k) for k in ("format", "source", "license", "citation")} | {"files": []},
+        )
+        entry["files"].append({"file": provenance.get("file"), "sha256": provenance.get("sha256")})
+    return list(sources.values())
+
+
 def _float_or_none(value) -> float | None:
     value = float(value)
     return value if value == value else None
@@ -130,7 +147,8 @@ def build_report(
         for T, value in relaxation.groupby("temperature")["tau_alpha"].first().items():
             tau_alpha.setdefault(float(T), _float_or_none(value))
     sizes = {f"fold{k}": {s: len(v) for s, v in fold.items()} for k, fold in enumerate(plan)}
-    write_json(outputs["summary"], headline.headline(metrics, ceiling, tau_alpha, sizes))
+    summary = headline.headline(metrics, ceiling, tau_alpha, sizes)
+    write_json(outputs["summary"], summary)
 
     costs = stage_costs(benchmark_paths)
     versions = software_versions()
@@ -176,13 +194,30 @@ def build_report(
         for p, desc in describe_outputs(config).items()
     }
     timings = costs.groupby("stage")["wall_s"].sum().to_dict() if not costs.empty else None
-    write_results_readme(outputs["readme"], config, metrics, versions, files, timings)
+    sources = dataset_sources(labels_paths or [])
+    write_results_readme(outputs["readme"], config, metrics, versions, files, timings, summary, sources)
 
 
 def describe_outputs(config: dict) -> dict[str, str]:
     """What each kind of file in the results directory holds."""
+    from glasspipe import config as cfg
+
     root = Path(config["results_dir"])
     T = "T<T>"
+    if cfg.is_imported(config):
+        return {
+            root / T / "equilibrate" / "cfgNNN.gsd": "imported configuration, time origin of the labels (GSD; "
+            "provenance, license and the original file's sha256 in its metadata)",
+            root / T / "equilibrate" / "cfgNNN.inherent.gsd": "its inherent structure (the dataset's, or FIRE)",
+            root / T / "labels" / "cfgNNN.parquet": "the dataset's labels at its times (long format), noise ceiling",
+            root / T / "structure" / "cfgNNN.parquet": "descriptors per particle (structure.sets)",
+            root / T / "models" / "<model>" / "fold<k>": "trained model of each fold: weights / JSON, training log",
+            root / T / "predictions" / "<model>.parquet": "test-set predictions and targets, with their fold",
+            root / T / "metrics" / "<model>.parquet": "Pearson and Spearman per time, type, configuration, pooled",
+            root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
+            root / "logs": "one log file per job",
+            root / "benchmarks": "Snakemake benchmark (wall time, memory) per import, descriptor and training job",
+        }
     return {
         root / T / "init" / "cfgNNN.gsd": "seeded random start (GSD)",
         root / T / "equilibrate" / "cfgNNN.gsd": "equilibrated configuration, time origin of the labels (GSD)",
@@ -191,11 +226,11 @@ def describe_outputs(config: dict) -> dict[str, str]:
         root / T / "equilibrate" / "cfgNNN.checks.json": "equilibration checks: stationarity, temperature, crystal",
         root / T / "isoconf" / "cfgNNN" / "replicaRR.gsd": "NVE replica: frames at t = 0 and the label times",
         root / T / "labels" / "cfgNNN.parquet": "propensity per particle and label time (long format)",
-        root / T / "structure" / "cfgNNN.parquet": "radial descriptors g_i^b(r) per particle",
-        root / T / "models" / "<model>": "trained model: state dict / JSON, hyper-parameters, training log",
+        root / T / "structure" / "cfgNNN.parquet": "descriptors per particle (structure.sets)",
+        root / T / "models" / "<model>" / "fold<k>": "trained model: state dict / JSON, hyper-parameters, training log",
         root / T / "predictions" / "<model>.parquet": "test-set predictions and targets per particle and time",
         root / T / "metrics" / "<model>.parquet": "Pearson correlation per time, type, configuration and pooled",
-        root / "report": "figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
+        root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
         root / "logs": "one log file per job",
         root / "benchmarks": "Snakemake benchmark (wall time, memory) per simulation and training job",
     }

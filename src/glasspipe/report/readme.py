@@ -60,27 +60,45 @@ def _label_times(config: dict) -> str:
         return "n/a" if times is None else ", ".join(f"{float(t):g}" for t in times)
 
 
-def _config_summary(config: dict) -> list[str]:
+def _splits(config: dict) -> str:
     split = _get(config, "split", {}) or {}
+    source = _get(config, "source", {}) or {}
+    if source.get("format", "simulate") == "simulate":
+        return f"train {split.get('train')}, validation {split.get('validation')}, test {split.get('test')}"
+    if source.get("test"):
+        return (
+            f"train and validation ({split.get('validation')}) from {source.get('train')}, test: {source.get('test')}"
+        )
+    return (
+        f"{split.get('folds')}-fold cross-validation over {source.get('train')} (validation "
+        f"{split.get('validation')} per fold; every configuration tested once)"
+    )
+
+
+def _config_summary(config: dict) -> list[str]:
     temperatures = _get(config, "temperatures", [])
+    source = _get(config, "source", {}) or {}
+    imported = source.get("format", "simulate") != "simulate"
     rows = [
+        ("data", f"imported: {source.get('format')} dataset" if imported else "simulated by glasspipe"),
         ("particles N", _get(config, "system.n_particles")),
         ("number density", _get(config, "system.density")),
-        ("fraction of A particles", _get(config, "system.fraction_A")),
+        ("fraction of A particles", None if imported else _get(config, "system.fraction_A")),
         ("temperatures T", ", ".join(f"{t:g}" for t in temperatures) if temperatures else None),
+        ("configurations per T", f"{_get(config, 'n_configurations')} ({_splits(config)})"),
+        ("iso-configurational replicas", None if imported else _get(config, "isoconf.n_replicas")),
+        ("label times (tau)", None if imported else _label_times(config)),
         (
-            "configurations per T",
-            f"{_get(config, 'n_configurations')} (train {split.get('train')}, validation "
-            f"{split.get('validation')}, test {split.get('test')})",
+            "descriptors",
+            f"{', '.join(_get(config, 'structure.sets', {}))} of the {_get(config, 'structure.input')} configuration",
         ),
-        ("iso-configurational replicas", _get(config, "isoconf.n_replicas")),
-        ("label times (tau)", _label_times(config)),
         ("MD engine", _get(config, "engine.name")),
-        ("time step dt (tau)", _get(config, "engine.dt")),
+        ("time step dt (tau)", None if imported else _get(config, "engine.dt")),
         ("cutoff mode", _get(config, "system.cutoff_mode")),
         ("master seed", _get(config, "seed")),
         ("config hash (sha256, 16 digits)", config_hash(config)),
     ]
+    rows = [(name, value) for name, value in rows if value is not None]
     lines = ["| setting | value |", "| --- | --- |"]
     lines += [
         f"| {name} | {value:g} |" if isinstance(value, float) else f"| {name} | {_fmt(value)} |" for name, value in rows
@@ -160,6 +178,57 @@ hyper = json.load(open("path/to/model.json"))
 ```"""
 
 
+def headline_lines(summary: dict) -> list[str]:
+    """The summary.json numbers as a Markdown table: model x time, mean ± s.e.m., pooled, noise ceiling."""
+    lines = [
+        "| T | model | t (tau) | t / tau_alpha | Pearson, mean ± s.e.m. over test configurations | pooled | "
+        "test configurations | noise ceiling |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for T, node in summary.get("temperatures", {}).items():
+        for label, models in node["labels"].items():
+            for model, entries in models.items():
+                for e in entries:
+                    sem = f" ± {e['sem_pearson']:.3f}" if e.get("sem_pearson") is not None else ""
+                    ratio = _fmt(e.get("time_tau_alpha"), 2) if e.get("time_tau_alpha") is not None else "n/a"
+                    lines.append(
+                        f"| {T} | {model} | {e['time']:g} | {ratio} | {_fmt(e['mean_pearson'])}{sem} | "
+                        f"{_fmt(e['pooled_pearson'])} | {e['n_test_configurations']} | {_fmt(e['noise_ceiling'])} |"
+                    )
+    return lines
+
+
+def published_comparison(summary: dict) -> list[str]:
+    """Our numbers at T = 0.44 and t = tau_alpha beside the published ones, with training-set sizes."""
+    node = summary.get("temperatures", {}).get("0.44")
+    if not node:
+        return []
+    sizes = summary.get("training_configurations", {})
+    n_train = sorted({fold["train"] for fold in sizes.values()}) if sizes else []
+    rows = []
+    for model, entries in node["labels"].get("propensity", {}).items():
+        for e in entries:
+            if e.get("time_tau_alpha") is not None and abs(e["time_tau_alpha"] - 1.0) < 0.05:
+                sem = f" ± {e['sem_pearson']:.3f}" if e.get("sem_pearson") is not None else ""
+                train = "/".join(str(n) for n in n_train)
+                rows.append(
+                    f"| glasspipe {model} (this run) | {_fmt(e['mean_pearson'])}{sem} | {train} | "
+                    f"{e['n_test_configurations']} |"
+                )
+    if not rows:
+        return []
+    return [
+        "At T = 0.44 and t = tau_alpha, this run beside the published models (GlassBench, mean over test "
+        "configurations of the per-configuration Pearson correlation of A particles):",
+        "",
+        "| model | Pearson at tau_alpha | training configurations | test configurations |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        *[f"| {name} (published) | {value:.3f} | 400 | 100 |" for name, value in PUBLISHED_TAU_ALPHA.items()],
+        "",
+    ]
+
+
 def write_results_readme(
     out_path: str | Path,
     config: dict,
@@ -167,6 +236,8 @@ def write_results_readme(
     versions: dict,
     files: dict[str, str],
     timings: dict | None = None,
+    summary: dict | None = None,
+    sources: list[dict] | None = None,
 ) -> str:
     """Write the Markdown README of a results directory to ``out_path`` (atomically) and return its text.
 
@@ -194,8 +265,32 @@ def write_results_readme(
         "Rerunning the workflow with the same configuration and software reproduces these results; every "
         "random choice takes a seed derived from the master seed and the configuration / replica index.",
         "",
+    ]
+    for source in sources or []:
+        lines += [
+            f"Data imported from {source['source']} ({source['format']} format), license {source['license']}; "
+            f"cite: {source['citation']}. Files and their sha256 checksums:",
+            "",
+            *[f"- `{f['file']}` {f['sha256']}" for f in source["files"]],
+            "",
+        ]
+    lines += [
         "## Results: test correlations",
         "",
+    ]
+    if summary:
+        lines += [
+            "As the field reports them (`report/summary.json`): the Pearson correlation between predicted and "
+            "true propensity of A particles within each test configuration, averaged over configurations, "
+            "with its standard error; the correlation pooled over configurations; and the noise ceiling of "
+            "the labels (the largest correlation a predictor can reach against labels from a finite number "
+            "of replicas):",
+            "",
+            *headline_lines(summary),
+            "",
+            *published_comparison(summary),
+        ]
+    lines += [
         "Pearson correlation between predicted and true propensity of A particles, pooled over the test "
         "configurations, per model (columns) and label time in tau (rows):",
         "",

@@ -43,7 +43,9 @@ def noise_ceilings(labels_paths: list[Path]) -> pd.DataFrame:
         table.insert(0, "temperature", float(meta["temperature"]))
         rows.append(table[["temperature", "configuration", "time", "half_half_pearson", "reliability", "ceiling"]])
     if not rows:
-        return pd.DataFrame(columns=["temperature", "configuration", "time", "half_half_pearson", "reliability", "ceiling"])
+        return pd.DataFrame(
+            columns=["temperature", "configuration", "time", "half_half_pearson", "reliability", "ceiling"]
+        )
     return pd.concat(rows, ignore_index=True)
 
 

@@ -118,12 +118,11 @@ def build_report(
     benchmark_paths: list[Path],
     labels_paths: list[Path] | None = None,
 ) -> None:
+    from glasspipe import config as cfg
+    from glasspipe.report import summary as headline
     from glasspipe.report.figures import plot_correlations, plot_thermo
     from glasspipe.report.readme import write_results_readme
     from glasspipe.report.versions import software_versions
-
-    from glasspipe import config as cfg
-    from glasspipe.report import summary as headline
 
     outputs = report_outputs(config)
     metrics = pd.concat([read_table(p) for p in metrics_paths], ignore_index=True)

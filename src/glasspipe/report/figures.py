@@ -155,7 +155,8 @@ def plot_correlations(
             "line": "pearson_config_mean: mean over test configurations of the per-configuration Pearson",
             "error_bars": "pearson_config_sem: standard error of that mean",
             "open_markers": "pearson: pooled over test configurations",
-            "ceiling": "noise ceiling sqrt(Spearman-Brown reliability of the replica mean), mean over test configurations",
+            "ceiling": "noise ceiling sqrt(Spearman-Brown reliability of the replica mean), mean over test "
+            "configurations",
         },
     )
     return summary

@@ -181,9 +181,9 @@ hyper = json.load(open("path/to/model.json"))
 def headline_lines(summary: dict) -> list[str]:
     """The summary.json numbers as a Markdown table: model x time, mean ± s.e.m., pooled, noise ceiling."""
     lines = [
-        "| T | model | t (tau) | t / tau_alpha | Pearson, mean ± s.e.m. over test configurations | pooled | "
-        "test configurations | noise ceiling |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| T | label | model | t (tau) | t / tau_alpha | Pearson, mean ± s.e.m. over test configurations | "
+        "pooled | test configurations | noise ceiling |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for T, node in summary.get("temperatures", {}).items():
         for label, models in node["labels"].items():
@@ -192,7 +192,7 @@ def headline_lines(summary: dict) -> list[str]:
                     sem = f" ± {e['sem_pearson']:.3f}" if e.get("sem_pearson") is not None else ""
                     ratio = _fmt(e.get("time_tau_alpha"), 2) if e.get("time_tau_alpha") is not None else "n/a"
                     lines.append(
-                        f"| {T} | {model} | {e['time']:g} | {ratio} | {_fmt(e['mean_pearson'])}{sem} | "
+                        f"| {T} | {label} | {model} | {e['time']:g} | {ratio} | {_fmt(e['mean_pearson'])}{sem} | "
                         f"{_fmt(e['pooled_pearson'])} | {e['n_test_configurations']} | {_fmt(e['noise_ceiling'])} |"
                     )
     return lines

@@ -414,6 +414,7 @@ def test_correlations_pooled_and_per_configuration():
         "scope",
         "configuration",
         "pearson",
+        "spearman",
         "n_particles",
     ]
     assert len(result) == 2 * 2 * (1 + 3)
@@ -430,6 +431,11 @@ def test_correlations_pooled_and_per_configuration():
     assert pooled["pearson"].item() == pytest.approx(
         np.corrcoef(pooled_group["prediction"], pooled_group["target"])[0, 1]
     )
+    # Spearman against scipy's implementation (shares no code with ours: ranks, then Pearson).
+    from scipy.stats import spearmanr
+
+    expected = spearmanr(pooled_group["prediction"], pooled_group["target"]).statistic
+    assert pooled["spearman"].item() == pytest.approx(expected, abs=1e-12)
 
     s = summary(result)
     per = result[(result["scope"] == "configuration") & (result["time"] == 1.0) & (result["type"] == "A")]["pearson"]

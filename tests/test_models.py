@@ -137,6 +137,7 @@ def test_faithful_model_has_the_original_size_and_departures_are_switches():
     assert count_parameters(BapstGNN(layer_norm=True)) == 62_465 + 4 * 128
     assert count_parameters(BapstGNN(edge_features="vector_distance")) == 62_465 + 64
     assert count_parameters(BapstGNN(graph_norm=True)) == 62_465 + 4 * 64
+    assert count_parameters(BapstGNN(edge_features="vector_rbf")) == 62_465 + 61 * 64
     per_time = build_bapst(3, multi_time_head=False, hidden=8, n_message_passing=1)
     assert isinstance(per_time, PerTimeModels) and count_parameters(per_time) == 3 * count_parameters(
         BapstGNN(1, hidden=8, n_message_passing=1)
@@ -233,3 +234,24 @@ def test_cosine_schedule_decays_to_zero():
     assert _learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)
     assert _learning_rate(1e-3, "cosine", 50, 100) == pytest.approx(5e-4)
     assert _learning_rate(1e-3, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_invariant_and_radial_basis_edge_features():
+    from glasspipe.learn.models import edge_inputs
+
+    vectors = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, -1.3, 0.0]])
+    assert torch.allclose(edge_inputs(vectors, "distance")[:, 0], torch.tensor([0.0, 1.0, 1.3]))
+    rbf = edge_inputs(vectors, "vector_rbf")
+    assert rbf.shape == (3, 64) and torch.all(rbf[0, 16:] == 0)  # a self-edge has no direction
+    # A pair force f(r) r_hat is linear in the features: r_hat_x phi_k(r) summed with weights f_k.
+    assert torch.allclose(rbf[1, 16:32], rbf[1, :16]) and torch.all(rbf[1, 32:] == 0)
+    # With distances only the network is rotation invariant.
+    torch.manual_seed(4)
+    model = BapstGNN(1, hidden=8, n_message_passing=2, edge_features="distance")
+    graph = build_graph(synthetic(6, n=80), R_CUT)
+    rotation = torch.linalg.qr(torch.randn(3, 3))[0]
+    args = (graph.node_features, graph.senders, graph.receivers)
+    with torch.no_grad():
+        base = model(args[0], graph.edge_vectors, *args[1:])
+        rotated = model(args[0], graph.edge_vectors @ rotation.T, *args[1:])
+    assert torch.allclose(base, rotated, atol=1e-5)

@@ -412,8 +412,20 @@ def _check_structure(config: dict) -> None:
             raise ConfigError(f"config key 'structure.sets.radial.dr' = {radial['dr']} is wider than the radial range")
 
 
+def _check_models(config: dict) -> None:
+    baseline = config["models"].get("baseline", {})
+    if baseline.get("enabled"):
+        set_name = baseline["feature"].split(":", 1)[0]
+        if set_name not in config["structure"]["sets"]:
+            raise ConfigError(
+                f"config key 'models.baseline.feature' = {baseline['feature']!r} needs the descriptor set "
+                f"{set_name!r} in 'structure.sets' (now {sorted(config['structure']['sets'])})"
+            )
+
+
 def _check_consistency(config: dict) -> None:
     _check_split(config)
+    _check_models(config)
     n_a = n_type_a(config)
     if not 0 < n_a < config["system"]["n_particles"]:
         raise ConfigError(

@@ -38,6 +38,10 @@ Departures (off by default, named switches; each changes the model):
 - ``aggregation = 'mean_degree'``: the summed messages are divided by a constant, the mean number of
   incoming edges of the training graphs (a reparametrisation of the sum that changes how Adam trains it);
 - ``edge_features = 'vector_distance'``: the edge input is (dx, dy, dz, |r|) instead of (dx, dy, dz);
+  ``'distance'``: |r| only, which makes the network invariant under rotations (no augmentation needed) at
+  the price of angular information beyond what several message-passing steps recover; ``'distance_rbf'``
+  and ``'vector_rbf'`` expand |r| in 16 Gaussians (the latter also r_hat times each), so that radial pair
+  functions, and pair forces f(r) r_hat, are linear in the input;
 - ``layer_norm``: LayerNorm on the outputs of the encoder and core MLPs (as in later encode-process-decode
   models), which keeps the activations O(1) whatever the number of neighbours;
 - ``graph_norm``: each feature of the summed messages and of the updated nodes standardised over the
@@ -59,7 +63,11 @@ from torch import nn
 _TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 AGGREGATIONS = ("sum", "mean_degree")
-EDGE_FEATURES = {"vector": 3, "vector_distance": 4}
+# Gaussian radial basis for the '*_rbf' edge features: centres from 0.7 to 2.0 sigma_AA (the closest KA
+# approach to the usual graph cutoff), width the spacing of the centres.
+RBF_CENTRES = torch.linspace(0.7, 2.0, 16)
+RBF_WIDTH = float(RBF_CENTRES[1] - RBF_CENTRES[0])
+EDGE_FEATURES = {"vector": 3, "vector_distance": 4, "distance": 1, "distance_rbf": 16, "vector_rbf": 64}
 
 
 def _variance_scaling_(tensor: torch.Tensor, scale: float, fan_in: int) -> torch.Tensor:
@@ -96,11 +104,24 @@ class MLP(nn.Module):
 
 
 def edge_inputs(edge_vectors: torch.Tensor, kind: str) -> torch.Tensor:
-    """Edge features from the relative vectors: 'vector' (E, 3) or 'vector_distance' (E, 4)."""
+    """Edge features from the relative vectors (see :data:`EDGE_FEATURES` for the widths).
+
+    'vector' r (original); 'vector_distance' (r, |r|); 'distance' |r|; 'distance_rbf' phi_k(|r|), 16 Gaussians;
+    'vector_rbf' (phi_k(|r|), r_hat phi_k(|r|)): a linear layer on it can form any radial pair force f(r) r_hat.
+    """
     if kind == "vector":
         return edge_vectors
     if kind == "vector_distance":
         return torch.cat([edge_vectors, torch.linalg.vector_norm(edge_vectors, dim=1, keepdim=True)], dim=1)
+    if kind == "distance":
+        return torch.linalg.vector_norm(edge_vectors, dim=1, keepdim=True)
+    if kind in ("distance_rbf", "vector_rbf"):
+        r = torch.linalg.vector_norm(edge_vectors, dim=1, keepdim=True)
+        basis = torch.exp(-(((r - RBF_CENTRES.to(r)) / RBF_WIDTH) ** 2))  # (E, 16)
+        if kind == "distance_rbf":
+            return basis
+        unit = edge_vectors / r.clamp_min(1e-12)  # self-edges (r = 0) give 0
+        return torch.cat([basis, (unit[:, :, None] * basis[:, None, :]).flatten(1)], dim=1)
     raise ValueError(f"edge_features = {kind!r}; choose one of {sorted(EDGE_FEATURES)}")
 
 

@@ -19,7 +19,7 @@ from glasspipe.learn.models import build_bapst
 from glasspipe.learn.ridge import RidgeModel
 from glasspipe.learn.train import resolve_device
 
-MODELS = ("ridge", "bapst", "mlp")
+MODELS = ("ridge", "bapst", "mlp", "baseline")
 
 
 def _check_times(sample: Sample, times: np.ndarray, model_dir: Path) -> None:
@@ -121,6 +121,13 @@ def predict(
                     f"the ridge model in {model_dir} was trained on"
                 )
             tables.append(_long_table(sample, model.times, model.predict(sample.descriptors)))
+    elif model_name == "baseline":
+        from glasspipe.learn.baseline import predict_baseline
+
+        for sample in samples:
+            times, values = predict_baseline(model_dir, sample)
+            _check_times(sample, times, model_dir)
+            tables.append(_long_table(sample, times, values))
     elif model_name == "mlp":
         mlp_model, mlp_hparams = load_mlp(model_dir)
         mlp_times = np.asarray(mlp_hparams["times"], dtype=np.float64)

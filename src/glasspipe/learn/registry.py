@@ -62,6 +62,12 @@ def _train_mlp(train, validation, settings: dict, seed: int, out_dir: Path) -> N
     train_mlp(train, validation, settings["models"]["mlp"], seed, out_dir)
 
 
+def _train_baseline(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
+    from glasspipe.learn.baseline import train_baseline
+
+    train_baseline(train, validation, settings["models"]["baseline"], out_dir)
+
+
 def _train_bapst(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
     from glasspipe.learn.train import train_bapst
 
@@ -96,5 +102,15 @@ register(
         threads=2,
         train=_train_bapst,
         description="graph network of Bapst et al. (2020) on the particle graph",
+    )
+)
+register(
+    ModelSpec(
+        "baseline",
+        "descriptors",
+        gpu=False,
+        threads=1,
+        train=_train_baseline,
+        description="one descriptor column alone (e.g. the inherent-state energy): a sanity row",
     )
 )

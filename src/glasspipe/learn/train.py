@@ -24,6 +24,17 @@ targets; predictions are de-standardised with the numbers stored in hparams.json
 
 The positions are whatever :attr:`Sample.positions` holds: thermal (equilibrated) or inherent structures.
 
+Why the original recipe does not learn on a CPU budget (measured on BOTAN T = 0.44, N = 4096): the
+original trains for ~400,000 steps (400 configurations, 1000 epochs); a CPU workflow affords a few hundred.
+With summed messages (~42 incoming edges, all non-negative after ReLU) the output at initialisation is
+~1.6e3 +- 5e2 on targets of 0.8 +- 0.3 (7 steps); at lr 1e-4 the first hundreds of steps go to undoing
+that scale (loss 6e5 -> 5e2 after 16 steps, validation Pearson ~0), and larger learning rates are
+unstable. Dividing the sum by the mean degree (this module's former fix) makes the network structure-blind
+at initialisation (output std 0.005 across particles) and, Adam's steps being scale-free, slows the
+learning of the message weights by that factor; LayerNorm removes the per-particle magnitude that carries
+the neighbour count and does not learn either. What works is ``graph_norm`` (standardising the summed
+messages and node states over the particles of the configuration) with ``standardise_targets``.
+
 A checkpoint (``checkpoint.pt``: model, optimiser, epoch, random states, best states, log) is written
 atomically after every epoch; calling ``train_bapst`` again with the same settings continues from it (the
 number of epochs may differ, except with a learning-rate schedule, which depends on it; a checkpoint

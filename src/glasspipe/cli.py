@@ -174,6 +174,12 @@ def _cmd_report(args):
 def _cmd_validate(args):
     config = cfg.load_config(args.config_file)
     print(f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}")
+    if cfg.is_imported(config):
+        plan = cfg.split_plan(config)
+        print(f"  {config['n_configurations']} {config['source']['format']} files; {len(plan)} fold(s):")
+        for k, fold in enumerate(plan):
+            print(f"    fold {k}: " + "; ".join(f"{name} {ids}" for name, ids in fold.items()))
+        return
     for T in config["temperatures"]:
         times = [float(f"{t:.6g}") for t in cfg.label_times(config, T)]
         print(f"  T = {T:g}: label times (tau) {times}")

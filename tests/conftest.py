@@ -39,3 +39,14 @@ def random_sequential_addition(n: int, box_length: float, min_distance: float, r
         if not np.any(np.einsum("ij,ij->i", d, d) < min_distance**2):
             positions = np.vstack([positions, trial])
     return positions
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: the machine is shared, and oversubscribed threads make small models crawl."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -43,13 +43,8 @@ FAST_BAPST = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: the machine is shared, and oversubscribed threads make small models crawl."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# One torch thread (conftest.one_torch_thread): the machine is shared, oversubscribed threads crawl.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic_sample(configuration: int, n: int = 256, density: float = 1.2, noise: float = 0.3, shuffle=False):

@@ -28,12 +28,8 @@ R_CUT = 1.5
 SHELLS = np.round(np.arange(0.0, 1.51, 0.1), 2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# One torch thread (conftest.one_torch_thread): the machine is shared, oversubscribed threads crawl.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic(configuration: int, n: int = 256, noise: float = 0.05) -> Sample:

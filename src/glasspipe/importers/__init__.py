@@ -259,6 +259,17 @@ def option_times(times, path: Path, n_times: int | None = None) -> np.ndarray:
     return array
 
 
+def temperature_option(path: Path, options: dict) -> float:
+    """The temperature: option 'temperature', else the number after 'T' in the file name (T0.44)."""
+    temperature = options.get("temperature")
+    if temperature is None:
+        found = number_in_name(path, r"T(\d+(?:\.\d+)?)")
+        if found is None:
+            raise DatasetError(f"{path}: the name gives no temperature (T0.44); pass the 'temperature' option")
+        temperature = found
+    return float(temperature)
+
+
 def number_in_name(path: Path, pattern: str) -> str | None:
     match = re.search(pattern, path.name)
     return match.group(1) if match else None

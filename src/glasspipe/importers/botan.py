@@ -38,6 +38,7 @@ from glasspipe.importers import (
     register,
     require,
     snapshot_from,
+    temperature_option,
     type_ids,
 )
 
@@ -85,13 +86,7 @@ class BotanImporter(Importer):
         box_length = float(options.get("box_length", default_box_length(n)))
         check_box(initial, box_length, "initial_positions", path)
 
-        temperature = options.get("temperature")
-        if temperature is None:
-            found = number_in_name(path, r"T(\d+(?:\.\d+)?)")
-            if found is None:
-                raise DatasetError(f"{path}: the name gives no temperature (T0.44); pass the 'temperature' option")
-            temperature = float(found)
-        temperature = float(temperature)
+        temperature = temperature_option(path, options)
 
         index = options.get("time_index")
         if index is None:

@@ -47,6 +47,7 @@ from glasspipe.importers import (
     register,
     require,
     snapshot_from,
+    temperature_option,
     type_ids,
 )
 
@@ -130,13 +131,7 @@ class GlassBenchImporter(Importer):
         # The inherent structure is not checked against the box: an energy minimisation may move particles near
         # a face slightly outside it; it is wrapped with image flags that restore the file's values.
 
-        temperature = options.get("temperature")
-        if temperature is None:
-            found = number_in_name(path, r"T(\d+(?:\.\d+)?)")
-            if found is None:
-                raise DatasetError(f"{path}: the name gives no temperature (T0.44); pass the 'temperature' option")
-            temperature = float(found)
-        temperature = float(temperature)
+        temperature = temperature_option(path, options)
 
         n_times = md_prop.shape[0]
         if "times" in options:

@@ -392,6 +392,8 @@ def _check_split(config: dict) -> None:
 
 
 def _check_structure(config: dict) -> None:
+    """Every radius setting of a descriptor set (a number named r_*, r_min aside) must stay below L/2, where
+    minimum-image distances stop being unique; the radial set's range must be a range."""
     half_box = 0.5 * box_length(config)
     for name, settings in config["structure"]["sets"].items():
         for key, value in settings.items():

@@ -391,8 +391,9 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     from glasspipe.learn.predict import predict
 
     config = cfg.fill_defaults(settings)
+    plan = cfg.split_plan(config)
     tables = []
-    for fold, split in enumerate(cfg.split_plan(config)):
+    for fold, split in enumerate(plan):
         model_dir = layout.model_dir(temperature, model, fold)
         inputs = json.loads((model_dir / INPUT_FILE).read_text())
         samples = load_samples(layout, temperature, split["test"], inputs)
@@ -402,7 +403,7 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     predictions = pd.concat(tables, ignore_index=True)
     metrics = correlations(predictions, model)
     metrics.insert(1, "temperature", float(temperature))
-    meta = _metadata("evaluate", settings, model=model, folds=cfg.split_plan(config))
+    meta = _metadata("evaluate", settings, model=model, folds=plan)
     write_table(predictions, layout.predictions(temperature, model), metadata=meta)
     write_table(metrics, layout.metrics(temperature, model), metadata=meta)
     return metrics

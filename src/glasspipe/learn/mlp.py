@@ -22,7 +22,6 @@ seconds, so there is no checkpoint.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform
@@ -38,6 +37,7 @@ from torch import nn
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
 from glasspipe.learn.data import Sample, check_consistent
+from glasspipe.learn.registry import read_hparams
 
 logger = logging.getLogger(__name__)
 
@@ -263,11 +263,8 @@ def train_mlp(
 def load_mlp(model_dir: str | Path) -> tuple[BottleneckMLP, dict]:
     """The trained MLP (eval mode, CPU) and its hparams."""
     model_dir = Path(model_dir)
+    hparams = read_hparams(model_dir, "mlp")
     hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
-    for path in (hparams_path, weights_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; train the mlp model first")
-    hparams = json.loads(hparams_path.read_text())
     model = BottleneckMLP(
         hparams["n_features"],
         hparams["n_outputs"],

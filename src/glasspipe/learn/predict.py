@@ -6,7 +6,6 @@ Rows are ordered by configuration, then time, then particle.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from glasspipe.learn.data import Sample, build_graph
 from glasspipe.learn.mlp import load_mlp, predict_mlp
 from glasspipe.learn.models import build_bapst
+from glasspipe.learn.registry import read_hparams
 from glasspipe.learn.ridge import RidgeModel
 from glasspipe.learn.train import resolve_device
 
@@ -52,11 +52,8 @@ def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
     (N, n_times). Models saved before the switches existed load with their settings of then.
     """
     model_dir = Path(model_dir)
+    hparams = read_hparams(model_dir, "bapst")
     hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
-    for path in (hparams_path, weights_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; train the bapst model first")
-    hparams = json.loads(hparams_path.read_text())
     legacy = "self_edges" not in hparams  # written before the switches: multi-time head, mean-degree scaling
     mean_degree = float(hparams.get("mean_degree", 1.0))
     model = build_bapst(

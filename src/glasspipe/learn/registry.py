@@ -44,6 +44,18 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def read_hparams(model_dir: Path, name: str) -> dict:
+    """hparams.json of a model saved as weights (model.pt) plus hyper-parameters; both must exist."""
+    import json
+
+    model_dir = Path(model_dir)
+    hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
+    for path in (hparams_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; train the {name} model first")
+    return json.loads(hparams_path.read_text())
+
+
 def get(name: str) -> ModelSpec:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; glasspipe knows {sorted(MODELS)}")

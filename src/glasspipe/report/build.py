@@ -203,19 +203,24 @@ def describe_outputs(config: dict) -> dict[str, str]:
 
     root = Path(config["results_dir"])
     T = "T<T>"
-    if cfg.is_imported(config):
+    imported = cfg.is_imported(config)
+    shared = {
+        root / T / "structure" / "cfgNNN.parquet": "descriptors per particle (structure.sets)",
+        root / T / "models" / "<model>" / "fold<k>": "trained model of each fold: weights / JSON, training log",
+        root / T / "predictions" / "<model>.parquet": "test-set predictions and targets, with their fold",
+        root / T / "metrics" / "<model>.parquet": "Pearson and Spearman per time, type, configuration, pooled",
+        root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
+        root / "logs": "one log file per job",
+        root / "benchmarks": "Snakemake benchmark (wall time, memory) per "
+        + ("import, descriptor and training job" if imported else "simulation and training job"),
+    }
+    if imported:
         return {
             root / T / "equilibrate" / "cfgNNN.gsd": "imported configuration, time origin of the labels (GSD; "
             "provenance, license and the original file's sha256 in its metadata)",
             root / T / "equilibrate" / "cfgNNN.inherent.gsd": "its inherent structure (the dataset's, or FIRE)",
             root / T / "labels" / "cfgNNN.parquet": "the dataset's labels at its times (long format), noise ceiling",
-            root / T / "structure" / "cfgNNN.parquet": "descriptors per particle (structure.sets)",
-            root / T / "models" / "<model>" / "fold<k>": "trained model of each fold: weights / JSON, training log",
-            root / T / "predictions" / "<model>.parquet": "test-set predictions and targets, with their fold",
-            root / T / "metrics" / "<model>.parquet": "Pearson and Spearman per time, type, configuration, pooled",
-            root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
-            root / "logs": "one log file per job",
-            root / "benchmarks": "Snakemake benchmark (wall time, memory) per import, descriptor and training job",
+            **shared,
         }
     return {
         root / T / "init" / "cfgNNN.gsd": "seeded random start (GSD)",
@@ -224,12 +229,6 @@ def describe_outputs(config: dict) -> dict[str, str]:
         root / T / "equilibrate" / "cfgNNN.thermo.parquet": "thermodynamic log: time, phase, U/N, T_kin, P",
         root / T / "equilibrate" / "cfgNNN.checks.json": "equilibration checks: stationarity, temperature, crystal",
         root / T / "isoconf" / "cfgNNN" / "replicaRR.gsd": "NVE replica: frames at t = 0 and the label times",
-        root / T / "labels" / "cfgNNN.parquet": "propensity per particle and label time (long format)",
-        root / T / "structure" / "cfgNNN.parquet": "descriptors per particle (structure.sets)",
-        root / T / "models" / "<model>" / "fold<k>": "trained model: state dict / JSON, hyper-parameters, training log",
-        root / T / "predictions" / "<model>.parquet": "test-set predictions and targets per particle and time",
-        root / T / "metrics" / "<model>.parquet": "Pearson correlation per time, type, configuration and pooled",
-        root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
-        root / "logs": "one log file per job",
-        root / "benchmarks": "Snakemake benchmark (wall time, memory) per simulation and training job",
+        root / T / "labels" / "cfgNNN.parquet": "propensity per particle and label time (long format), noise ceiling",
+        **shared,
     }

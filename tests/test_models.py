@@ -251,3 +251,82 @@ def test_invariant_and_radial_basis_edge_features():
         base = model(args[0], graph.edge_vectors, *args[1:])
         rotated = model(args[0], graph.edge_vectors @ rotation.T, *args[1:])
     assert torch.allclose(base, rotated, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- vector channels
+
+
+def _force_magnitude_sample(configuration: int, n: int = 200) -> Sample:
+    """Random two-type configuration; target |sum_j f(r_ij) r_hat_ij| with a Kob-Andersen-like pair force
+    f(r) = 24 (2 / r^13 - 1 / r^7) (plain LJ, all types alike) inside r < 1.5, computed with Python loops."""
+    rng = np.random.default_rng([31, configuration])
+    length = (n / 1.2) ** (1 / 3)
+    positions = rng.uniform(0, length, (n, 3))
+    # Push apart pairs closer than 0.85 so the r^-13 wall does not dominate (a few relaxation sweeps).
+    for _ in range(30):
+        pairs = periodic_pairs(positions, length, 0.85)
+        if len(pairs.i) == 0:
+            break
+        push = np.zeros((n, 3))
+        np.add.at(push, pairs.i, -0.1 * pairs.vectors / pairs.distances[:, None])
+        positions = (positions + push) % length
+    typeid = (rng.uniform(size=n) < 0.2).astype(int)
+    force = np.zeros((n, 3))
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            d = positions[i] - positions[j]
+            d -= length * np.round(d / length)
+            r = float(np.sqrt(d @ d))
+            if r < R_CUT:
+                force[i] += 24.0 * (2.0 / r**13 - 1.0 / r**7) * d / r
+    target = np.linalg.norm(force, axis=1)[:, None]
+    return Sample(configuration, typeid, positions, length, np.array([0.1]), target)
+
+
+def test_vector_channels_are_rotation_invariant_and_add_nothing_when_off():
+    torch.manual_seed(5)
+    graph = build_graph(synthetic(7, n=80), R_CUT)
+    args = (graph.node_features, graph.senders, graph.receivers)
+    model = BapstGNN(2, hidden=8, n_message_passing=2, edge_features="distance", graph_norm=True, vector_channels=4)
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))[0]
+    with torch.no_grad():
+        base = model(args[0], graph.edge_vectors, *args[1:])
+        rotated = model(args[0], graph.edge_vectors @ rotation.T, *args[1:])
+    # Only lengths of vector sums enter: the output must not change (float32 rounding: 1e-5).
+    assert torch.allclose(base, rotated, atol=1e-5)
+    assert model.hparams()["vector_channels"] == 4
+    plain = BapstGNN(2, hidden=8, n_message_passing=2, edge_features="distance", graph_norm=True)
+    # weights (hidden -> C), lengths -> node update (C -> hidden), the lengths' scale and shift.
+    assert count_parameters(model) - count_parameters(plain) == 8 * 4 + 4 * 8 + 2 * 4
+    with pytest.raises(ValueError, match="vector_channels"):
+        BapstGNN(1, vector_channels=-1)
+
+
+def test_vector_channels_learn_the_force_magnitude(tmp_path):
+    """|F_i| is a length of a vector sum; the vector channels represent it in one step. Measured held-out r:
+    0.998 with 8 channels, 0.81 without (it must approximate a sum of vectors and its norm with ReLUs), so
+    the bar of 0.95 fails when the vector path does not work."""
+    train = [_force_magnitude_sample(c) for c in range(4)]
+    validation, test = [_force_magnitude_sample(10)], [_force_magnitude_sample(c) for c in (20, 21)]
+    settings = {
+        "hidden": 32,
+        "n_message_passing": 1,
+        "learning_rate": 3e-3,
+        "epochs": 60,
+        "device": "cpu",
+        "multi_time_head": True,
+        "standardise_targets": True,
+        "graph_norm": True,
+        "graph_norm_eps": 1.0,
+        "edge_features": "distance_rbf",
+        "vector_channels": 8,
+        "lr_schedule": "cosine",
+    }
+    train_bapst(train, validation, settings, R_CUT, seed=2, out_dir=tmp_path)
+    r = _a_pearson_per_time(predict("bapst", tmp_path, test))
+    assert r[0] > 0.95, r
+    model, hparams = load_bapst(tmp_path)
+    assert hparams["vector_channels"] == 8 and hparams["graph_norm_eps"] == 1.0
+    assert model.norm_vector.eps == 1.0

@@ -68,6 +68,8 @@ def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
         edge_features=hparams.get("edge_features", "vector"),
         layer_norm=bool(hparams.get("layer_norm", False)),
         graph_norm=bool(hparams.get("graph_norm", False)),
+        vector_channels=int(hparams.get("vector_channels", 0)),
+        graph_norm_eps=float(hparams.get("graph_norm_eps", 1e-5)),
     )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)

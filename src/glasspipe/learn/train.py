@@ -160,6 +160,8 @@ BAPST_DEFAULTS = {
     "edge_features": "vector",
     "layer_norm": False,
     "graph_norm": False,
+    "vector_channels": 0,
+    "graph_norm_eps": 1e-5,
     "lr_schedule": "constant",
 }
 LR_SCHEDULES = ("constant", "cosine")
@@ -182,6 +184,8 @@ def bapst_settings(settings: dict) -> dict:
         "edge_features": str(merged["edge_features"]),
         "layer_norm": bool(merged["layer_norm"]),
         "graph_norm": bool(merged["graph_norm"]),
+        "vector_channels": int(merged["vector_channels"]),
+        "graph_norm_eps": float(merged["graph_norm_eps"]),
         "lr_schedule": str(merged["lr_schedule"]),
     }
     if out["lr_schedule"] not in LR_SCHEDULES:
@@ -354,6 +358,8 @@ def train_bapst(
         edge_features=opts["edge_features"],
         layer_norm=opts["layer_norm"],
         graph_norm=opts["graph_norm"],
+        vector_channels=opts["vector_channels"],
+        graph_norm_eps=opts["graph_norm_eps"],
     ).to(device)
     groups = parameter_groups(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])

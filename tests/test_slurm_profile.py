@@ -159,6 +159,8 @@ def slurm_run(tmp_path_factory):
     configfile.write_text(yaml.safe_dump(CONFIG))
     profile = profile_with_account(tmp, PROFILE)
     env = dict(os.environ, PATH=f"{tmp / 'bin'}{os.pathsep}{os.environ['PATH']}", FAKE_SLURM_STATE=str(state))
+    # Progress lines every 0.05 s (glasspipe.progress), so that the seconds-long tiny jobs write some.
+    env["GLASSPIPE_PROGRESS_INTERVAL_S"] = "0.05"
     env.pop("SLURM_JOB_ID", None)
     result = subprocess.run(
         [
@@ -254,6 +256,19 @@ def job_block(result: subprocess.CompletedProcess, rule: str) -> str:
     blocks = re.split(r"^(?:local)?rule ", result.stdout + result.stderr, flags=re.M)
     (block,) = [b for b in blocks if b.startswith(f"{rule}:")]
     return block
+
+
+@pytest.mark.slow
+def test_progress_lines_land_in_the_stage_logs(slurm_run):
+    """The long stages' progress (glasspipe.progress) reaches results/logs/ through the job's stderr."""
+    _, _, workdir = slurm_run
+    logs = workdir / "results" / "logs"
+    equilibrate = (logs / "equilibrate" / "T0.8_cfg000.log").read_text()
+    assert re.search(r"equilibrate T=0\.8: \d+\.\d% \(\d+/\d+ steps\), \S+ steps/s, elapsed \S+, ETA \S+", equilibrate)
+    assert re.search(r"equilibrate T=0\.8: done, \d+ steps in", equilibrate)
+    # 3 replicas x 400 steps (the last label time, 2 tau at dt = 0.005).
+    assert "isoconf T=0.8 configuration 0: done, 1200 steps in" in (logs / "isoconf" / "T0.8_cfg000.log").read_text()
+    assert "bapst training: done, 2 epochs in" in (logs / "train" / "T0.8_bapst_fold0.log").read_text()
 
 
 def test_hoomd_on_a_gpu_sends_md_jobs_to_the_gpu_partition(tmp_path):

@@ -156,6 +156,7 @@ def isoconf(
     """
     from glasspipe.md.engine import make_engine
     from glasspipe.md.protocols import isoconfigurational_replica, temperature_key
+    from glasspipe.progress import Progress
 
     config = cfg.fill_defaults(settings)
     n_replicas = config["isoconf"]["n_replicas"]
@@ -165,6 +166,8 @@ def isoconf(
     dense = cfg.dense_steps(config, temperature)
     initial = read_snapshot(equilibrated)
     scratch = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    replica_steps = int(max(steps.max(initial=0), dense.max(initial=0)))  # every replica runs to its last frame
+    meter = Progress(f"isoconf T={temperature:g} configuration {configuration}", n_replicas * replica_steps)
     with make_engine(config) as engine:
         for replica, output in enumerate(outputs):
             seed = derive_seed(
@@ -187,8 +190,12 @@ def isoconf(
 
                 if read_metadata(done) == _jsonable(meta):
                     log.info("replica %d of configuration %d already done; reusing it", replica, configuration)
+                    meter.update((replica + 1) * replica_steps, resumed=True)
                     continue
-            frames = isoconfigurational_replica(engine, initial, temperature, steps, seed, dense)
+            offset = replica * replica_steps  # steps of the earlier replicas, for the progress report
+            frames = isoconfigurational_replica(
+                engine, initial, temperature, steps, seed, dense, lambda s, o=offset: meter.update(o + s)
+            )
             write_gsd(done if done is not None else output, frames, metadata=meta)
     if scratch is not None:
         for output in outputs:

@@ -12,7 +12,8 @@ rule train:
         settings=lambda w: gp.stage_settings_json(config, f"train_{w.model}"),
     threads: lambda w: MODEL_SPECS[w.model].threads
     resources:
-        gpu=lambda w: int(MODEL_SPECS[w.model].gpu),
+        # A GPU for graph models (registry), unless the config pins the model to the CPU (device: cpu).
+        gpu=lambda w: int(MODEL_SPECS[w.model].gpu and config["models"][w.model].get("device", "auto") != "cpu"),
     log:
         L.log("train", T_dir(), model="{model}_fold{fold}"),
     benchmark:

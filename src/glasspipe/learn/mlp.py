@@ -189,6 +189,9 @@ def train_mlp(
     n_groups = len(model.stacks)
     best = [{"state": None, "epoch": 0, "pearson": float("nan")} for _ in range(n_groups)]
     rows = []
+    from glasspipe.progress import Progress
+
+    meter = Progress("mlp training", opts["epochs"], "epochs")
     for epoch in range(1, opts["epochs"] + 1):
         started = time.perf_counter()
         model.train()
@@ -221,6 +224,7 @@ def train_mlp(
                 "wall_s": time.perf_counter() - started,
             }
         )
+        meter.update(epoch)
     if n_groups == 1:
         state = best[0]["state"]
     else:

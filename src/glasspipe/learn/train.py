@@ -404,6 +404,9 @@ def train_bapst(
             logger.warning("bapst: the checkpoint already holds %d epochs, more than the %d asked", start_epoch, epochs)
 
     model.train()
+    from glasspipe.progress import Progress
+
+    meter = Progress("bapst training", epochs, "epochs", start=min(start_epoch, epochs))
     for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -428,6 +431,7 @@ def train_bapst(
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
             loss_sum += loss.detach() / n_outputs
+            meter.update(epoch - 1 + (k + 1) / len(train_data))  # in fractional epochs: steady within long epochs
         train_loss = float(loss_sum.item()) / len(train_data)
         per_time = _validation_pearson(model, validation_data, n_outputs)
         scores = [_nanmean(per_time)] if len(groups) == 1 else [float(v) for v in per_time]

@@ -23,6 +23,7 @@ import pandas as pd
 from glasspipe.io.gsd_io import Snapshot, read_metadata, read_snapshot, read_trajectory, write_gsd
 from glasspipe.io.tables import read_table, write_table
 from glasspipe.md.engine import Engine, Thermo
+from glasspipe.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ def equilibrate(
     frame_steps = set(range(production_start + frame_every, total + 1, frame_every))
     phase_ends = np.cumsum([p.n_steps for p in phases])
     stops = sorted({int(e) for e in phase_ends} | set(range(checkpoint_every, total, checkpoint_every)) | frame_steps)
+    meter = Progress(f"equilibrate T={temperature:g}", total, "steps", start=progress)
     for stop in (s for s in stops if s > progress):
         index = int(np.searchsorted(phase_ends, progress, side="right"))
         phase = phases[index]
@@ -212,6 +214,7 @@ def equilibrate(
             if phase_name in ("burn_in", "production") and rows and rows[-1]["phase"] == phase_name:
                 check_energy_jump(rows[-1], thermo)
             rows.append({**thermo.as_row(), "phase": phase_name})
+            meter.update(thermo.step)
 
         # A distinct thermostat seed per segment, so a resumed run does not replay the same noise.
         segment_seed = int(np.random.SeedSequence([seed, progress]).generate_state(1)[0] % (2**31 - 2)) + 1
@@ -250,12 +253,13 @@ def isoconfigurational_replica(
     label_steps: np.ndarray,
     seed: int,
     dense_steps: np.ndarray | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[Snapshot]:
     """Run one replica from ``initial``: fresh velocities (seeded), NVE, frames at t = 0 and each label step.
 
     Returns [frame at t=0, then one frame per step of label_steps and dense_steps in time order], positions
     with image flags counted from t = 0. Each frame's log has ``label`` = 1 at a label step, 0 at a step
-    of the dense window only.
+    of the dense window only. on_step(step), if given, is called after each frame (for progress reports).
     """
     label_set = {int(s) for s in np.asarray(label_steps)}
     all_steps = sorted(label_set | {int(s) for s in np.asarray(dense_steps if dense_steps is not None else [])})
@@ -273,4 +277,6 @@ def isoconfigurational_replica(
         frame = engine.snapshot()
         frame.log["label"] = float(step in label_set)
         frames.append(frame)
+        if on_step is not None:
+            on_step(step)
     return frames

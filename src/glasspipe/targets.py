@@ -43,12 +43,20 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "summary": report / "summary.json",
         "metrics": report / "metrics.parquet",
         "metrics_md": report / "metrics.md",
+        "metrics_html": report / "metrics.html",
+        "equilibration_html": report / "equilibration.html",
         "equilibration": report / "equilibration.parquet",
         "relaxation": report / "relaxation.parquet",
+        "relaxation_png": report / "relaxation.png",
+        "relaxation_pdf": report / "relaxation.pdf",
         "thermo_png": report / "thermo.png",
         "thermo_pdf": report / "thermo.pdf",
         "config": report / "config.resolved.yaml",
         "versions": report / "versions.json",
+        # Written last by the report stage (glasspipe.artifact): the citation record, then the manifest.
+        "citation": layout.root / "CITATION.cff",
+        "manifest_json": layout.root / "MANIFEST.json",
+        "manifest": layout.root / "MANIFEST.sha256",
     }
     if cfg.is_imported(config):  # no thermodynamic log of ours to draw
         del outputs["thermo_png"], outputs["thermo_pdf"]

@@ -6,6 +6,7 @@ installed (an implementation sharing no code with glasspipe's).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from test_workflow import snakemake, tiny_run  # noqa: F401  (the tiny end-to-end run, a module fixture)
 
 from glasspipe import artifact
 from glasspipe.io.tables import write_table
@@ -252,3 +254,78 @@ def test_archive_adds_a_citation_when_the_results_have_none(results, tmp_path):
     unpacked = extract(tmp_path / "a.tar.gz", tmp_path / "out")
     assert "botan dataset" in (unpacked / "CITATION.cff").read_text()
     assert artifact.verify(unpacked).ok
+
+
+# --- through the workflow: the report stage writes the manifest; `snakemake --report` shows our items ---------
+REPORT_DIR = REPO / "workflow" / "report"
+# category -> subcategory -> results items, as workflow/rules/report.smk declares them for the tiny config.
+EXPECTED_CATEGORIES = {
+    "Models": {"Correlation": ["results/report/correlation.png"], "Tables": ["results/report/metrics.html"]},
+    "Equilibration": {"Checks": ["results/report/equilibration.html"], "T = 0.8": ["results/report/thermo.png"]},
+    "Relaxation": {"F_s(q, t)": ["results/report/relaxation.png"]},
+    "Provenance": {
+        "Settings": ["results/report/config.resolved.yaml", "results/report/versions.json"],
+        "Artifact": ["results/CITATION.cff", "results/MANIFEST.sha256"],
+    },
+}
+CAPTIONS = {  # item -> caption file; each caption opens with a bold title
+    "correlation.png": "correlation.rst",
+    "metrics.html": "metrics.rst",
+    "thermo.png": "thermo.rst",
+    "equilibration.html": "equilibration.rst",
+    "relaxation.png": "relaxation.rst",
+}
+
+
+def embedded_json(html: str, name: str) -> dict:
+    """The JSON the Snakemake HTML report embeds as ``var <name> = {...};`` (results, categories)."""
+    import re
+
+    match = re.search(rf"^\s*var {name} = (\{{.*\}});\s*$", html, re.M)
+    assert match, f"no 'var {name} = ...' in the report"
+    return json.loads(match.group(1))
+
+
+@pytest.mark.slow
+def test_report_stage_writes_a_manifest_that_verifies(tiny_run, tmp_path):  # noqa: F811
+    root = tiny_run / "results"
+    result = artifact.verify(root)
+    assert result.ok, result.lines()
+    sidecar = json.loads((root / "MANIFEST.json").read_text())
+    covered = set(artifact.list_files(root)) - {"MANIFEST.json"}
+    assert set(sidecar["files"]) == covered and len(covered) > 50
+    assert sidecar["config_hash"] in (root / "README.md").read_text()
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert sidecar["git"]["commit"] == head.stdout.strip()
+    assert [r["title"] for r in yaml.safe_load((root / "CITATION.cff").read_text())["references"]] == ["glasspipe"]
+    # On a copy: one byte of the summary changed and one replica deleted are both named.
+    copy = tmp_path / "results"
+    shutil.copytree(root, copy)
+    summary = copy / "report" / "summary.json"
+    data = bytearray(summary.read_bytes())
+    data[10] = ord("X") if data[10] != ord("X") else ord("Y")
+    summary.write_bytes(bytes(data))
+    (copy / "T0.8" / "isoconf" / "cfg001" / "replica02.gsd").unlink()
+    cli = run_cli("verify", str(copy))
+    assert cli.returncode == 1
+    assert "ALTERED  report/summary.json" in cli.stderr and "MISSING  T0.8/isoconf/cfg001/replica02.gsd" in cli.stderr
+
+
+@pytest.mark.slow
+def test_snakemake_report_embeds_our_figures_with_captions(tiny_run):  # noqa: F811
+    result = snakemake(tiny_run, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tiny_run / "results" / "report.html").read_text()
+    assert embedded_json(html, "categories") == EXPECTED_CATEGORIES
+    results = embedded_json(html, "results")
+    for path, caption_file in CAPTIONS.items():
+        item = results[f"results/report/{path}"]
+        title = (REPORT_DIR / caption_file).read_text().split("**")[1]  # the caption's bold opening words
+        assert title in item["caption"], path
+        # The item is the file itself, embedded (base64 data URI), not a link to it.
+        payload = item["data_uri"].split("base64,", 1)[1]
+        assert base64.b64decode(payload) == (tiny_run / "results" / "report" / path).read_bytes(), path
+    assert "from a Kob-Andersen glass former to graph networks" in html  # the global description
+    # Made after the manifest, the report is not one of the files it covers: the results still verify.
+    assert artifact.verify(tiny_run / "results").ok

@@ -261,7 +261,7 @@ REPORT_DIR = REPO / "workflow" / "report"
 # category -> subcategory -> results items, as workflow/rules/report.smk declares them for the tiny config.
 EXPECTED_CATEGORIES = {
     "Models": {"Correlation": ["results/report/correlation.png"], "Tables": ["results/report/metrics.html"]},
-    "Equilibration": {"Checks": ["results/report/equilibration.html"], "T = 0.8": ["results/report/thermo.png"]},
+    "Equilibration": {"Checks": ["results/report/equilibration.html"], "T = 0.8": ["results/report/thermo_T0.8.png"]},
     "Relaxation": {"F_s(q, t)": ["results/report/relaxation.png"]},
     "Provenance": {
         "Settings": ["results/report/config.resolved.yaml", "results/report/versions.json"],
@@ -271,7 +271,7 @@ EXPECTED_CATEGORIES = {
 CAPTIONS = {  # item -> caption file; each caption opens with a bold title
     "correlation.png": "correlation.rst",
     "metrics.html": "metrics.rst",
-    "thermo.png": "thermo.rst",
+    "thermo_T0.8.png": "thermo.rst",
     "equilibration.html": "equilibration.rst",
     "relaxation.png": "relaxation.rst",
 }

@@ -7,7 +7,6 @@
 REPORT_ITEMS = {
     "figure_png": dict(caption="../report/correlation.rst", category="Models", subcategory="Correlation"),
     "metrics_html": dict(caption="../report/metrics.rst", category="Models", subcategory="Tables"),
-    "thermo_png": dict(caption="../report/thermo.rst", category="Equilibration", subcategory=f"T = {TEMPERATURES[0]}"),
     "equilibration_html": dict(caption="../report/equilibration.rst", category="Equilibration", subcategory="Checks"),
     "relaxation_png": dict(caption="../report/relaxation.rst", category="Relaxation", subcategory="F_s(q, t)"),
     "config": dict(caption="../report/provenance.rst", category="Provenance", subcategory="Settings"),
@@ -15,6 +14,11 @@ REPORT_ITEMS = {
     "citation": dict(caption="../report/provenance.rst", category="Provenance", subcategory="Artifact"),
     "manifest": dict(caption="../report/provenance.rst", category="Provenance", subcategory="Artifact"),
 }
+# The thermodynamic log of each temperature in its own subcategory.
+for _i, _T in enumerate(TEMPERATURES):
+    REPORT_ITEMS[f"thermo_png_{_i}"] = dict(
+        caption="../report/thermo.rst", category="Equilibration", subcategory=f"T = {_T}"
+    )
 
 
 def report_output(key, path):

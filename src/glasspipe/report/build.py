@@ -136,8 +136,15 @@ def build_report(
     # Imported datasets bring no thermodynamic logs or checks of ours: those tables stay empty.
     equilibration = equilibration_table(checks_paths)
     write_table(equilibration, outputs["equilibration"], metadata={"stage": "report"})
-    if thermo_paths:
-        plot_thermo(read_table(thermo_paths[0]), outputs["thermo_png"], outputs["thermo_pdf"])
+    # One figure per temperature, of its first configuration (thermo_paths: per temperature, per configuration).
+    per_temperature = len(thermo_paths) // len(config["temperatures"]) if thermo_paths else 0
+    for i, T in enumerate(config["temperatures"] if thermo_paths else []):
+        plot_thermo(
+            read_table(thermo_paths[i * per_temperature]),
+            outputs[f"thermo_png_{i}"],
+            outputs[f"thermo_pdf_{i}"],
+            title=f"T = {T:g}, configuration 0",
+        )
 
     relaxation = relaxation_table(labels_paths or [])
     write_table(relaxation, outputs["relaxation"], metadata={"stage": "report"})

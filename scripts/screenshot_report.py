@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_")
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
 def _open_result(page, url: str, categories: dict, category: str, subcategory: str, path: str) -> None:

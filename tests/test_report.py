@@ -201,8 +201,12 @@ def test_plot_relaxation(tmp_path):
         for t in time
     ]
     table = pd.DataFrame(rows)
-    plot_relaxation(table, tmp_path / "r.png", tmp_path / "r.pdf")
+    labels = plot_relaxation(table, tmp_path / "r.png", tmp_path / "r.pdf")
     assert _is_png(tmp_path / "r.png") and _is_pdf(tmp_path / "r.pdf")
+    assert labels == [r"T = 0.6, $\tau_\alpha$ beyond the times", r"T = 0.8, $\tau_\alpha$ = 2"]
+    # A dataset's own tau_alpha stands in where F_s does not reach 1/e, and says so; a computed one is kept.
+    labels = plot_relaxation(table, tmp_path / "s.png", tmp_path / "s.pdf", stated_tau_alpha={0.6: 4120.0, 0.8: 9.0})
+    assert labels == [r"T = 0.6, $\tau_\alpha$ = 4.12e+03 (stated by the dataset)", r"T = 0.8, $\tau_\alpha$ = 2"]
     plot_relaxation(pd.DataFrame(), tmp_path / "e.png", tmp_path / "e.pdf")
     assert _is_png(tmp_path / "e.png")
     with pytest.raises(ValueError, match="tau_alpha"):

@@ -369,11 +369,12 @@ def citation_record(sources: list[dict], config_hash: str | None, glasspipe_vers
     title = "glasspipe results" + (f", config {config_hash}" if config_hash else "")
     return {
         "cff-version": "1.2.0",
-        "message": "If you use these results, cite the software and the data sets listed under references.",
+        "message": "If you use these results, cite the software and the data sets listed under references; "
+        "each data set's license applies to what is derived from it.",
         "type": "dataset",
         "title": title,
+        # Whoever publishes the results is their author and chooses their license; glasspipe cannot know either.
         "authors": [{"name": "The authors of these results"}],
-        "license": sorted({s["license"] for s in sources if s.get("license")}) or "Apache-2.0",
         "references": references,
     }
 

@@ -148,8 +148,9 @@ def build_report(
 
     relaxation = relaxation_table(labels_paths or [])
     write_table(relaxation, outputs["relaxation"], metadata={"stage": "report"})
-    plot_relaxation(relaxation, outputs["relaxation_png"], outputs["relaxation_pdf"])
     tau_alpha = dataset_tau_alpha(labels_paths or [])
+    # An imported dataset's own tau_alpha stands where its few label times cannot locate the 1/e crossing.
+    plot_relaxation(relaxation, outputs["relaxation_png"], outputs["relaxation_pdf"], stated_tau_alpha=tau_alpha)
     if not relaxation.empty:
         for T, value in relaxation.groupby("temperature")["tau_alpha"].first().items():
             tau_alpha.setdefault(float(T), _float_or_none(value))

@@ -200,14 +200,19 @@ def plot_thermo(
 RELAXATION_COLUMNS = ("temperature", "time", "fs_A", "tau_alpha")
 
 
-def plot_relaxation(relaxation: pd.DataFrame, out_png: str | Path, out_pdf: str | Path) -> None:
+def plot_relaxation(
+    relaxation: pd.DataFrame, out_png: str | Path, out_pdf: str | Path, stated_tau_alpha: dict | None = None
+) -> list[str]:
     """Self intermediate scattering function F_s(q, t) of A particles versus time, one line per temperature.
 
     ``relaxation`` is :func:`glasspipe.report.build.relaxation_table` (columns temperature, time (tau), fs_A
     (mean over configurations), tau_alpha (tau, where F_s crosses 1/e; NaN if it does not within the label
     times)). The 1/e level is a dotted line; each tau_alpha a marker on it and a legend entry. An empty table
     (a dataset whose labels carry no F_s) gives a figure that says so rather than no figure.
+    ``stated_tau_alpha`` ({temperature: tau_alpha (tau)}, an imported dataset's own values) is used, and said
+    to be, for temperatures whose F_s does not cross 1/e within the table's times. Returns the legend entries.
     """
+    labels = []
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.add_subplot()
     if relaxation.empty:
@@ -218,10 +223,13 @@ def plot_relaxation(relaxation: pd.DataFrame, out_png: str | Path, out_pdf: str 
         if (relaxation["time"] <= 0).any():
             raise ValueError("relaxation times must be positive for the logarithmic time axis")
         for T, group in relaxation.sort_values("time").groupby("temperature", sort=True):
-            tau = float(group["tau_alpha"].iloc[0])
+            tau, how = float(group["tau_alpha"].iloc[0]), ""
+            if tau != tau and (stated_tau_alpha or {}).get(float(T)) is not None:
+                tau, how = float(stated_tau_alpha[float(T)]), " (stated by the dataset)"
             label = f"T = {T:g}, " + (
-                rf"$\tau_\alpha$ = {tau:.3g}" if tau == tau else r"$\tau_\alpha$ beyond the times"
+                rf"$\tau_\alpha$ = {tau:.3g}{how}" if tau == tau else r"$\tau_\alpha$ beyond the times"
             )
+            labels.append(label)
             (line,) = ax.plot(group["time"], group["fs_A"], marker="o", label=label)
             if tau == tau:
                 ax.plot([tau], [np.exp(-1.0)], marker="x", ms=10, color=line.get_color())
@@ -235,3 +243,4 @@ def plot_relaxation(relaxation: pd.DataFrame, out_png: str | Path, out_pdf: str 
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     _save(fig, out_png, out_pdf)
+    return labels

@@ -21,6 +21,13 @@ from glasspipe.targets import report_inputs, report_outputs
 
 min_version("8.0")
 
+# The global description of `snakemake --report results/report.html`; each item's caption is in
+# workflow/report/ too (see workflow/rules/report.smk).
+
+
+report: "workflow/report/workflow.rst"
+
+
 # The conda environments in envs/ pip-install glasspipe from here (see envs/hoomd.yaml).
 os.environ.setdefault("GLASSPIPE_ROOT", workflow.basedir)
 

@@ -75,6 +75,12 @@ def test_imported_dataset_runs_end_to_end(imported_run):
     # The crowding-driven displacements are learnable: ridge on radial descriptors finds them.
     assert entry["labels"]["propensity"]["ridge"][0]["mean_pearson"] > 0.3
     assert "BOTAN" in (root / "README.md").read_text()
+    # The artifact: the manifest verifies, and the citation record names the dataset's source and license.
+    from glasspipe import artifact
+
+    assert artifact.verify(root).ok
+    (_, dataset) = yaml.safe_load((root / "CITATION.cff").read_text())["references"]
+    assert dataset["title"] == "botan dataset" and dataset["license"] == "Apache-2.0"
 
 
 @pytest.mark.slow

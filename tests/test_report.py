@@ -187,3 +187,39 @@ def test_metrics_over_temperatures(tmp_path, metrics):
     assert "bapst (T = 0.44)" in text and "ridge (T = 0.6)" in text
     line = next(row for row in text.splitlines() if row.startswith("| 5 |"))
     assert "0.600" in line and "0.500" in line and "0.300" in line
+
+
+def test_plot_relaxation(tmp_path):
+    """F_s = exp(-t / tau) at two temperatures: figure files written; an empty table still gives a figure that
+    says why; a table without tau_alpha is refused naming the column."""
+    from glasspipe.report.figures import plot_relaxation
+
+    time = np.logspace(-2, 2, 9)
+    rows = [
+        {"temperature": T, "q": 7.25, "time": t, "fs_A": np.exp(-t / tau), "tau_alpha": tau}
+        for T, tau in ((0.8, 2.0), (0.6, float("nan")))
+        for t in time
+    ]
+    table = pd.DataFrame(rows)
+    labels = plot_relaxation(table, tmp_path / "r.png", tmp_path / "r.pdf")
+    assert _is_png(tmp_path / "r.png") and _is_pdf(tmp_path / "r.pdf")
+    assert labels == [r"T = 0.6, $\tau_\alpha$ beyond the times", r"T = 0.8, $\tau_\alpha$ = 2"]
+    # A dataset's own tau_alpha stands in where F_s does not reach 1/e, and says so; a computed one is kept.
+    labels = plot_relaxation(table, tmp_path / "s.png", tmp_path / "s.pdf", stated_tau_alpha={0.6: 4120.0, 0.8: 9.0})
+    assert labels == [r"T = 0.6, $\tau_\alpha$ = 4.12e+03 (stated by the dataset)", r"T = 0.8, $\tau_\alpha$ = 2"]
+    plot_relaxation(pd.DataFrame(), tmp_path / "e.png", tmp_path / "e.pdf")
+    assert _is_png(tmp_path / "e.png")
+    with pytest.raises(ValueError, match="tau_alpha"):
+        plot_relaxation(table.drop(columns="tau_alpha"), tmp_path / "u.png", tmp_path / "u.pdf")
+
+
+def test_write_html_tables(tmp_path):
+    """Numbers to 4 significant digits, headings escaped, and the note when there is no table."""
+    from glasspipe.report.build import write_html_tables
+
+    frame = pd.DataFrame({"model": ["bapst"], "pearson": [0.123456789]})
+    write_html_tables(tmp_path / "m.html", "Models <test>", [("Pearson & friends", frame)])
+    text = (tmp_path / "m.html").read_text()
+    assert "<td>0.1235</td>" in text and "Models &lt;test&gt;" in text and "Pearson &amp; friends" in text
+    write_html_tables(tmp_path / "e.html", "Empty", [], empty_note="nothing was run")
+    assert "<p>nothing was run</p>" in (tmp_path / "e.html").read_text()

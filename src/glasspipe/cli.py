@@ -220,6 +220,44 @@ def _cmd_import(args):
         print(f"{path} -> {out / stem}.gsd, {stem}.labels.parquet (T = {imported.temperature:g}, times {times})")
 
 
+def _cmd_verify(args):
+    from glasspipe import artifact
+
+    result = artifact.verify(args.results_dir)
+    for line in result.lines():
+        print(line, file=sys.stdout if result.ok else sys.stderr)
+    if not result.ok:
+        raise SystemExit(1)
+
+
+def _cmd_archive(args):
+    from glasspipe import artifact
+
+    names = artifact.archive(args.results_dir, args.out, without_replicas=args.without_replicas)
+    print(f"{args.out}: {len(names)} files" + (" (replica trajectories left out)" if args.without_replicas else ""))
+
+
+def _add_artifact_parsers(sub) -> None:
+    """``glasspipe verify`` and ``glasspipe archive`` (glasspipe.artifact)."""
+    p = sub.add_parser(
+        "verify",
+        help="check a results directory against its MANIFEST.sha256: name every missing, altered or extra file",
+    )
+    p.add_argument("results_dir", help="the results directory (holding MANIFEST.sha256)")
+    p.set_defaults(func=_cmd_verify)
+    p = sub.add_parser(
+        "archive", help="pack a verified results directory into a reproducible .tar.gz with its manifest and citation"
+    )
+    p.add_argument("results_dir", help="the results directory (holding MANIFEST.sha256)")
+    p.add_argument("out", help="the archive to write (.tar.gz)")
+    p.add_argument(
+        "--without-replicas",
+        action="store_true",
+        help="leave out the replica trajectories (T*/isoconf/*/replica*.gsd); the manifest marks them excluded",
+    )
+    p.set_defaults(func=_cmd_archive)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glasspipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"glasspipe {__version__}")
@@ -284,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time", type=float, nargs="+", help="label time(s) in tau (default: the dataset's time grid)")
     p.add_argument("--box-length", type=float, help="box edge in sigma_AA (npz formats; default (N / 1.2)^(1/3))")
     p.set_defaults(func=_cmd_import)
+    _add_artifact_parsers(sub)
     return parser
 
 
@@ -298,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("glasspipe").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         args.func(args)
-    except (cfg.ConfigError, FileNotFoundError, ValueError) as err:
+    except (cfg.ConfigError, FileNotFoundError, ValueError) as err:  # artifact.ManifestError is a ValueError
         print(f"glasspipe {args.command}: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:

@@ -432,3 +432,8 @@ def report(config: dict) -> None:
         inputs["benchmarks"],
         inputs["labels"],
     )
+    # Last: the citation record, then the checksum manifest of everything written before it.
+    from glasspipe import artifact
+
+    artifact.write_citation(config["results_dir"], config)
+    artifact.write_manifest(config["results_dir"], config)

@@ -43,13 +43,31 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "summary": report / "summary.json",
         "metrics": report / "metrics.parquet",
         "metrics_md": report / "metrics.md",
+        "metrics_html": report / "metrics.html",
+        "equilibration_html": report / "equilibration.html",
         "equilibration": report / "equilibration.parquet",
         "relaxation": report / "relaxation.parquet",
-        "thermo_png": report / "thermo.png",
-        "thermo_pdf": report / "thermo.pdf",
+        "relaxation_png": report / "relaxation.png",
+        "relaxation_pdf": report / "relaxation.pdf",
         "config": report / "config.resolved.yaml",
         "versions": report / "versions.json",
+        # Written last by the report stage (glasspipe.artifact): the citation record, then the manifest.
+        "citation": layout.root / "CITATION.cff",
+        "manifest_json": layout.root / "MANIFEST.json",
+        "manifest": layout.root / "MANIFEST.sha256",
     }
-    if cfg.is_imported(config):  # no thermodynamic log of ours to draw
-        del outputs["thermo_png"], outputs["thermo_pdf"]
+    if not cfg.is_imported(config):  # imported data bring no thermodynamic log of ours to draw
+        outputs |= thermo_figures(config)
     return outputs
+
+
+def thermo_figures(config: dict) -> dict[str, Path]:
+    """The thermodynamic-log figures, one per temperature (of its configuration 0): keys thermo_png_<i> and
+    thermo_pdf_<i>, i the temperature's index in the config; files report/thermo_T<T>.png|pdf."""
+    report = Layout(config["results_dir"]).report_dir
+    figures = {}
+    for i, T in enumerate(config["temperatures"]):
+        tag = cfg.temperature_tag(T)
+        figures[f"thermo_png_{i}"] = report / f"thermo_{tag}.png"
+        figures[f"thermo_pdf_{i}"] = report / f"thermo_{tag}.pdf"
+    return figures

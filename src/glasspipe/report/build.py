@@ -50,7 +50,7 @@ def relaxation_table(labels_paths: list[Path]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    mean = table.groupby(["temperature", "time"], as_index=False)["fs_A"].mean()
+    mean = table.groupby(["temperature", "q", "time"], as_index=False)["fs_A"].mean()
     taus = {
         T: tau_alpha(group["time"].to_numpy(), group["fs_A"].to_numpy()) for T, group in mean.groupby("temperature")
     }
@@ -120,7 +120,7 @@ def build_report(
 ) -> None:
     from glasspipe import config as cfg
     from glasspipe.report import summary as headline
-    from glasspipe.report.figures import plot_correlations, plot_thermo
+    from glasspipe.report.figures import plot_correlations, plot_relaxation, plot_thermo
     from glasspipe.report.readme import write_results_readme
     from glasspipe.report.versions import software_versions
 
@@ -136,12 +136,21 @@ def build_report(
     # Imported datasets bring no thermodynamic logs or checks of ours: those tables stay empty.
     equilibration = equilibration_table(checks_paths)
     write_table(equilibration, outputs["equilibration"], metadata={"stage": "report"})
-    if thermo_paths:
-        plot_thermo(read_table(thermo_paths[0]), outputs["thermo_png"], outputs["thermo_pdf"])
+    # One figure per temperature, of its first configuration (thermo_paths: per temperature, per configuration).
+    per_temperature = len(thermo_paths) // len(config["temperatures"]) if thermo_paths else 0
+    for i, T in enumerate(config["temperatures"] if thermo_paths else []):
+        plot_thermo(
+            read_table(thermo_paths[i * per_temperature]),
+            outputs[f"thermo_png_{i}"],
+            outputs[f"thermo_pdf_{i}"],
+            title=f"T = {T:g}, configuration 0",
+        )
 
     relaxation = relaxation_table(labels_paths or [])
     write_table(relaxation, outputs["relaxation"], metadata={"stage": "report"})
     tau_alpha = dataset_tau_alpha(labels_paths or [])
+    # An imported dataset's own tau_alpha stands where its few label times cannot locate the 1/e crossing.
+    plot_relaxation(relaxation, outputs["relaxation_png"], outputs["relaxation_pdf"], stated_tau_alpha=tau_alpha)
     if not relaxation.empty:
         for T, value in relaxation.groupby("temperature")["tau_alpha"].first().items():
             tau_alpha.setdefault(float(T), _float_or_none(value))
@@ -163,27 +172,36 @@ def build_report(
         cells = cells.join(ceiling.set_index(["temperature", "time"])["ceiling"].map("{:.3f}".format))
     pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
     table = pooled.pivot_table(index=["temperature", "time"], columns="model", values="pearson").reset_index()
-    lines = [
-        "# Pearson correlation, A particles: mean ± s.e.m. over test configurations, and the noise ceiling",
-        "",
-        cells.reset_index().to_markdown(index=False),
-        "",
-        "# Pearson correlation, test configurations pooled, A particles",
-        "",
-        table.to_markdown(index=False),
+    table = table.rename_axis(columns=None)  # no stray 'model' header row in the HTML table
+    model_tables = [
+        (
+            "Pearson correlation, A particles: mean ± s.e.m. over test configurations, and the noise ceiling",
+            cells.reset_index(),
+        ),
+        ("Pearson correlation, test configurations pooled, A particles", table),
     ]
+    equilibration_tables = []
     if not equilibration.empty:
-        lines += ["", "# Equilibration", "", equilibration.to_markdown(index=False)]
+        equilibration_tables.append(("Equilibration", equilibration))
     if not relaxation.empty:
         taus = relaxation.groupby("temperature")["tau_alpha"].first().reset_index()
-        lines += ["", "# Relaxation time (F_s(q, t) of A particles = 1/e)", "", taus.to_markdown(index=False)]
+        equilibration_tables.append(("Relaxation time (F_s(q, t) of A particles = 1/e)", taus))
+    cost_tables = []
     if not costs.empty:
-        lines += [
-            "",
-            "# Cost per stage (Snakemake benchmarks)",
-            "",
-            costs.groupby("stage")["wall_s"].agg(["count", "sum", "mean"]).reset_index().to_markdown(index=False),
-        ]
+        per_stage = costs.groupby("stage")["wall_s"].agg(["count", "sum", "mean"]).reset_index()
+        cost_tables.append(("Cost per stage (Snakemake benchmarks)", per_stage))
+    lines = []
+    for title, frame in model_tables + equilibration_tables + cost_tables:
+        lines += ([""] if lines else []) + [f"# {title}", "", frame.to_markdown(index=False)]
+    write_html_tables(
+        outputs["metrics_html"], "Models: correlation of predicted and true labels", model_tables + cost_tables
+    )
+    write_html_tables(
+        outputs["equilibration_html"],
+        "Equilibration checks and relaxation times",
+        equilibration_tables,
+        empty_note="This dataset was imported: glasspipe ran no equilibration, and its labels carry no F_s(q, t).",
+    )
     with atomic_path(outputs["metrics_md"]) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
@@ -195,6 +213,36 @@ def build_report(
     timings = costs.groupby("stage")["wall_s"].sum().to_dict() if not costs.empty else None
     sources = dataset_sources(labels_paths or [])
     write_results_readme(outputs["readme"], config, metrics, versions, files, timings, summary, sources)
+
+
+HTML_STYLE = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+"""
+
+
+def write_html_tables(
+    path: str | Path, title: str, tables: list[tuple[str, pd.DataFrame]], empty_note: str = ""
+) -> None:
+    """A self-contained HTML page of ``tables`` ((heading, DataFrame) pairs), for `snakemake --report`, which
+    shows HTML inline; numbers with 4 significant digits. With no tables, ``empty_note`` says why."""
+    import html
+
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{HTML_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
+    for heading, frame in tables:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.append(frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0))
+    if not tables:
+        parts.append(f"<p>{html.escape(empty_note)}</p>")
+    parts.append("</body></html>")
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts) + "\n")
 
 
 def describe_outputs(config: dict) -> dict[str, str]:
@@ -211,6 +259,9 @@ def describe_outputs(config: dict) -> dict[str, str]:
         root / T / "metrics" / "<model>.parquet": "Pearson and Spearman per time, type, configuration, pooled",
         root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
         root / "logs": "one log file per job",
+        root / "MANIFEST.sha256": "sha256 of every file (`glasspipe verify`, or `sha256sum -c`); MANIFEST.json: "
+        "sizes, config hash, versions, code commit",
+        root / "CITATION.cff": "how to cite these results: glasspipe and the sources and licenses of imported data",
         root / "benchmarks": "Snakemake benchmark (wall time, memory) per "
         + ("import, descriptor and training job" if imported else "simulation and training job"),
     }

@@ -195,3 +195,52 @@ def plot_thermo(
     _save(fig, out_png, out_pdf)
     if out_data is not None:
         write_table(thermo_df[list(THERMO_COLUMNS)].reset_index(drop=True), out_data, {"figure": Path(out_png).name})
+
+
+RELAXATION_COLUMNS = ("temperature", "time", "fs_A", "tau_alpha")
+
+
+def plot_relaxation(
+    relaxation: pd.DataFrame, out_png: str | Path, out_pdf: str | Path, stated_tau_alpha: dict | None = None
+) -> list[str]:
+    """Self intermediate scattering function F_s(q, t) of A particles versus time, one line per temperature.
+
+    ``relaxation`` is :func:`glasspipe.report.build.relaxation_table` (columns temperature, time (tau), fs_A
+    (mean over configurations), tau_alpha (tau, where F_s crosses 1/e; NaN if it does not within the label
+    times)). The 1/e level is a dotted line; each tau_alpha a marker on it and a legend entry. An empty table
+    (a dataset whose labels carry no F_s) gives a figure that says so rather than no figure.
+    ``stated_tau_alpha`` ({temperature: tau_alpha (tau)}, an imported dataset's own values) is used, and said
+    to be, for temperatures whose F_s does not cross 1/e within the table's times. Returns the legend entries.
+    """
+    labels = []
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.add_subplot()
+    if relaxation.empty:
+        ax.text(0.5, 0.5, "the labels carry no self-intermediate\nscattering function", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        _require(relaxation, RELAXATION_COLUMNS, "relaxation table")
+        if (relaxation["time"] <= 0).any():
+            raise ValueError("relaxation times must be positive for the logarithmic time axis")
+        for T, group in relaxation.sort_values("time").groupby("temperature", sort=True):
+            tau, how = float(group["tau_alpha"].iloc[0]), ""
+            if tau != tau and (stated_tau_alpha or {}).get(float(T)) is not None:
+                tau, how = float(stated_tau_alpha[float(T)]), " (stated by the dataset)"
+            label = f"T = {T:g}, " + (
+                rf"$\tau_\alpha$ = {tau:.3g}{how}" if tau == tau else r"$\tau_\alpha$ beyond the times"
+            )
+            labels.append(label)
+            (line,) = ax.plot(group["time"], group["fs_A"], marker="o", label=label)
+            if tau == tau:
+                ax.plot([tau], [np.exp(-1.0)], marker="x", ms=10, color=line.get_color())
+        ax.axhline(np.exp(-1.0), color="0.5", ls=":", lw=1.0, label="1/e")
+        ax.set_xscale("log")
+        ax.set_xlabel(r"time $t$ ($\tau$)")
+        ax.set_ylabel(r"$F_s(q, t)$, A particles")
+        q = relaxation["q"].iloc[0] if "q" in relaxation else None
+        ax.set_title("Self-intermediate scattering function" + (f", q = {q:.3g}" if q is not None else ""))
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    _save(fig, out_png, out_pdf)
+    return labels

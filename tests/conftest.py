@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +52,29 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# ----------------------------------------------------------------------------- the tiny end-to-end run
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
+    """``snakemake`` on this repository's Snakefile in ``workdir`` with ``configfile`` (the tiny config)."""
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One run of the whole tiny workflow, shared by every test that reads it (it takes ~2 minutes).
+    Tests must not change its files; copy them first."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir

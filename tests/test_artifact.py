@@ -18,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
-from test_workflow import snakemake, tiny_run  # noqa: F401  (the tiny end-to-end run, a module fixture)
+from conftest import REPO, snakemake
 
 from glasspipe import artifact
 from glasspipe.io.tables import write_table
@@ -287,7 +286,7 @@ def embedded_json(html: str, name: str) -> dict:
 
 
 @pytest.mark.slow
-def test_report_stage_writes_a_manifest_that_verifies(tiny_run, tmp_path):  # noqa: F811
+def test_report_stage_writes_a_manifest_that_verifies(tiny_run, tmp_path):
     root = tiny_run / "results"
     result = artifact.verify(root)
     assert result.ok, result.lines()
@@ -313,7 +312,7 @@ def test_report_stage_writes_a_manifest_that_verifies(tiny_run, tmp_path):  # no
 
 
 @pytest.mark.slow
-def test_snakemake_report_embeds_our_figures_with_captions(tiny_run):  # noqa: F811
+def test_snakemake_report_embeds_our_figures_with_captions(tiny_run):
     result = snakemake(tiny_run, "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tiny_run / "results" / "report.html").read_text()

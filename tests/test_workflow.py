@@ -6,28 +6,14 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import gsd.hoomd
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, SNAKEMAKE, TINY, snakemake  # noqa: F401  (tiny_run: a session fixture there)
 
 from glasspipe import config as cfg
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -35,14 +21,6 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     text = result.stdout + result.stderr
     stats = text[text.index("Job stats:") :]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    result = snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
 
 
 @pytest.mark.slow

@@ -138,6 +138,21 @@ def test_relaxation_is_flagged():
     assert sum(z < -3 for z in flagged) >= 5, flagged
 
 
+def test_large_fast_relaxation_is_flagged():
+    """A drop of 100 noise standard deviations decaying over the first 25 rows (a burn-in far too short):
+    the parabola cannot follow it, its residuals look like a long correlation time and z_autocorrelation
+    stays small (~ -1.2), but the half means differ by 100 * 25 / 200 = 12.5 sigma, far beyond the 2 sigma
+    that bounds the standard deviation of a difference of means of any stationary series: z_bound ~ -6
+    (sigma: the smaller half standard deviation, the second half's, ~1 noise sd)."""
+    steps = np.arange(400)
+    sd = 1 / np.sqrt(1 - 0.8**2)
+    for seed in range(5):
+        result = stationarity(thermo_log(ar1(400, 0.8, seed) + 100 * sd * np.exp(-steps / 25)))
+        assert_json_able(result)
+        assert not result["passed"], result["message"]
+        assert result["value"] == result["z_bound"] < -3
+
+
 def test_false_alarm_rate_of_slowly_correlated_series():
     """600 stationary AR(1) series at the demo's length (400 rows) with a long correlation time (g = 19
     rows, each half holds ~10 of them). A calibrated check flags |z| >= 2 in 4.55 % of them (expected

@@ -5,7 +5,8 @@ script counts how often it does, on
   - synthetic stationary AR(1) series x_t = phi x_{t-1} + e_t (exponential correlations, statistical
     inefficiency g = 2 tau_int = (1 + phi) / (1 - phi) rows), at the demo's length (400 log rows: a
     production window of 200 tau logged every 0.5 tau) and at ten times that, for correlation times from
-    short to a tenth of the window;
+    short to a tenth of the window; and sums of a fast and a slow AR(1) (a slow mode with 10 to 20 % of
+    the variance and a correlation time of 10 to 20 tau, like the structural tail of the energy);
   - with --lammps, potential-energy logs of glasspipe's LAMMPS engine: Kob-Andersen N = 200 at T = 0.7
     (the demo temperature; N small so that it is cheap), several independent runs (own seed, melt at
     T = 2, cooling, 100 tau of burn-in) whose NVT production (Nose-Hoover, tau_T = 0.5, dt = 0.005, a log
@@ -39,6 +40,15 @@ def ar1(n: int, phi: float, rng: np.random.Generator) -> np.ndarray:
     e = rng.normal(size=n)
     e[0] /= math.sqrt(1.0 - phi**2)
     return lfilter([1.0], [1.0, -phi], e)
+
+
+def two_mode(n: int, phi_slow: float, slow_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance sum of a fast AR(1) (phi = 0.5) and a slow one (phi_slow) carrying ``slow_fraction`` of
+    the variance: the shape of a supercooled liquid's energy autocorrelation (a fast vibrational decay and a
+    small structural tail), which Sokal's window, set by the fast part, partly misses."""
+    fast = ar1(n, 0.5, rng) * math.sqrt(1 - 0.5**2)
+    slow = ar1(n, phi_slow, rng) * math.sqrt(1 - phi_slow**2)
+    return math.sqrt(1 - slow_fraction) * fast + math.sqrt(slow_fraction) * slow
 
 
 def as_log(values: np.ndarray, log_interval: float = 0.5) -> pd.DataFrame:
@@ -156,6 +166,13 @@ def main() -> None:
     for rows, phi in cases:
         name = f"AR(1) phi={phi:g} (g={(1 + phi) / (1 - phi):.3g}) n={rows}"
         results[name] = rates([ar1(rows, phi, rng) for _ in range(args.segments)])
+        report(name, results[name])
+    for rows, phi_slow, fraction in [(400, 0.95, 0.2), (400, 0.975, 0.1), (400, 0.975, 0.2), (4000, 0.975, 0.2)]:
+        if not args.segments:
+            break
+        g = (1 - fraction) * 3 + fraction * (1 + phi_slow) / (1 - phi_slow)
+        name = f"fast+slow({phi_slow:g}, {fraction:.0%}) (g={g:.3g}) n={rows}"
+        results[name] = rates([two_mode(rows, phi_slow, fraction, rng) for _ in range(args.segments)])
         report(name, results[name])
     # Power: the fraction of drifting series flagged (|z| >= 3), AR(1) phi = 0.8 noise at the demo length,
     # drift amplitudes in units of the noise's standard deviation.

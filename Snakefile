@@ -12,6 +12,7 @@
 import json
 import os
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 import glasspipe.config as gp
@@ -34,9 +35,15 @@ os.environ.setdefault("GLASSPIPE_ROOT", workflow.basedir)
 
 # The demo config, unless --configfile names another: a config given on the command line replaces it rather
 # than extending it, so that e.g. the BOTAN config does not inherit the demo's n_configurations or models.
+# Snakemake's own message for a broken YAML file does not say which file; this one does (a broken
+# --configfile is read by Snakemake before this file runs: `glasspipe validate FILE` names its line).
 if not workflow.overwrite_configfiles:
+    try:
 
-    configfile: "config.yaml"
+        configfile: "config.yaml"
+
+    except WorkflowError as err:
+        raise WorkflowError(f"config file {os.path.abspath('config.yaml')}: {err}") from None
 
 
 # Refuse a bad config before any job runs, naming the key, and fill the schema's defaults

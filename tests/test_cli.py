@@ -38,9 +38,47 @@ def test_energy_of_botan_configuration(botan_gsd, engine):
     assert report["n_particles"] == 4096
     assert report["potential_energy_per_particle"] == pytest.approx(-7.035, abs=4 * 0.012)
     assert report["virial_pressure"] == pytest.approx(2.367, abs=4 * 0.077)
-    # The file stores no velocities (GSD reads them as zero): the pressure is its virial part alone.
-    assert report["kinetic_temperature"] == 0.0
-    assert report["pressure"] == pytest.approx(report["virial_pressure"], rel=1e-10)
+    # The file stores no velocities (GSD would read them as zero): no temperature, no kinetic or total
+    # pressure, and the virial is reported as what it is.
+    assert report["has_velocities"] is False
+    assert report["kinetic_temperature"] is None
+    assert report["kinetic_pressure"] is None
+    assert report["pressure"] is None
+    assert "no velocities" in report["note"]
+
+
+@pytest.mark.parametrize("engine", ["reference", "lammps"])
+def test_energy_with_velocities_reports_kinetic_quantities(tmp_path, engine):
+    """A frame with velocities: T_kin = sum m v^2 / (3N - 3) and P = (N - 1) T_kin / V + W / (3V), checked
+    against a Python loop over particles (m = 1; velocities stored in single precision, hence rel 1e-6).
+    A second frame without its own velocity chunk takes frame 0's (the GSD/HOOMD convention)."""
+    from conftest import random_sequential_addition
+
+    rng = np.random.default_rng(4)
+    n, length = 200, (200 / 1.2) ** (1 / 3)
+    positions = random_sequential_addition(n, length, 0.8, rng)
+    typeid = (rng.random(n) < 0.2).astype(np.int32)
+    velocities = rng.normal(0.0, np.sqrt(0.7), (n, 3)).astype(np.float32).astype(np.float64)
+    path = tmp_path / "moving.gsd"
+    write_gsd(
+        path,
+        [
+            Snapshot(positions=positions, typeid=typeid, box_length=length, velocities=velocities),
+            Snapshot(positions=positions, typeid=typeid, box_length=length),
+        ],
+    )
+    kinetic = 0.0
+    for v in velocities:
+        kinetic += 0.5 * (v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
+    temperature = 2 * kinetic / (3 * n - 3)
+    for frame in ("0", "1"):
+        result = run_cli("energy", str(path), "--engine", engine, "--frame", frame)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["has_velocities"] is True and "note" not in report
+        assert report["kinetic_temperature"] == pytest.approx(temperature, rel=1e-6)
+        assert report["kinetic_pressure"] == pytest.approx((n - 1) * temperature / length**3, rel=1e-6)
+        assert report["pressure"] == pytest.approx(report["kinetic_pressure"] + report["virial_pressure"], rel=1e-6)
 
 
 def test_energy_engines_agree_and_cutoff_modes_differ(botan_gsd):

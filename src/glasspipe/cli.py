@@ -299,7 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--settings", help="the whole resolved config as JSON (what the Snakefile passes)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("energy", help="potential energy per particle and pressure of a GSD frame, as JSON")
+    p = sub.add_parser(
+        "energy",
+        help="potential energy per particle and pressure of a GSD frame, as JSON (T_kin, kinetic and total "
+        "pressure are null when the frame stores no velocities)",
+    )
     p.add_argument("file", help="GSD file")
     p.add_argument("--frame", type=int, default=-1, help="frame index (default: last)")
     p.add_argument(

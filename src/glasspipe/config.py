@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -104,9 +106,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def validate_config(config: dict) -> dict:
     """Validate ``config`` against the schema, fill defaults and run the cross-field checks.
 
-    Returns a new dict (the input is not modified). Raises ConfigError naming the offending key.
+    Strings where the schema wants another type (as `snakemake --config` hands them over) are first
+    coerced to it (coerce_config); empty strings, non-finite numbers and shell-breaking paths are refused
+    (check_values). Returns a new dict (the input is not modified). Raises ConfigError naming the offending key.
     """
-    config = copy.deepcopy(dict(config))
+    config = coerce_config(config)
+    problems = check_values(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     errors = sorted(_Validator(schema()).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
@@ -119,8 +126,11 @@ def load_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    with path.open() as fh:
-        config = yaml.safe_load(fh) or {}
+    try:
+        with path.open() as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys to values, found {type(config).__name__}")
     return validate_config(config)
@@ -494,3 +504,186 @@ def fill_defaults(partial: dict) -> dict:
     if errors:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(_describe(e) for e in errors))
     return partial
+
+
+# --- Values from the command line, and values no schema keyword refuses -----------------------------------
+#
+# `snakemake --config key=value` parses a value with int, float, then YAML's BaseLoader, which keeps every
+# scalar inside a list or mapping as a string: `temperatures=[0.6]` arrives as ['0.6'] and
+# `models={bapst: {epochs: 5}}` as {'bapst': {'epochs': '5'}}. coerce_config() turns such strings into the
+# type the schema asks for before validation; strings where the schema takes a string stay as they are.
+# check_values() then refuses what the schema's keywords let through: empty strings, non-finite numbers
+# (inf passes 'exclusiveMinimum: 0' and would run forever) and paths a shell or Snakemake would misread.
+
+# Config keys that hold a path (dotted); Snakemake puts them into file names and shell commands.
+PATH_KEYS: tuple[str, ...] = ("results_dir", "source.train", "source.test")
+# Characters that a shell treats specially (quotes, expansion, separators, globs, redirection), that
+# Snakemake reads as wildcards ({}), or whitespace: refused in PATH_KEYS even though the rules quote paths,
+# because users paste these paths into shells, job scripts and other tools.
+_SHELL_UNSAFE = frozenset("'\"`$;&|<>(){}[]*?!#\\")
+
+_TRUE = frozenset({"true", "yes", "on"})
+_FALSE = frozenset({"false", "no", "off"})
+_NULL = frozenset({"null", "~", "none", ""})
+_YAML_FLOATS = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _json_type(value: Any) -> str:
+    """The JSON-schema type name of a Python value ('integer' for int, 'number' for float)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _allowed_types(subschema: dict) -> set[str]:
+    """JSON types a subschema admits (from 'type', 'enum', and its 'oneOf'/'anyOf' alternatives); empty when
+    it says nothing (then nothing is coerced)."""
+    types: set[str] = set()
+    declared = subschema.get("type")
+    if declared is not None:
+        types |= {declared} if isinstance(declared, str) else set(declared)
+    types |= {_json_type(value) for value in subschema.get("enum", ())}
+    for key in ("oneOf", "anyOf"):
+        for alternative in subschema.get(key, ()):
+            types |= _allowed_types(alternative)
+    return types
+
+
+def _parse_number(text: str) -> int | float | None:
+    """An int for an integer literal, else a float (nan and inf included: check_values refuses them with
+    the key named); None when the text is no number."""
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if text.lower() in _YAML_FLOATS:
+        return _YAML_FLOATS[text.lower()]
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _parse_string(text: str, types: set[str]) -> tuple[bool, Any]:
+    """(True, value) when ``text`` reads as one of the JSON ``types`` (YAML spellings of null and booleans,
+    Python/YAML spellings of numbers, YAML flow lists and mappings); (False, text) otherwise."""
+    stripped = text.strip()
+    if "null" in types and stripped.lower() in _NULL:
+        return True, None
+    if "boolean" in types and stripped.lower() in _TRUE | _FALSE:
+        return True, stripped.lower() in _TRUE
+    if types & {"integer", "number"}:
+        number = _parse_number(stripped)
+        if number is not None:
+            if "number" in types:
+                return True, number
+            if isinstance(number, int):
+                return True, number
+            if math.isfinite(number) and number.is_integer():
+                return True, int(number)
+            if not math.isfinite(number):
+                return True, number  # refused by check_values with the key named
+    if types & {"array", "object"}:
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return False, text
+        if _json_type(parsed) in types & {"array", "object"}:
+            return True, parsed
+    return False, text
+
+
+def _alternative(subschema: dict, json_type: str) -> dict | None:
+    """The part of ``subschema`` that describes values of ``json_type`` ('array' or 'object'): itself, or
+    its first 'oneOf'/'anyOf' alternative of that type."""
+    if json_type in _allowed_types({k: v for k, v in subschema.items() if k not in ("oneOf", "anyOf")}):
+        return subschema
+    for key in ("oneOf", "anyOf"):
+        for alternative in subschema.get(key, ()):
+            found = _alternative(alternative, json_type)
+            if found is not None:
+                return found
+    return None
+
+
+def _coerce(value: Any, subschema: dict | None) -> Any:
+    if not isinstance(subschema, dict):
+        return value
+    types = _allowed_types(subschema)
+    if isinstance(value, str) and types and "string" not in types:
+        ok, value = _parse_string(value, types)
+        if not ok:
+            return value  # the schema validation names the key and what it expected
+    if isinstance(value, dict):
+        node = _alternative(subschema, "object")
+        if node is None:
+            return value
+        properties = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        return {k: _coerce(v, properties.get(k, extra if isinstance(extra, dict) else None)) for k, v in value.items()}
+    if isinstance(value, list):
+        node = _alternative(subschema, "array")
+        items = node.get("items") if node is not None else None
+        return [_coerce(v, items) for v in value]
+    return value
+
+
+def coerce_config(config: dict) -> dict:
+    """A copy of ``config`` with strings turned into the types the schema asks for at their key.
+
+    Numbers ('0.6' -> 0.6, '5' -> 5, '1e-4' -> 0.0001), integers ('5', '1e3'), booleans ('true', 'no'),
+    null ('null', '~', '' where null is allowed and a string is not), and lists or mappings written as
+    YAML flow text ('[0.6, 0.7]', '{epochs: 5}'), recursively. A string that does not read as the wanted
+    type is left for validate_config to refuse, naming the key; keys of type string are never touched.
+    """
+    return _coerce(copy.deepcopy(dict(config)), schema())
+
+
+def _walk(value: Any, path: str):
+    """(dotted key, value) of every leaf of a nested config."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}.{index}")
+    else:
+        yield path, value
+
+
+def _path_problem(text: str) -> str | None:
+    unsafe = sorted({c for c in text if c in _SHELL_UNSAFE or c.isspace() or not c.isprintable()})
+    if unsafe:
+        named = ", ".join("a space" if c == " " else repr(c) for c in unsafe)
+        return f"contains {named}: characters that break shell commands or Snakemake file patterns"
+    if text.startswith("-"):
+        return "starts with '-', which commands read as an option"
+    if text.startswith("~"):
+        return "starts with '~', which a shell expands but Snakemake and Python do not"
+    return None
+
+
+def check_values(config: dict) -> list[str]:
+    """Messages (one per offending key) for what the schema's keywords accept but glasspipe cannot use:
+    empty or blank strings, non-finite numbers (nan, inf) and, in the path keys (PATH_KEYS), characters
+    that break shell commands or Snakemake file patterns. Empty list when all is well."""
+    problems = []
+    for key, value in _walk(config, ""):
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"config key '{key}' = {value!r}: must be a finite number")
+        elif isinstance(value, str) and not value.strip():
+            problems.append(f"config key '{key}' = {value!r} is empty; give a value or leave the key out")
+        elif isinstance(value, str) and key in PATH_KEYS:
+            problem = _path_problem(value)
+            if problem:
+                problems.append(
+                    f"config key '{key}' = {value!r} {problem}; use letters, digits and . _ - / + , : = @ %"
+                )
+    return problems

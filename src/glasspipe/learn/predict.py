@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from glasspipe.learn import registry
 from glasspipe.learn.data import Sample, build_graph
 from glasspipe.learn.mlp import load_mlp, predict_mlp
 from glasspipe.learn.models import build_bapst
-from glasspipe.learn import registry
 from glasspipe.learn.registry import read_hparams
 from glasspipe.learn.ridge import RidgeModel
 from glasspipe.learn.train import resolve_device
@@ -110,7 +110,8 @@ def predict(
         )
     tables = []
     if spec.predict is not None:  # the model predicts itself (registry.ModelSpec.predict)
-        for sample, (times, values) in zip(samples, spec.predict(model_dir, samples, r_cut=r_cut, device=device), strict=True):
+        predicted = spec.predict(model_dir, samples, r_cut=r_cut, device=device)
+        for sample, (times, values) in zip(samples, predicted, strict=True):
             _check_times(sample, times, model_dir)
             tables.append(_long_table(sample, times, values))
     elif model_name == "ridge":

@@ -100,12 +100,7 @@ def polynomial_cutoff(r: torch.Tensor, r_cut: float, p: int = 6) -> torch.Tensor
     """NequIP's envelope: 1 at r = 0, with its first p - 1... derivatives' low orders (value, slope, curvature
     for p = 6) vanishing at r = r_cut; 0 beyond."""
     x = r / r_cut
-    out = (
-        1.0
-        - 0.5 * (p + 1) * (p + 2) * x**p
-        + p * (p + 2) * x ** (p + 1)
-        - 0.5 * p * (p + 1) * x ** (p + 2)
-    )
+    out = 1.0 - 0.5 * (p + 1) * (p + 2) * x**p + p * (p + 2) * x ** (p + 1) - 0.5 * p * (p + 1) * x ** (p + 2)
     return out * (x < 1.0)
 
 
@@ -130,12 +125,12 @@ class Interaction(nn.Module):
         radial_neurons: int,
     ):
         super().__init__()
-        scalars = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0 and _path_exists(irreps_in, irreps_sh, ir)])
+        scalars = o3.Irreps(
+            [(m, ir) for m, ir in irreps_hidden if ir.l == 0 and _path_exists(irreps_in, irreps_sh, ir)]
+        )
         gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0 and _path_exists(irreps_in, irreps_sh, ir)])
         gates = o3.Irreps([(m, "0e") for m, _ in gated])
-        self.gate = Gate(
-            scalars, [nn.functional.silu] * len(scalars), gates, [torch.sigmoid] * len(gates), gated
-        )
+        self.gate = Gate(scalars, [nn.functional.silu] * len(scalars), gates, [torch.sigmoid] * len(gates), gated)
         irreps_out = self.gate.irreps_in
         self.linear_1 = o3.Linear(irreps_in, irreps_in)
         mid, instructions = [], []
@@ -150,7 +145,9 @@ class Interaction(nn.Module):
         self.tp = o3.TensorProduct(
             irreps_in, irreps_sh, irreps_mid, instructions, internal_weights=False, shared_weights=False
         )
-        self.radial = FullyConnectedNet([n_basis] + radial_layers * [radial_neurons] + [self.tp.weight_numel], nn.functional.silu)
+        self.radial = FullyConnectedNet(
+            [n_basis] + radial_layers * [radial_neurons] + [self.tp.weight_numel], nn.functional.silu
+        )
         self.linear_2 = o3.Linear(irreps_mid.simplify(), irreps_out)
         self.self_connection = o3.FullyConnectedTensorProduct(irreps_in, irreps_type, irreps_out)
         self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), self.gate.irreps_out
@@ -189,16 +186,29 @@ class SE3GNN(nn.Module):
         decoder: str = "per_time",
         time_features: list[float] | None = None,
         n_vector_outputs: int = 0,
+        checkpoint_layers: bool = False,
     ):
         super().__init__()
+        # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
+        # checkpoint): the per-edge tensor-product buffers of all layers are what fills the memory.
+        self.checkpoint_layers = bool(checkpoint_layers)
         if decoder not in DECODERS:
             raise ValueError(f"config key 'models.se3.decoder' = {decoder!r}; choose one of {DECODERS}")
         if n_vector_outputs and l_max < 1:
             raise ValueError("a vector output needs l_max >= 1 (config key 'models.se3.l_max')")
-        self.n_outputs, self.channels, self.n_layers, self.l_max = int(n_outputs), int(channels), int(n_layers), int(l_max)
+        self.n_outputs, self.channels, self.n_layers, self.l_max = (
+            int(n_outputs),
+            int(channels),
+            int(n_layers),
+            int(l_max),
+        )
         self.n_basis, self.radial_cutoff, self.polynomial_p = int(n_basis), float(radial_cutoff), int(polynomial_p)
         self.radial_layers, self.radial_neurons, self.n_types = int(radial_layers), int(radial_neurons), int(n_types)
-        self.mean_neighbours, self.decoder, self.n_vector_outputs = float(mean_neighbours), decoder, int(n_vector_outputs)
+        self.mean_neighbours, self.decoder, self.n_vector_outputs = (
+            float(mean_neighbours),
+            decoder,
+            int(n_vector_outputs),
+        )
         self.irreps_sh = o3.Irreps.spherical_harmonics(self.l_max)  # 0e + 1o + 2e + ...
         irreps_hidden = o3.Irreps([(self.channels, (l, (-1) ** l)) for l in range(self.l_max + 1)])
         irreps_type = o3.Irreps(f"{self.n_types}x0e")
@@ -206,7 +216,15 @@ class SE3GNN(nn.Module):
         irreps = o3.Irreps(f"{self.channels}x0e")
         layers = []
         for _ in range(self.n_layers):
-            layer = Interaction(irreps, irreps_hidden, self.irreps_sh, irreps_type, self.n_basis, self.radial_layers, self.radial_neurons)
+            layer = Interaction(
+                irreps,
+                irreps_hidden,
+                self.irreps_sh,
+                irreps_type,
+                self.n_basis,
+                self.radial_layers,
+                self.radial_neurons,
+            )
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
@@ -256,13 +274,18 @@ class SE3GNN(nn.Module):
         # 'component' normalisation: each l block of unit mean square on the sphere. In e3nn >= 0.5 the l = 1
         # block is (x, y, z) itself (its Wigner D of a rotation R is R); the tests check the vector output.
         edge_sh = o3.spherical_harmonics(self.irreps_sh, edge_vectors, normalize=True, normalization="component")
-        edge_radial = bessel_basis(r, self.radial_cutoff, self.n_basis) * polynomial_cutoff(
-            r, self.radial_cutoff, self.polynomial_p
-        )[:, None]
+        edge_radial = (
+            bessel_basis(r, self.radial_cutoff, self.n_basis)
+            * polynomial_cutoff(r, self.radial_cutoff, self.polynomial_p)[:, None]
+        )
         x = self.embedding(node_features)
         inv = 1.0 / math.sqrt(self.mean_neighbours)
         for layer in self.layers:
-            x = layer(x, node_features, senders, receivers, edge_sh, edge_radial, inv)
+            args = (x, node_features, senders, receivers, edge_sh, edge_radial, inv)
+            if self.checkpoint_layers and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False)
+            else:
+                x = layer(*args)
         return x
 
     def _decode(self, x: torch.Tensor) -> torch.Tensor:
@@ -305,6 +328,7 @@ SE3_DEFAULTS = {
     "standardise_targets": True,
     "vector_loss_weight": 0.0,
     "mixed_precision": True,
+    "checkpoint_layers": False,
     "device": "auto",
 }
 
@@ -313,10 +337,24 @@ def se3_settings(settings: dict) -> dict:
     """``models.se3`` with every key filled from :data:`SE3_DEFAULTS`, typed and checked (errors name the key)."""
     unknown = sorted(set(settings) - set(SE3_DEFAULTS) - {"enabled"})
     if unknown:
-        raise ValueError(f"config keys {['models.se3.' + k for k in unknown]} are unknown; known: {sorted(SE3_DEFAULTS)}")
+        raise ValueError(
+            f"config keys {['models.se3.' + k for k in unknown]} are unknown; known: {sorted(SE3_DEFAULTS)}"
+        )
     m = {**SE3_DEFAULTS, **settings}
     out = {
-        **{k: int(m[k]) for k in ("channels", "n_layers", "l_max", "n_basis", "polynomial_p", "radial_layers", "radial_neurons", "epochs")},
+        **{
+            k: int(m[k])
+            for k in (
+                "channels",
+                "n_layers",
+                "l_max",
+                "n_basis",
+                "polynomial_p",
+                "radial_layers",
+                "radial_neurons",
+                "epochs",
+            )
+        },
         "radial_cutoff": None if m["radial_cutoff"] is None else float(m["radial_cutoff"]),
         "decoder": str(m["decoder"]),
         "learning_rate": float(m["learning_rate"]),
@@ -326,6 +364,7 @@ def se3_settings(settings: dict) -> dict:
         "standardise_targets": bool(m["standardise_targets"]),
         "vector_loss_weight": float(m["vector_loss_weight"]),
         "mixed_precision": bool(m["mixed_precision"]),
+        "checkpoint_layers": bool(m["checkpoint_layers"]),
         "device": str(m["device"]),
     }
     if out["decoder"] not in DECODERS:
@@ -362,7 +401,9 @@ def vector_targets(sample: Sample) -> np.ndarray | None:
     if value.shape == (n, 3):
         value = np.repeat(value[:, None, :], t, axis=1)
     if value.shape != (n, t, 3):
-        raise ValueError(f"configuration {sample.configuration}: vector target of shape {value.shape}, expected ({n}, {t}, 3)")
+        raise ValueError(
+            f"configuration {sample.configuration}: vector target of shape {value.shape}, expected ({n}, {t}, 3)"
+        )
     return value
 
 
@@ -385,7 +426,15 @@ def time_features(times, reference_time: float) -> list[float]:
     return [float(np.log(float(t) / reference_time)) for t in times]
 
 
-def build_se3(opts: dict, n_outputs: int, r_cut: float, mean_neighbours: float, times, reference_time: float, n_vector_outputs: int) -> SE3GNN:
+def build_se3(
+    opts: dict,
+    n_outputs: int,
+    r_cut: float,
+    mean_neighbours: float,
+    times,
+    reference_time: float,
+    n_vector_outputs: int,
+) -> SE3GNN:
     radial_cutoff = float(r_cut) if opts["radial_cutoff"] is None else opts["radial_cutoff"]
     if radial_cutoff < float(r_cut):
         raise ValueError(
@@ -406,6 +455,7 @@ def build_se3(opts: dict, n_outputs: int, r_cut: float, mean_neighbours: float, 
         decoder=opts["decoder"],
         time_features=time_features(times, reference_time) if opts["decoder"] == "film" else None,
         n_vector_outputs=n_vector_outputs,
+        checkpoint_layers=opts["checkpoint_layers"],
     )
 
 
@@ -448,7 +498,9 @@ def train_se3(
                 f"config key 'models.se3.vector_loss_weight' = {vector_weight} asks for a displacement-vector "
                 f"loss but configurations {missing} have no vector target; set it to 0 or build vector labels"
             )
-    mean, std = target_standardisation(train) if opts["standardise_targets"] else (np.zeros(n_outputs), np.ones(n_outputs))
+    mean, std = (
+        target_standardisation(train) if opts["standardise_targets"] else (np.zeros(n_outputs), np.ones(n_outputs))
+    )
     started = time.perf_counter()
     train_data = [_Prepared(s, r_cut, mean, std, device) for s in train]
     validation_data = [_Prepared(s, r_cut, mean, std, device) for s in validation]
@@ -470,7 +522,7 @@ def train_se3(
     epochs = opts["epochs"]
     total_steps = epochs * len(train_data)
     fingerprint = {
-        **{k: v for k, v in opts.items() if k not in ("epochs", "device", "patience")},
+        **{k: v for k, v in opts.items() if k not in ("epochs", "device", "patience", "checkpoint_layers")},
         "epochs": epochs,  # the cosine schedule depends on it
         "r_cut": float(r_cut),
         "seed": int(seed),
@@ -501,7 +553,9 @@ def train_se3(
         epoch_start = time.perf_counter()
         loss_sum = 0.0
         for k, index in enumerate(rng.permutation(len(train_data))):
-            lr = _learning_rate(opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps)
+            lr = _learning_rate(
+                opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr
             item = train_data[index]
@@ -523,7 +577,9 @@ def train_se3(
         if best["state"] is None or not validation_data or (math.isfinite(score) and not score <= best["pearson"]):
             best = {"state": _state_to_cpu(model), "epoch": epoch, "pearson": score}
         wall = time.perf_counter() - epoch_start
-        rows.append({"epoch": epoch, "train_loss": loss_sum / len(train_data), "validation_pearson": score, "wall_s": wall})
+        rows.append(
+            {"epoch": epoch, "train_loss": loss_sum / len(train_data), "validation_pearson": score, "wall_s": wall}
+        )
         logger.info(
             "se3: epoch %d/%d train loss %.4g validation Pearson %.4f (best %.4f at epoch %d) %.1f s",
             epoch, epochs, rows[-1]["train_loss"], score, best["pearson"], best["epoch"], wall,
@@ -562,7 +618,10 @@ def train_se3(
         "best_validation_pearson": _none_if_nan(best["pearson"]),
         "epochs": len(rows),
         "n_parameters": count_parameters(model),
-        **{k: opts[k] for k in ("learning_rate", "lr_schedule", "grad_clip", "patience", "vector_loss_weight", "mixed_precision")},
+        **{
+            k: opts[k]
+            for k in ("learning_rate", "lr_schedule", "grad_clip", "patience", "vector_loss_weight", "mixed_precision")
+        },
         "seed": int(seed),
         "device": str(device),
         "data_sha256": fingerprint["data_sha256"],
@@ -577,10 +636,16 @@ def train_se3(
         torch.save(best["state"], tmp)
     write_json(out_dir / "hparams.json", hparams)
     log = pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"epoch": "int64"})
-    meta = {"model": "se3", "settings": dict(settings), **{k: hparams[k] for k in ("best_epoch", "n_parameters", "r_cut", "seed", "device")}}
+    meta = {
+        "model": "se3",
+        "settings": dict(settings),
+        **{k: hparams[k] for k in ("best_epoch", "n_parameters", "r_cut", "seed", "device")},
+    }
     write_table(log, out_dir / "train_log.parquet", metadata=meta)
     checkpoint_path.unlink(missing_ok=True)
-    logger.info("se3: wrote %s (best epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best["epoch"], best["pearson"])
+    logger.info(
+        "se3: wrote %s (best epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best["epoch"], best["pearson"]
+    )
 
 
 # ------------------------------------------------------------------------------------------- prediction
@@ -598,7 +663,9 @@ def load_se3(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     try:
         model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))
     except Exception as err:
-        raise ValueError(f"{model_dir / 'model.pt'} does not hold the weights described by hparams.json ({err})") from err
+        raise ValueError(
+            f"{model_dir / 'model.pt'} does not hold the weights described by hparams.json ({err})"
+        ) from err
     return model.to(device).eval(), hparams
 
 
@@ -612,7 +679,9 @@ def predict_se3(model_dir: str | Path, samples: list[Sample], r_cut: float | Non
     model, hparams = load_se3(model_dir, torch_device)
     trained_r_cut = float(hparams["r_cut"])
     if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
-        raise ValueError(f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with")
+        raise ValueError(
+            f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
+        )
     trained_times = np.asarray(hparams["times"], dtype=np.float64)
     mean, std = np.asarray(hparams["target_mean"]), np.asarray(hparams["target_std"])
     out = []

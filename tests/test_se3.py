@@ -3,6 +3,7 @@ known function of structure, checkpoint fingerprints, and a Snakemake run with t
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -343,4 +344,7 @@ def test_snakemake_trains_and_evaluates_se3(tmp_path):
     assert sorted(predictions["configuration"].unique()) == [0, 1, 2, 3]
     assert np.isfinite(predictions["prediction"]).all()
     metrics = pd.read_parquet(tdir / "metrics" / "se3.parquet")
-    assert len(metrics) > 0 and metrics.filter(like="pearson").notna().any().any()
+    assert len(metrics) > 0 and metrics["pearson"].notna().all()
+    summary = json.loads((tmp_path / "results" / "report" / "summary.json").read_text())
+    (row,) = summary["temperatures"]["0.44"]["labels"]["propensity"]["se3"]
+    assert row["n_test_configurations"] == 4 and -1 <= row["mean_pearson"] <= 1

@@ -97,8 +97,8 @@ def bessel_basis(r: torch.Tensor, r_cut: float, n_basis: int) -> torch.Tensor:
 
 
 def polynomial_cutoff(r: torch.Tensor, r_cut: float, p: int = 6) -> torch.Tensor:
-    """NequIP's envelope: 1 at r = 0, with its first p - 1... derivatives' low orders (value, slope, curvature
-    for p = 6) vanishing at r = r_cut; 0 beyond."""
+    """NequIP's envelope of the radial basis, x = r / r_cut: 1 at x = 0; value, slope and curvature vanish at
+    x = 1 (p = 6: 1 - 28 x^6 + 48 x^7 - 21 x^8); 0 beyond."""
     x = r / r_cut
     out = 1.0 - 0.5 * (p + 1) * (p + 2) * x**p + p * (p + 2) * x ** (p + 1) - 0.5 * p * (p + 1) * x ** (p + 2)
     return out * (x < 1.0)

@@ -348,3 +348,15 @@ def test_snakemake_trains_and_evaluates_se3(tmp_path):
     summary = json.loads((tmp_path / "results" / "report" / "summary.json").read_text())
     (row,) = summary["temperatures"]["0.44"]["labels"]["propensity"]["se3"]
     assert row["n_test_configurations"] == 4 and -1 <= row["mean_pearson"] <= 1
+
+
+def test_early_stopping_on_validation(tmp_path):
+    """patience = 1: with a learning rate too small to change float32 weights (1e-30), the validation
+    Pearson never improves after epoch 1, so training stops after epoch 2 of 5, keeping epoch 1."""
+    train, validation = [synthetic(70, n=80)], [synthetic(71, n=80)]
+    settings = {**TINY, "epochs": 5, "patience": 1, "learning_rate": 1e-30, "lr_schedule": "constant"}
+    se3.train_se3(train, validation, settings, R_CUT, 0, tmp_path)
+    log = pd.read_parquet(tmp_path / "train_log.parquet")
+    assert log["epoch"].tolist() == [1, 2]
+    assert log["validation_pearson"].nunique() == 1
+    assert json.loads((tmp_path / "hparams.json").read_text())["best_epoch"] == 1

@@ -111,6 +111,11 @@ def _path_exists(irreps_in1: o3.Irreps, irreps_in2: o3.Irreps, ir_out: o3.Irrep)
 # ------------------------------------------------------------------------------------------- the network
 
 
+def _float32(device: torch.device):
+    """Autocast switched off (e3nn modules run in float32 inside a mixed-precision forward)."""
+    return torch.autocast(device.type, enabled=False)
+
+
 class Interaction(nn.Module):
     """One equivariant interaction layer (see the module docstring): features ``irreps_in`` -> gated output."""
 
@@ -154,12 +159,17 @@ class Interaction(nn.Module):
         self.residual = self.irreps_in == self.irreps_out
 
     def forward(self, x, type_attr, senders, receivers, edge_sh, edge_radial, inv_sqrt_neighbours: float):
+        # Under mixed precision the radial MLPs (per-edge matrix products, most of the FLOPs) run in the
+        # autocast dtype; e3nn's compiled tensordots do not autocast (they refuse mixed dtypes), so the tensor
+        # products, linears and gates run in float32.
         weights = self.radial(edge_radial)
-        messages = self.tp(self.linear_1(x)[senders], edge_sh, weights)
-        received = messages.new_zeros((x.shape[0], messages.shape[1])).index_add_(0, receivers, messages)
-        out = self.linear_2(received * inv_sqrt_neighbours) + self.self_connection(x, type_attr)
-        out = self.gate(out)
-        return x + out if self.residual else out
+        with _float32(x.device):
+            x, weights = x.float(), weights.float()
+            messages = self.tp(self.linear_1(x)[senders], edge_sh.float(), weights)
+            received = messages.new_zeros((x.shape[0], messages.shape[1])).index_add_(0, receivers, messages)
+            out = self.linear_2(received * inv_sqrt_neighbours) + self.self_connection(x, type_attr.float())
+            out = self.gate(out)
+            return x + out if self.residual else out
 
 
 class SE3GNN(nn.Module):
@@ -301,7 +311,8 @@ class SE3GNN(nn.Module):
         x = self.features(node_features, edge_vectors, senders, receivers)
         vectors = None
         if self.n_vector_outputs:
-            vectors = self.vector_head(x).reshape(x.shape[0], self.n_vector_outputs, 3)
+            with _float32(x.device):
+                vectors = self.vector_head(x.float()).reshape(x.shape[0], self.n_vector_outputs, 3)
         return self._decode(x), vectors
 
     def forward(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:

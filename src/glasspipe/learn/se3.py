@@ -39,7 +39,8 @@ atomic checkpoints, cosine schedule): Adam, MSE on the standardised targets of t
 weighted vector MSE where a vector target exists), one configuration per step, cosine learning-rate decay,
 the best validation epoch kept and early stopping after ``patience`` epochs without improvement of the
 validation Pearson (validation configurations only; the test configurations are never read). Automatic
-device; bfloat16 autocast on CUDA when ``mixed_precision`` (float32 on CPU). The checkpoint's fingerprint
+device; bfloat16 autocast on CUDA when ``mixed_precision`` (the radial MLPs and the decoder; e3nn's tensor
+products, linears and gates do not autocast and stay float32), float32 on CPU. The checkpoint's fingerprint
 covers the settings and a SHA-256 of the training and validation data (positions, types, box, times,
 targets), so regenerated labels never resume old weights.
 """

@@ -499,7 +499,10 @@ def train_se3(
     device = resolve_device(opts["device"])
     times = train[0].times
     n_outputs = len(times)
-    train = [s for s in train if np.any(s.typeid == A_TYPEID)]
+    without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
+    if without_a:
+        logger.warning("se3: training configurations %s hold no A particles and are left out", without_a)
+    train = [s for s in train if s.configuration not in without_a]
     if not train:
         raise ValueError("the training configurations hold no A particles")
     vector_weight = opts["vector_loss_weight"]

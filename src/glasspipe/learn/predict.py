@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from glasspipe.learn import registry
 from glasspipe.learn.data import Sample, build_graph
 from glasspipe.learn.mlp import load_mlp, predict_mlp
 from glasspipe.learn.models import build_bapst
@@ -89,12 +90,14 @@ def predict(
     """Predict every particle and label time of ``samples`` with the model saved in ``model_dir``.
 
     model_name: 'ridge' (reads model.json, needs descriptors), 'bapst' (reads model.pt and hparams.json) or
-    'mlp' (reads model.pt and hparams.json, needs descriptors).
+    'mlp' (reads model.pt and hparams.json, needs descriptors), or a model whose registry entry has a
+    ``predict`` callable (e.g. 'se3'), which it is handed to.
     r_cut: graph cutoff for 'bapst'; None takes the one the model was trained with, a different value is an
     error. device: 'auto' | 'cpu' | 'cuda' for 'bapst' (a model trained on a GPU loads on a CPU).
     """
     model_dir = Path(model_dir)
-    if model_name not in MODELS:
+    spec = registry.get(model_name)
+    if spec.predict is None and model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {MODELS}")
     if not samples:
         return pd.DataFrame(
@@ -108,7 +111,12 @@ def predict(
             }
         )
     tables = []
-    if model_name == "ridge":
+    if spec.predict is not None:  # the model predicts itself (registry.ModelSpec.predict)
+        predicted = spec.predict(model_dir, samples, r_cut=r_cut, device=device)
+        for sample, (times, values) in zip(samples, predicted, strict=True):
+            _check_times(sample, times, model_dir)
+            tables.append(_long_table(sample, times, values))
+    elif model_name == "ridge":
         model = RidgeModel.load(model_dir / "model.json")
         for sample in samples:
             _check_times(sample, model.times, model_dir)

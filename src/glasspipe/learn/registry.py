@@ -24,7 +24,11 @@ TRAIN_LOG = "train_log.parquet"
 @dataclass(frozen=True)
 class ModelSpec:
     """name: config section models.<name>; inputs: 'descriptors' or 'graph'; gpu: the training job asks
-    for a GPU where the cluster profile gives one; threads: CPU threads of the training job."""
+    for a GPU where the cluster profile gives one; threads: CPU threads of the training job.
+
+    predict: optional ``predict(model_dir, samples, r_cut=None, device='auto')`` returning, per sample,
+    (label times (T,), predictions (N, T)); models without one are predicted by
+    :func:`glasspipe.learn.predict.predict` itself."""
 
     name: str
     inputs: str
@@ -32,6 +36,7 @@ class ModelSpec:
     threads: int
     train: Callable[..., None]
     description: str
+    predict: Callable[..., list] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -86,6 +91,18 @@ def _train_bapst(train, validation, settings: dict, seed: int, out_dir: Path) ->
     train_bapst(train, validation, settings["models"]["bapst"], settings["graph"]["r_cut"], seed, out_dir)
 
 
+def _train_se3(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
+    from glasspipe.learn.se3 import train_se3
+
+    train_se3(train, validation, settings["models"]["se3"], settings["graph"]["r_cut"], seed, out_dir)
+
+
+def _predict_se3(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:
+    from glasspipe.learn.se3 import predict_se3
+
+    return predict_se3(model_dir, samples, r_cut=r_cut, device=device)
+
+
 register(
     ModelSpec(
         "ridge",
@@ -124,5 +141,16 @@ register(
         threads=1,
         train=_train_baseline,
         description="one descriptor column alone (e.g. the inherent-state energy): a sanity row",
+    )
+)
+register(
+    ModelSpec(
+        "se3",
+        "graph",
+        gpu=True,
+        threads=2,
+        train=_train_se3,
+        description="E(3)-equivariant graph network (e3nn, NequIP-style) on the particle graph",
+        predict=_predict_se3,
     )
 )

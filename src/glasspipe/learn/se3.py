@@ -1,0 +1,714 @@
+"""An E(3)-equivariant graph network (e3nn), NequIP / tensor-field style, and its trainer.
+
+The network follows e3nn's ``gate_points`` networks and NequIP (Batzner et al., Nat. Commun. 13, 2453
+(2022)), with the choices of EIGNN / Pezzicoli et al. (SciPost Phys. 16, 136 (2024)) as defaults:
+
+- graph: the particle graph of :func:`glasspipe.learn.data.build_graph` (every ordered pair closer than
+  ``graph.r_cut``, minimum image, freud, no neighbour cap, no self-edges); edge vector
+  r = r_receiver - r_sender (sigma_AA);
+- edge attributes: real spherical harmonics Y_l(r / |r|), l = 0..``l_max`` (component normalisation), and a
+  radial basis of ``n_basis`` Bessel functions sqrt(2 / r_c) sin(n pi |r| / r_c) / |r| times NequIP's
+  polynomial envelope u(|r| / r_c) (p = 6: u, u', u'' vanish at r_c), r_c = ``radial_cutoff`` (default
+  ``graph.r_cut``). EIGNN's published choice is edges at r < 2.0 with a 2.5 cutoff of the radial basis
+  (``graph.r_cut: 2.0``, ``radial_cutoff: 2.5``): the radial functions then do not vanish at the last edge;
+- node attributes: the one-hot particle type; node features start as a learned type embedding
+  (``channels`` scalars 0e);
+- ``n_layers`` interaction layers, each: linear -> tensor product of the sender's features with Y(r_hat),
+  one weight per path and channel ('uvu') given by a radial MLP of the basis (``radial_layers`` x
+  ``radial_neurons``, SiLU, no biases, so the weights vanish with the envelope) -> sum over incoming edges /
+  sqrt(mean number of neighbours of the training graphs) -> linear -> plus a self-connection
+  (tensor product with the type one-hot) -> gated nonlinearity (SiLU on scalars, sigmoid gates on l > 0)
+  -> residual update where input and output irreps agree (every layer but the first);
+- hidden irreps ``channels`` x (0e + 1o + 2e + ...) up to l_max, the parities of the spherical harmonics
+  ((-1)^l), so the network is equivariant under rotations **and** reflections (the 48 cube symmetries
+  include reflections); pseudo-scalars and pseudo-vectors are not carried;
+- outputs: one invariant scalar per particle and label time from the scalar channels of the last layer
+  (decoder ``per_time``: an MLP channels -> channels -> n_times; ``film``: one MLP shared by all times whose
+  hidden layer is scaled and shifted (FiLM) by an MLP of s = ln(t / t_ref), t_ref the geometric mean of the
+  training label times (ln(t / tau_alpha) up to a constant), so it predicts at label times it was not
+  trained on), and optionally ``n_vector_outputs`` l = 1 vectors per particle (an equivariant linear map of
+  the last layer's features; one per label time), trained against a displacement-vector target with the
+  weight ``vector_loss_weight``.
+
+:class:`SE3GNN` has the call signature of :class:`glasspipe.learn.models.BapstGNN`:
+``forward(node_features (N, n_types), edge_vectors (E, 3), senders (E,), receivers (E,)) -> (N, T)``;
+:meth:`SE3GNN.forward_all` also returns the vectors (N, V, 3) (x, y, z order).
+
+Training (:func:`train_se3`) reuses the Bapst trainer's pieces (graph building, validation Pearson,
+atomic checkpoints, cosine schedule): Adam, MSE on the standardised targets of the A particles (plus the
+weighted vector MSE where a vector target exists), one configuration per step, cosine learning-rate decay,
+the best validation epoch kept and early stopping after ``patience`` epochs without improvement of the
+validation Pearson (validation configurations only; the test configurations are never read). Automatic
+device; bfloat16 autocast on CUDA when ``mixed_precision`` (the radial MLPs and the decoder; e3nn's tensor
+products, linears and gates do not autocast and stay float32), float32 on CPU. The checkpoint's fingerprint
+covers the settings and a SHA-256 of the training and validation data (positions, types, box, times,
+targets), so regenerated labels never resume old weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import logging
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from e3nn import o3
+from e3nn.nn import FullyConnectedNet, Gate
+from torch import nn
+
+from glasspipe.io.atomic import atomic_path, write_json
+from glasspipe.io.tables import write_table
+from glasspipe.learn.data import Sample, build_graph, check_consistent
+from glasspipe.learn.models import count_parameters
+from glasspipe.learn.train import (
+    A_TYPEID,
+    CHECKPOINT,
+    LOG_COLUMNS,
+    _configurations,
+    _learning_rate,
+    _load_checkpoint,
+    _nanmean,
+    _none_if_nan,
+    _Prepared,
+    _save_checkpoint,
+    _state_to_cpu,
+    _validation_pearson,
+    target_standardisation,
+)
+
+logger = logging.getLogger(__name__)
+
+DECODERS = ("per_time", "film")
+
+
+# ------------------------------------------------------------------------------------------ radial basis
+
+
+def bessel_basis(r: torch.Tensor, r_cut: float, n_basis: int) -> torch.Tensor:
+    """(E,) distances -> (E, n_basis): sqrt(2 / r_cut) sin(n pi r / r_cut) / r, n = 1..n_basis (NequIP)."""
+    n = torch.arange(1, n_basis + 1, device=r.device, dtype=r.dtype)
+    return math.sqrt(2.0 / r_cut) * torch.sin(n * (math.pi / r_cut) * r[:, None]) / r[:, None]
+
+
+def polynomial_cutoff(r: torch.Tensor, r_cut: float, p: int = 6) -> torch.Tensor:
+    """NequIP's envelope of the radial basis, x = r / r_cut: 1 at x = 0; value, slope and curvature vanish at
+    x = 1 (p = 6: 1 - 28 x^6 + 48 x^7 - 21 x^8); 0 beyond."""
+    x = r / r_cut
+    out = 1.0 - 0.5 * (p + 1) * (p + 2) * x**p + p * (p + 2) * x ** (p + 1) - 0.5 * p * (p + 1) * x ** (p + 2)
+    return out * (x < 1.0)
+
+
+def _path_exists(irreps_in1: o3.Irreps, irreps_in2: o3.Irreps, ir_out: o3.Irrep) -> bool:
+    return any(ir_out in ir1 * ir2 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2)
+
+
+# ------------------------------------------------------------------------------------------- the network
+
+
+def _float32(device: torch.device):
+    """Autocast switched off (e3nn modules run in float32 inside a mixed-precision forward)."""
+    return torch.autocast(device.type, enabled=False)
+
+
+class Interaction(nn.Module):
+    """One equivariant interaction layer (see the module docstring): features ``irreps_in`` -> gated output."""
+
+    def __init__(
+        self,
+        irreps_in: o3.Irreps,
+        irreps_hidden: o3.Irreps,
+        irreps_sh: o3.Irreps,
+        irreps_type: o3.Irreps,
+        n_basis: int,
+        radial_layers: int,
+        radial_neurons: int,
+    ):
+        super().__init__()
+        scalars = o3.Irreps(
+            [(m, ir) for m, ir in irreps_hidden if ir.l == 0 and _path_exists(irreps_in, irreps_sh, ir)]
+        )
+        gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0 and _path_exists(irreps_in, irreps_sh, ir)])
+        gates = o3.Irreps([(m, "0e") for m, _ in gated])
+        self.gate = Gate(scalars, [nn.functional.silu] * len(scalars), gates, [torch.sigmoid] * len(gates), gated)
+        irreps_out = self.gate.irreps_in
+        self.linear_1 = o3.Linear(irreps_in, irreps_in)
+        mid, instructions = [], []
+        for i, (mul, ir_in) in enumerate(irreps_in):
+            for j, (_, ir_edge) in enumerate(irreps_sh):
+                for ir in ir_in * ir_edge:
+                    if ir in irreps_out:
+                        instructions.append((i, j, len(mid), "uvu", True))
+                        mid.append((mul, ir))
+        irreps_mid, permutation, _ = o3.Irreps(mid).sort()
+        instructions = [(i, j, permutation[k], mode, train) for i, j, k, mode, train in instructions]
+        self.tp = o3.TensorProduct(
+            irreps_in, irreps_sh, irreps_mid, instructions, internal_weights=False, shared_weights=False
+        )
+        self.radial = FullyConnectedNet(
+            [n_basis] + radial_layers * [radial_neurons] + [self.tp.weight_numel], nn.functional.silu
+        )
+        self.linear_2 = o3.Linear(irreps_mid.simplify(), irreps_out)
+        self.self_connection = o3.FullyConnectedTensorProduct(irreps_in, irreps_type, irreps_out)
+        self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), self.gate.irreps_out
+        self.residual = self.irreps_in == self.irreps_out
+
+    def forward(self, x, type_attr, senders, receivers, edge_sh, edge_radial, inv_sqrt_neighbours: float):
+        # Under mixed precision the radial MLPs (per-edge matrix products, most of the FLOPs) run in the
+        # autocast dtype; e3nn's compiled tensordots do not autocast (they refuse mixed dtypes), so the tensor
+        # products, linears and gates run in float32.
+        weights = self.radial(edge_radial)
+        with _float32(x.device):
+            x, weights = x.float(), weights.float()
+            messages = self.tp(self.linear_1(x)[senders], edge_sh.float(), weights)
+            received = messages.new_zeros((x.shape[0], messages.shape[1])).index_add_(0, receivers, messages)
+            out = self.linear_2(received * inv_sqrt_neighbours) + self.self_connection(x, type_attr.float())
+            out = self.gate(out)
+            return x + out if self.residual else out
+
+
+class SE3GNN(nn.Module):
+    """E(3)-equivariant graph network: scalar per particle and label time (invariant), optional vectors.
+
+    forward(node_features (N, n_types) one-hot, edge_vectors (E, 3), senders (E,), receivers (E,)) -> (N, T)
+    T = ``n_outputs`` (per-time heads) or the number of entries of the ``time_features`` buffer (FiLM decoder,
+    s = ln(t / t_ref) per label time; :meth:`set_time_features` changes the times predicted).
+    """
+
+    def __init__(
+        self,
+        n_outputs: int = 1,
+        channels: int = 32,
+        n_layers: int = 7,
+        l_max: int = 2,
+        n_basis: int = 8,
+        radial_cutoff: float = 2.0,
+        polynomial_p: int = 6,
+        radial_layers: int = 2,
+        radial_neurons: int = 64,
+        n_types: int = 2,
+        mean_neighbours: float = 1.0,
+        decoder: str = "per_time",
+        time_features: list[float] | None = None,
+        n_vector_outputs: int = 0,
+        checkpoint_layers: bool = False,
+    ):
+        super().__init__()
+        # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
+        # checkpoint): the per-edge tensor-product buffers of all layers are what fills the memory.
+        self.checkpoint_layers = bool(checkpoint_layers)
+        if decoder not in DECODERS:
+            raise ValueError(f"config key 'models.se3.decoder' = {decoder!r}; choose one of {DECODERS}")
+        if n_vector_outputs and l_max < 1:
+            raise ValueError("a vector output needs l_max >= 1 (config key 'models.se3.l_max')")
+        self.n_outputs, self.channels, self.n_layers, self.l_max = (
+            int(n_outputs),
+            int(channels),
+            int(n_layers),
+            int(l_max),
+        )
+        self.n_basis, self.radial_cutoff, self.polynomial_p = int(n_basis), float(radial_cutoff), int(polynomial_p)
+        self.radial_layers, self.radial_neurons, self.n_types = int(radial_layers), int(radial_neurons), int(n_types)
+        self.mean_neighbours, self.decoder, self.n_vector_outputs = (
+            float(mean_neighbours),
+            decoder,
+            int(n_vector_outputs),
+        )
+        self.irreps_sh = o3.Irreps.spherical_harmonics(self.l_max)  # 0e + 1o + 2e + ...
+        irreps_hidden = o3.Irreps([(self.channels, (l, (-1) ** l)) for l in range(self.l_max + 1)])
+        irreps_type = o3.Irreps(f"{self.n_types}x0e")
+        self.embedding = nn.Linear(self.n_types, self.channels, bias=False)  # type embedding
+        irreps = o3.Irreps(f"{self.channels}x0e")
+        layers = []
+        for _ in range(self.n_layers):
+            layer = Interaction(
+                irreps,
+                irreps_hidden,
+                self.irreps_sh,
+                irreps_type,
+                self.n_basis,
+                self.radial_layers,
+                self.radial_neurons,
+            )
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = nn.ModuleList(layers)
+        self.irreps_final = irreps
+        # The scalars come first in a gate's output: channels x 0e.
+        c = self.channels
+        if decoder == "per_time":
+            self.head = nn.Sequential(nn.Linear(c, c), nn.SiLU(), nn.Linear(c, self.n_outputs))
+        else:
+            self.film_in = nn.Linear(c, c)
+            self.film = nn.Sequential(nn.Linear(1, c), nn.SiLU(), nn.Linear(c, 2 * c))
+            self.film_out = nn.Linear(c, 1)
+            features = torch.zeros(self.n_outputs) if time_features is None else torch.as_tensor(time_features)
+            if len(features) != self.n_outputs:
+                raise ValueError(f"{len(features)} time features for {self.n_outputs} outputs")
+            self.register_buffer("time_features", features.to(torch.float32))
+        if self.n_vector_outputs:
+            self.vector_head = o3.Linear(self.irreps_final, o3.Irreps(f"{self.n_vector_outputs}x1o"))
+
+    def hparams(self) -> dict:
+        return {
+            "n_outputs": self.n_outputs,
+            "channels": self.channels,
+            "n_layers": self.n_layers,
+            "l_max": self.l_max,
+            "n_basis": self.n_basis,
+            "radial_cutoff": self.radial_cutoff,
+            "polynomial_p": self.polynomial_p,
+            "radial_layers": self.radial_layers,
+            "radial_neurons": self.radial_neurons,
+            "n_types": self.n_types,
+            "mean_neighbours": self.mean_neighbours,
+            "decoder": self.decoder,
+            "time_features": self.time_features.tolist() if self.decoder == "film" else None,
+            "n_vector_outputs": self.n_vector_outputs,
+        }
+
+    def set_time_features(self, features) -> None:
+        """FiLM decoder: predict at the times whose s = ln(t / t_ref) are ``features`` from now on."""
+        if self.decoder != "film":
+            raise ValueError("only the 'film' decoder predicts at other label times; this model has one head per time")
+        self.time_features = torch.as_tensor(features, dtype=torch.float32, device=self.time_features.device)
+
+    def features(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:
+        """Features of the last layer, (N, irreps_final.dim)."""
+        r = torch.linalg.vector_norm(edge_vectors, dim=1)
+        # 'component' normalisation: each l block of unit mean square on the sphere. In e3nn >= 0.5 the l = 1
+        # block is (x, y, z) itself (its Wigner D of a rotation R is R); the tests check the vector output.
+        edge_sh = o3.spherical_harmonics(self.irreps_sh, edge_vectors, normalize=True, normalization="component")
+        edge_radial = (
+            bessel_basis(r, self.radial_cutoff, self.n_basis)
+            * polynomial_cutoff(r, self.radial_cutoff, self.polynomial_p)[:, None]
+        )
+        x = self.embedding(node_features)
+        inv = 1.0 / math.sqrt(self.mean_neighbours)
+        for layer in self.layers:
+            args = (x, node_features, senders, receivers, edge_sh, edge_radial, inv)
+            if self.checkpoint_layers and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False)
+            else:
+                x = layer(*args)
+        return x
+
+    def _decode(self, x: torch.Tensor) -> torch.Tensor:
+        scalars = x[:, : self.channels]
+        if self.decoder == "per_time":
+            return self.head(scalars)
+        gamma, beta = self.film(self.time_features[:, None].to(scalars.dtype)).chunk(2, dim=1)  # (T, c) each
+        hidden = self.film_in(scalars)[:, None, :] * (1.0 + gamma) + beta  # (N, T, c)
+        return self.film_out(nn.functional.silu(hidden))[..., 0]
+
+    def forward_all(self, node_features, edge_vectors, senders, receivers) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(scalars (N, T), vectors (N, V, 3) in x, y, z order, or None without a vector head)."""
+        x = self.features(node_features, edge_vectors, senders, receivers)
+        vectors = None
+        if self.n_vector_outputs:
+            with _float32(x.device):
+                vectors = self.vector_head(x.float()).reshape(x.shape[0], self.n_vector_outputs, 3)
+        return self._decode(x), vectors
+
+    def forward(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:
+        return self.forward_all(node_features, edge_vectors, senders, receivers)[0]
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+SE3_DEFAULTS = {
+    "channels": 32,
+    "n_layers": 7,
+    "l_max": 2,
+    "n_basis": 8,
+    "radial_cutoff": None,  # None: graph.r_cut
+    "polynomial_p": 6,
+    "radial_layers": 2,
+    "radial_neurons": 64,
+    "decoder": "per_time",
+    "learning_rate": 3e-3,
+    "lr_schedule": "cosine",
+    "grad_clip": 10.0,
+    "epochs": 100,
+    "patience": 20,
+    "standardise_targets": True,
+    "vector_loss_weight": 0.0,
+    "mixed_precision": True,
+    "checkpoint_layers": False,
+    "device": "auto",
+}
+
+
+def se3_settings(settings: dict) -> dict:
+    """``models.se3`` with every key filled from :data:`SE3_DEFAULTS`, typed and checked (errors name the key)."""
+    unknown = sorted(set(settings) - set(SE3_DEFAULTS) - {"enabled"})
+    if unknown:
+        raise ValueError(
+            f"config keys {['models.se3.' + k for k in unknown]} are unknown; known: {sorted(SE3_DEFAULTS)}"
+        )
+    m = {**SE3_DEFAULTS, **settings}
+    out = {
+        **{
+            k: int(m[k])
+            for k in (
+                "channels",
+                "n_layers",
+                "l_max",
+                "n_basis",
+                "polynomial_p",
+                "radial_layers",
+                "radial_neurons",
+                "epochs",
+            )
+        },
+        "radial_cutoff": None if m["radial_cutoff"] is None else float(m["radial_cutoff"]),
+        "decoder": str(m["decoder"]),
+        "learning_rate": float(m["learning_rate"]),
+        "lr_schedule": str(m["lr_schedule"]),
+        "grad_clip": float(m["grad_clip"]),
+        "patience": None if m["patience"] is None else int(m["patience"]),
+        "standardise_targets": bool(m["standardise_targets"]),
+        "vector_loss_weight": float(m["vector_loss_weight"]),
+        "mixed_precision": bool(m["mixed_precision"]),
+        "checkpoint_layers": bool(m["checkpoint_layers"]),
+        "device": str(m["device"]),
+    }
+    if out["decoder"] not in DECODERS:
+        raise ValueError(f"config key 'models.se3.decoder' = {out['decoder']!r}; choose one of {DECODERS}")
+    if out["lr_schedule"] not in ("constant", "cosine"):
+        raise ValueError(f"config key 'models.se3.lr_schedule' = {out['lr_schedule']!r}; choose constant or cosine")
+    if out["vector_loss_weight"] < 0:
+        raise ValueError(f"config key 'models.se3.vector_loss_weight' = {out['vector_loss_weight']} must be >= 0")
+    if out["device"] not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"config key 'models.se3.device' = {out['device']!r}; choose one of auto, cpu, cuda")
+    return out
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error naming the key."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config key 'models.se3.device' = 'cuda' but torch sees no CUDA device; use auto or cpu")
+    return torch.device(name)
+
+
+def vector_targets(sample: Sample) -> np.ndarray | None:
+    """The sample's displacement-vector target, (N, T, 3) at its label times, or None when it has none.
+
+    Read from the attribute ``vector_targets`` (absent on samples of older loaders); (N, 3) is taken as one
+    vector for every label time.
+    """
+    value = getattr(sample, "vector_targets", None)
+    if value is None:
+        return None
+    value = np.asarray(value, dtype=np.float64)
+    n, t = sample.n_particles, len(sample.times)
+    if value.shape == (n, 3):
+        value = np.repeat(value[:, None, :], t, axis=1)
+    if value.shape != (n, t, 3):
+        raise ValueError(
+            f"configuration {sample.configuration}: vector target of shape {value.shape}, expected ({n}, {t}, 3)"
+        )
+    return value
+
+
+def data_hash(samples: list[Sample]) -> str:
+    """SHA-256 over what training reads of ``samples``: configuration index, box, types, positions, label
+    times, targets and vector targets. Part of the checkpoint fingerprint: new labels, new training."""
+    digest = hashlib.sha256()
+    for s in samples:
+        digest.update(np.asarray([s.configuration, s.box_length], dtype=np.float64).tobytes())
+        for array in (s.typeid, s.positions, s.times, s.targets):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        vectors = vector_targets(s)
+        if vectors is not None:
+            digest.update(np.ascontiguousarray(vectors).tobytes())
+    return digest.hexdigest()
+
+
+def time_features(times, reference_time: float) -> list[float]:
+    """s = ln(t / t_ref) for each label time t (tau)."""
+    return [float(np.log(float(t) / reference_time)) for t in times]
+
+
+def build_se3(
+    opts: dict,
+    n_outputs: int,
+    r_cut: float,
+    mean_neighbours: float,
+    times,
+    reference_time: float,
+    n_vector_outputs: int,
+) -> SE3GNN:
+    radial_cutoff = float(r_cut) if opts["radial_cutoff"] is None else opts["radial_cutoff"]
+    if radial_cutoff < float(r_cut):
+        raise ValueError(
+            f"config key 'models.se3.radial_cutoff' = {radial_cutoff} is below graph.r_cut = {r_cut}: the radial "
+            "basis would be cut inside the graph; use null (= graph.r_cut) or a larger value (EIGNN: 2.5)"
+        )
+    return SE3GNN(
+        n_outputs=n_outputs,
+        channels=opts["channels"],
+        n_layers=opts["n_layers"],
+        l_max=opts["l_max"],
+        n_basis=opts["n_basis"],
+        radial_cutoff=radial_cutoff,
+        polynomial_p=opts["polynomial_p"],
+        radial_layers=opts["radial_layers"],
+        radial_neurons=opts["radial_neurons"],
+        mean_neighbours=mean_neighbours,
+        decoder=opts["decoder"],
+        time_features=time_features(times, reference_time) if opts["decoder"] == "film" else None,
+        n_vector_outputs=n_vector_outputs,
+        checkpoint_layers=opts["checkpoint_layers"],
+    )
+
+
+# ------------------------------------------------------------------------------------------- training
+
+
+def _autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on CUDA (no loss scaling needed); a no-op on CPU, which trains in float32."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_se3(
+    train: list[Sample], validation: list[Sample], settings: dict, r_cut: float, seed: int, out_dir: str | Path
+) -> None:
+    """Train :class:`SE3GNN` (see the module docstring); resumes from ``out_dir/checkpoint.pt``.
+
+    settings: ``config['models']['se3']`` (keys and defaults in :data:`SE3_DEFAULTS`); r_cut: graph cutoff
+    (sigma_AA). Writes ``model.pt`` (state dict of the best validation epoch), ``hparams.json`` and, last,
+    ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s).
+    """
+    out_dir = Path(out_dir)
+    if not train:
+        raise ValueError("se3 training needs at least one training configuration")
+    train, validation = list(train), list(validation)
+    check_consistent(train + validation)
+    opts = se3_settings(settings)
+    device = resolve_device(opts["device"])
+    times = train[0].times
+    n_outputs = len(times)
+    without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
+    if without_a:
+        logger.warning("se3: training configurations %s hold no A particles and are left out", without_a)
+    train = [s for s in train if s.configuration not in without_a]
+    if not train:
+        raise ValueError("the training configurations hold no A particles")
+    vector_weight = opts["vector_loss_weight"]
+    if vector_weight > 0:
+        missing = [s.configuration for s in train + validation if vector_targets(s) is None]
+        if missing:
+            raise ValueError(
+                f"config key 'models.se3.vector_loss_weight' = {vector_weight} asks for a displacement-vector "
+                f"loss but configurations {missing} have no vector target; set it to 0 or build vector labels"
+            )
+    mean, std = (
+        target_standardisation(train) if opts["standardise_targets"] else (np.zeros(n_outputs), np.ones(n_outputs))
+    )
+    started = time.perf_counter()
+    train_data = [_Prepared(s, r_cut, mean, std, device) for s in train]
+    validation_data = [_Prepared(s, r_cut, mean, std, device) for s in validation]
+    if vector_weight > 0:
+        for item, s in zip(train_data, train, strict=True):
+            item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=device)
+    mean_neighbours = float(sum(d.graph.n_edges for d in train_data) / sum(d.graph.n_nodes for d in train_data))
+    reference_time = float(np.exp(np.mean(np.log(times))))
+    logger.info(
+        "se3: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f neighbours), device %s",
+        len(train_data), len(validation_data), time.perf_counter() - started, r_cut, mean_neighbours, device,
+    )  # fmt: skip
+
+    torch.manual_seed(int(seed))
+    n_vector = n_outputs if vector_weight > 0 else 0
+    model = build_se3(opts, n_outputs, r_cut, mean_neighbours, times, reference_time, n_vector).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
+    rng = np.random.default_rng(int(seed))
+    epochs = opts["epochs"]
+    total_steps = epochs * len(train_data)
+    fingerprint = {
+        **{k: v for k, v in opts.items() if k not in ("epochs", "device", "patience", "checkpoint_layers")},
+        "epochs": epochs,  # the cosine schedule depends on it
+        "r_cut": float(r_cut),
+        "seed": int(seed),
+        "times": [float(t) for t in times],
+        "train_configurations": _configurations(train),
+        "validation_configurations": _configurations(validation),
+        "data_sha256": data_hash(train + validation),
+    }
+    checkpoint_path = out_dir / CHECKPOINT
+    rows: list[dict] = []
+    best = {"state": None, "epoch": 0, "pearson": float("nan")}
+    start_epoch = 0
+    state = _load_checkpoint(checkpoint_path, fingerprint, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"].cpu())
+        start_epoch, rows = int(state["epoch"]), list(state["log"])
+        best = {**state["best"], "state": {k: v.cpu() for k, v in state["best"]["state"].items()}}
+        logger.info("se3: resuming from %s after epoch %d", checkpoint_path, start_epoch)
+
+    model.train()
+    for epoch in range(start_epoch + 1, epochs + 1):
+        if opts["patience"] is not None and validation_data and epoch - best["epoch"] > opts["patience"]:
+            logger.info("se3: early stop, no validation improvement for %d epochs", opts["patience"])
+            break
+        epoch_start = time.perf_counter()
+        loss_sum = 0.0
+        for k, index in enumerate(rng.permutation(len(train_data))):
+            lr = _learning_rate(
+                opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            item = train_data[index]
+            g = item.graph
+            with _autocast(device, opts["mixed_precision"]):
+                prediction, vectors = model.forward_all(g.node_features, g.edge_vectors, g.senders, g.receivers)
+            prediction = prediction.float()
+            loss = torch.mean((prediction[item.mask] - item.targets[item.mask]) ** 2, dim=0).sum()
+            if vectors is not None:
+                loss = loss + vector_weight * torch.mean((vectors.float()[item.mask] - item.vectors[item.mask]) ** 2)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), opts["grad_clip"])
+            optimizer.step()
+            loss_sum += float(loss.detach()) / n_outputs
+        with _autocast(device, opts["mixed_precision"]):
+            per_time = _validation_pearson(model, validation_data, n_outputs)
+        score = _nanmean(per_time)
+        if best["state"] is None or not validation_data or (math.isfinite(score) and not score <= best["pearson"]):
+            best = {"state": _state_to_cpu(model), "epoch": epoch, "pearson": score}
+        wall = time.perf_counter() - epoch_start
+        rows.append(
+            {"epoch": epoch, "train_loss": loss_sum / len(train_data), "validation_pearson": score, "wall_s": wall}
+        )
+        logger.info(
+            "se3: epoch %d/%d train loss %.4g validation Pearson %.4f (best %.4f at epoch %d) %.1f s",
+            epoch, epochs, rows[-1]["train_loss"], score, best["pearson"], best["epoch"], wall,
+        )  # fmt: skip
+        _save_checkpoint(
+            checkpoint_path,
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "numpy_rng": copy.deepcopy(rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+                "best": best,
+                "log": rows,
+            },
+        )
+
+    if best["state"] is None:
+        best["state"] = _state_to_cpu(model)
+    hparams = {
+        "model": "se3",
+        "model_class": type(model).__module__ + "." + type(model).__qualname__,
+        **model.hparams(),
+        "r_cut": float(r_cut),
+        "times": [float(t) for t in times],
+        "reference_time": reference_time,
+        "standardise_targets": opts["standardise_targets"],
+        "target_mean": np.asarray(mean, dtype=np.float64).tolist(),
+        "target_std": np.asarray(std, dtype=np.float64).tolist(),
+        "target_standardisation": "prediction = output * target_std + target_mean (per label time; the FiLM "
+        "decoder interpolates them linearly in ln t between training times, constant beyond)",
+        "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut, no self-edges",
+        "node_features": "one-hot particle type (0 = A, 1 = B)",
+        "best_epoch": int(best["epoch"]),
+        "best_validation_pearson": _none_if_nan(best["pearson"]),
+        "epochs": len(rows),
+        "n_parameters": count_parameters(model),
+        **{
+            k: opts[k]
+            for k in ("learning_rate", "lr_schedule", "grad_clip", "patience", "vector_loss_weight", "mixed_precision")
+        },
+        "seed": int(seed),
+        "device": str(device),
+        "data_sha256": fingerprint["data_sha256"],
+        "train_configurations": _configurations(train),
+        "validation_configurations": _configurations(validation),
+        "wall_s": float(sum(r["wall_s"] for r in rows)),
+        "torch_version": torch.__version__,
+        "e3nn_version": __import__("e3nn").__version__,
+        "python_version": platform.python_version(),
+    }
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save(best["state"], tmp)
+    write_json(out_dir / "hparams.json", hparams)
+    log = pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"epoch": "int64"})
+    meta = {
+        "model": "se3",
+        "settings": dict(settings),
+        **{k: hparams[k] for k in ("best_epoch", "n_parameters", "r_cut", "seed", "device")},
+    }
+    write_table(log, out_dir / "train_log.parquet", metadata=meta)
+    checkpoint_path.unlink(missing_ok=True)
+    logger.info(
+        "se3: wrote %s (best epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best["epoch"], best["pearson"]
+    )
+
+
+# ------------------------------------------------------------------------------------------- prediction
+
+
+def load_se3(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[SE3GNN, dict]:
+    """The trained network (best epoch, eval mode, on ``device``) and its hparams.json."""
+    from glasspipe.learn.registry import read_hparams
+
+    model_dir = Path(model_dir)
+    hparams = read_hparams(model_dir, "se3")
+    keys = ("n_outputs", "channels", "n_layers", "l_max", "n_basis", "radial_cutoff", "polynomial_p", "radial_layers",
+            "radial_neurons", "n_types", "mean_neighbours", "decoder", "time_features", "n_vector_outputs")  # fmt: skip
+    model = SE3GNN(**{k: hparams[k] for k in keys})
+    try:
+        model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))
+    except Exception as err:
+        raise ValueError(
+            f"{model_dir / 'model.pt'} does not hold the weights described by hparams.json ({err})"
+        ) from err
+    return model.to(device).eval(), hparams
+
+
+def predict_se3(model_dir: str | Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto"):
+    """Per sample, (label times (T,), predictions (N, T)) of the model saved in ``model_dir``.
+
+    Per-time heads predict at their training times; the FiLM decoder predicts at each sample's own label
+    times (de-standardised with the training mean / std interpolated in ln t). r_cut: None or the trained one.
+    """
+    torch_device = resolve_device(device)
+    model, hparams = load_se3(model_dir, torch_device)
+    trained_r_cut = float(hparams["r_cut"])
+    if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
+        raise ValueError(
+            f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
+        )
+    trained_times = np.asarray(hparams["times"], dtype=np.float64)
+    mean, std = np.asarray(hparams["target_mean"]), np.asarray(hparams["target_std"])
+    out = []
+    with torch.no_grad():
+        for sample in samples:
+            times, m, s = trained_times, mean, std
+            if hparams["decoder"] == "film":
+                times = sample.times
+                log_t, log_train = np.log(times), np.log(trained_times)
+                m, s = np.interp(log_t, log_train, mean), np.interp(log_t, log_train, std)
+                model.set_time_features(time_features(times, hparams["reference_time"]))
+            g = build_graph(sample, trained_r_cut, n_types=model.n_types).to(torch_device)
+            output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
+            out.append((np.asarray(times, dtype=np.float64), output * s + m))
+    return out

@@ -125,7 +125,16 @@ def _cmd_labels(args):
     settings = _settings(args, "labels")
     T, c = args.temperature, args.configuration
     replicas = _replica_paths(layout, settings, T, c)
-    stages.labels(settings, T, c, layout.equilibrated(T, c), replicas, layout.labels(T, c))
+    stages.labels(
+        settings,
+        T,
+        c,
+        layout.equilibrated(T, c),
+        replicas,
+        layout.labels(T, c),
+        dense_output=layout.dense_labels(T, c),
+        ceilings_output=layout.label_ceilings(T, c),
+    )
 
 
 def _cmd_import_source(args):

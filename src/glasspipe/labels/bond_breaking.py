@@ -1,0 +1,51 @@
+"""Bond-breaking label C_B,i(t) (Guiselin, Scalliet & Berthier, Nat. Phys. 18, 468 (2022); GlassMLP, Jung,
+Biroli & Berthier, PRL 130, 238202 (2023); GlassBench 'bb_prop').
+
+The initial neighbours of particle i are the particles j with |r_ij(0)| < r_in sigma_ij. In one replica,
+
+    C_B,i(t) = (number of i's initial neighbours with |r_ij(t)| < r_out sigma_ij) / (number of initial ones),
+
+distances under the minimum image convention; the label is its mean over the replicas. C_B = 1 while i keeps
+its cage and falls towards 0 as the cage is lost. A particle without initial neighbours has C_B = NaN.
+Defaults r_in = 1.3, r_out = 1.7 (units of sigma_ij), as in GlassMLP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glasspipe.labels.neighbours import InitialNeighbours, min_image
+
+
+def bond_breaking(positions: np.ndarray, neighbours: InitialNeighbours, box_length: float, r_out: float) -> np.ndarray:
+    """Per-replica C_B: positions (..., K, N, 3) (unwrapped or wrapped, sigma_AA) -> (..., K, N)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    lead = positions.shape[:-2]
+    flat = positions.reshape(-1, *positions.shape[-2:])
+    delta = min_image(flat[:, neighbours.j] - flat[:, neighbours.i], box_length)
+    kept = (np.einsum("kpd,kpd->kp", delta, delta) < (r_out * neighbours.sigma) ** 2).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = (neighbours.incidence @ kept.T).T / neighbours.count  # (frames, N); integer counts: exact
+    fraction[:, neighbours.count == 0] = np.nan
+    return fraction.reshape(*lead, positions.shape[-2])
+
+
+# --- registry --------------------------------------------------------------------------------------
+from glasspipe.labels.registry import LABEL_GRID, Context, LabelSpec, register  # noqa: E402
+
+
+def _compute(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
+    neighbours = context.neighbours(settings["r_in"])
+    return {"bond_breaking": bond_breaking(positions, neighbours, context.box_length, settings["r_out"])}
+
+
+register(
+    LabelSpec(
+        name="bond_breaking",
+        grid=LABEL_GRID,
+        columns=lambda settings: ["bond_breaking"],
+        compute=_compute,
+        units="dimensionless (fraction of initial neighbours kept)",
+        description="replica mean of C_B,i(t): initial neighbours (r < r_in sigma_ij) still within r_out sigma_ij",
+    )
+)

@@ -178,8 +178,16 @@ def _liquid(n=40, box=4.0, seed=1):
 # ---------------------------------------------------------------------------------------------- p_hop
 
 
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 4 particles, so that the block loops of glasspipe.labels.phop run several times."""
+    from glasspipe.labels import phop
+
+    monkeypatch.setattr(phop, "BLOCK_PARTICLES", 4)
+
+
 @pytest.mark.parametrize("h", [1, 3])
-def test_phop_window_equals_brute_force(h):
+def test_phop_window_equals_brute_force(h, small_blocks):
     traj = _caged_trajectories(n_replicas=2, n_frames=25, n=6)
     ours = phop_window(traj, h)
     for r in range(2):
@@ -189,9 +197,9 @@ def test_phop_window_equals_brute_force(h):
 
 
 @pytest.mark.parametrize("p_c,t_f", [(0.02, 2), (0.1, 0), (10.0, 3)])
-def test_phop_iterative_equals_brute_force(p_c, t_f):
+def test_phop_iterative_equals_brute_force(p_c, t_f, small_blocks):
     traj = _caged_trajectories(n_replicas=2, n_frames=30, n=8, seed=3)
-    ours = phop_iterative(traj, p_c, t_f, chunk_rows=5)  # chunks smaller than the rows: the chunk loop runs
+    ours = phop_iterative(traj, p_c, t_f)
     for r in range(2):
         np.testing.assert_allclose(ours[r], brute_phop_iterative(traj[r], p_c, t_f), atol=TOL, rtol=0)
     if p_c == 10.0:
@@ -246,7 +254,7 @@ def test_cwt_coefficients_equal_brute_force(scale):
 def test_cwt_label_is_the_norm_over_xyz_of_the_brute_force_coefficients():
     traj = _caged_trajectories(n_replicas=2, n_frames=20, n=5)
     scales = [0.2, 0.5]
-    ours = cwt_label(traj, 0.1, scales, block_particles=2)  # (R, S, F, N)
+    ours = cwt_label(traj, 0.1, scales)  # (R, S, F, N)
     for r in range(2):
         for s, scale in enumerate(scales):
             for i in range(5):
@@ -372,7 +380,8 @@ def _write_replicas(tmp_path, initial, trajectories, label_steps, dense_steps, d
     return paths
 
 
-def test_stage_writes_every_label_and_its_ceiling(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stage_writes_every_label_and_its_ceiling(tmp_path, threads):
     from glasspipe import stages
     from glasspipe.io.tables import read_metadata, read_table
 
@@ -393,6 +402,8 @@ def test_stage_writes_every_label_and_its_ceiling(tmp_path):
         {
             "isoconf": {"n_replicas": n_replicas, "dense_window": {"start": 0.0, "stop": 2.0, "interval": 0.1}},
             "labels": {
+                "threads": threads,
+                "chunk_replicas": 2,  # blocks of 2 and 1 replicas: the accumulators see several blocks
                 "phop": {"enabled": True, "window": 0.6, "p_c": 0.01, "t_f": 0.2},
                 "cwt": {"enabled": True, "scales": [0.2, 0.5]},
             },
@@ -440,7 +451,7 @@ def test_stage_writes_every_label_and_its_ceiling(tmp_path):
 
 
 def test_stage_refuses_dense_labels_without_dense_frames(tmp_path):
-    from glasspipe.labels.stage import compute_labels
+    from glasspipe.labels.stage import compute_labels, replicas_from_files
 
     origin, typeid, rng = _liquid(n=20, box=4.0)
     initial = Snapshot(positions=origin, typeid=typeid, box_length=4.0).wrapped()
@@ -448,7 +459,7 @@ def test_stage_refuses_dense_labels_without_dense_frames(tmp_path):
     paths = _write_replicas(tmp_path, initial, traj, [20, 40], [], 0.005)
     settings = cfg.fill_defaults({"isoconf": {"n_replicas": 2}, "labels": {"phop": {"enabled": True}}})
     with pytest.raises(ValueError, match="labels.phop.enabled"):
-        compute_labels(settings, initial, paths)
+        compute_labels(settings, initial, replicas_from_files(settings, initial, paths, dense=True), 2)
 
 
 # ---------------------------------------------------------------------------------------- config

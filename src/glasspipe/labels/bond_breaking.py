@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from glasspipe.labels.neighbours import InitialNeighbours, min_image
+from glasspipe.labels.neighbours import InitialNeighbours
 
 
 def bond_breaking(positions: np.ndarray, neighbours: InitialNeighbours, box_length: float, r_out: float) -> np.ndarray:
     """Per-replica C_B: positions (..., K, N, 3) (unwrapped or wrapped, sigma_AA) -> (..., K, N)."""
     positions = np.asarray(positions, dtype=np.float64)
-    lead = positions.shape[:-2]
-    flat = positions.reshape(-1, *positions.shape[-2:])
-    delta = min_image(flat[:, neighbours.j] - flat[:, neighbours.i], box_length)
-    kept = (np.einsum("kpd,kpd->kp", delta, delta) < (r_out * neighbours.sigma) ** 2).astype(np.float64)
+    lead, n = positions.shape[:-2], positions.shape[-2]
+    planar = np.ascontiguousarray(np.moveaxis(positions.reshape(-1, n, 3), -1, 0))  # (3, frames, N)
+    d2 = np.zeros((planar.shape[1], len(neighbours.i)))
+    for coordinate in planar:  # x, y, z: gathers along contiguous rows
+        delta = coordinate[:, neighbours.j] - coordinate[:, neighbours.i]
+        delta -= box_length * np.round(delta / box_length)
+        d2 += delta * delta
+    kept = d2 < (r_out * neighbours.sigma) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = (neighbours.incidence @ kept.T).T / neighbours.count  # (frames, N); integer counts: exact
+        fraction = (neighbours.incidence @ kept.T.astype(np.float64)).T / neighbours.count  # integer counts: exact
     fraction[:, neighbours.count == 0] = np.nan
-    return fraction.reshape(*lead, positions.shape[-2])
+    return fraction.reshape(*lead, n)
 
 
 # --- registry --------------------------------------------------------------------------------------

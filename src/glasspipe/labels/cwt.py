@@ -14,8 +14,8 @@ Edges: the trajectory is extended beyond the window by its first and last positi
 so that a particle at rest has W = 0 at every frame, the edges included; the sum runs over |u| <= 6
 (psi(6) / max psi ~ 4e-15). Because psi is odd, W does not depend on the origin of the positions.
 
-The transform is one matrix product per block of trajectories: W = X @ M_s with M_s (F x F) holding the
-wavelet weights (the constant extension folded into the first and last rows), all scales side by side.
+The transform is one matrix product per trajectory: W = X @ M_s with M_s (F x F) holding the wavelet
+weights (the constant extension folded into the first and last rows), all scales side by side.
 """
 
 from __future__ import annotations
@@ -62,28 +62,28 @@ def cwt_coefficients(signal: np.ndarray, interval: float, scales) -> np.ndarray:
     return out.reshape(*signal.shape[:-1], len(scales), n_frames)
 
 
-def cwt_label(positions: np.ndarray, interval: float, scales, block_particles: int = 2048) -> np.ndarray:
+def cwt_label(positions: np.ndarray, interval: float, scales, dtype=np.float64) -> np.ndarray:
     """CWT label c_i(s, t_k) = |W_i(s, t_k)| (norm over x, y, z) of trajectories.
 
     positions: (..., F, N, 3) unwrapped (sigma_AA) every ``interval`` (tau); scales in tau.
-    Returns (..., S, F, N) in sigma_AA tau^(1/2). Particles are transformed ``block_particles`` at a time
-    to bound the memory of the intermediate coefficients.
+    Returns (..., S, F, N) in sigma_AA tau^(1/2), computed in ``dtype`` (the stage uses float32: positions
+    are stored in single precision, and the matrix product runs several times faster; relative error ~1e-6).
+    One matrix product per trajectory: W (S F, 3 N) = M^T (S F, F) @ X (F, 3 N).
     """
-    positions = np.asarray(positions, dtype=np.float64)
+    positions = np.asarray(positions)
     *lead, n_frames, n, _ = positions.shape
     scales = np.atleast_1d(np.asarray(scales, dtype=np.float64))
+    n_scales = len(scales)
     matrices = np.concatenate([wavelet_matrix(n_frames, interval, s) for s in scales], axis=1)
+    weights = np.ascontiguousarray(matrices.T, dtype=dtype)  # (S F, F)
     flat = positions.reshape(-1, n_frames, n, 3)
-    out = np.empty((flat.shape[0], len(scales), n_frames, n))
-    for start in range(0, n, block_particles):
-        stop = min(n, start + block_particles)
-        # (L, F, b, 3) -> (L, b, 3, F) rows of one coordinate's trajectory.
-        rows = np.ascontiguousarray(np.moveaxis(flat[:, :, start:stop, :], 1, -1))
-        rows -= rows[..., :1]
-        coef = (rows.reshape(-1, n_frames) @ matrices).reshape(*rows.shape[:-1], len(scales), n_frames)
-        norm = np.sqrt(np.einsum("lbdsf,lbdsf->lbsf", coef, coef))  # (L, b, S, F)
-        out[:, :, :, start:stop] = np.moveaxis(norm, 1, -1)
-    return out.reshape(*lead, len(scales), n_frames, n)
+    out = np.empty((flat.shape[0], n_scales, n_frames, n), dtype=np.float64)
+    for k, trajectory in enumerate(flat):
+        # (F, 3, N): each coordinate's N trajectories contiguous; psi is odd, so the origin drops out.
+        x = np.ascontiguousarray((trajectory - trajectory[:1]).transpose(0, 2, 1), dtype=dtype).reshape(n_frames, -1)
+        coef = (weights @ x).reshape(n_scales, n_frames, 3, n)
+        out[k] = np.sqrt(coef[:, :, 0] ** 2 + coef[:, :, 1] ** 2 + coef[:, :, 2] ** 2)
+    return out.reshape(*lead, n_scales, n_frames, n)
 
 
 # --- registry --------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def column_name(scale: float) -> str:
 
 
 def _compute(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
-    values = cwt_label(positions, context.interval, settings["scales"])
+    values = cwt_label(positions, context.interval, settings["scales"], dtype=np.float32)
     return {name: values[..., k, :, :] for k, name in enumerate(settings["_columns"])}
 
 

@@ -29,27 +29,57 @@ from __future__ import annotations
 import numpy as np
 
 
-def _centred(positions: np.ndarray) -> np.ndarray:
-    """Positions minus each particle's mean over the frames: smaller numbers, less cancellation below."""
-    positions = np.asarray(positions, dtype=np.float64)
-    return positions - positions.mean(axis=-3, keepdims=True)
+def _planar(positions: np.ndarray) -> np.ndarray:
+    """(..., F, N, 3) positions -> (3, L, F, N) float64, minus each particle's mean over the frames.
+
+    One contiguous array per coordinate keeps every operation below on long contiguous runs; subtracting the
+    mean makes the numbers smaller, so the window sums cancel less.
+    """
+    x = np.asarray(positions, dtype=np.float64)
+    n_frames, n = x.shape[-3], x.shape[-2]
+    planar = np.ascontiguousarray(np.moveaxis(x.reshape(-1, n_frames, n, 3), -1, 0))
+    planar -= planar.mean(axis=2, keepdims=True)
+    return planar
 
 
-def _cumulative(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """S1[k] = sum_{f<k} x_f (..., F+1, N, 3) and S2[k] = sum_{f<k} |x_f|^2 (..., F+1, N)."""
-    pad = [(0, 0)] * x.ndim
-    pad[-3] = (1, 0)
-    s1 = np.pad(np.cumsum(x, axis=-3), pad)
-    s2 = np.pad(np.cumsum(np.einsum("...d,...d->...", x, x), axis=-2), pad[:-1])
+def _cumulative(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """S1[k] = sum_{f<k} x_f (3, ..., F+1, ...) and S2[k] = sum_{f<k} |x_f|^2 along ``axis`` (of x[d])."""
+    shape = list(x.shape)
+    shape[axis + 1] += 1
+    s1 = np.zeros(shape)
+    inner = [slice(None)] * len(shape)
+    inner[axis + 1] = slice(1, None)
+    np.cumsum(x, axis=axis + 1, out=s1[tuple(inner)])
+    s2 = np.zeros(shape[1:])
+    np.cumsum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2], axis=axis, out=s2[tuple(inner[1:])])
     return s1, s2
 
 
+def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
 def _phop_from_sums(m_a, q_a, m_b, q_b) -> np.ndarray:
-    """sqrt(<|r - m_B|^2>_A <|r - m_A|^2>_B) from window means m (.., 3) and mean squares q of |r|^2."""
-    cross = np.einsum("...d,...d->...", m_a, m_b)
-    a_about_b = q_a - 2.0 * cross + np.einsum("...d,...d->...", m_b, m_b)
-    b_about_a = q_b - 2.0 * cross + np.einsum("...d,...d->...", m_a, m_a)
+    """sqrt(<|r - m_B|^2>_A <|r - m_A|^2>_B) from window means m (3, ...) and mean squares q of |r|^2."""
+    cross = _dot(m_a, m_b)
+    a_about_b = q_a - 2.0 * cross + _dot(m_b, m_b)
+    b_about_a = q_b - 2.0 * cross + _dot(m_a, m_a)
     return np.sqrt(np.clip(a_about_b, 0.0, None) * np.clip(b_about_a, 0.0, None))
+
+
+# Trajectories are processed in blocks of this many particles (per replica): the temporaries then stay small
+# and are recycled, instead of touching fresh memory for every array operation.
+BLOCK_PARTICLES = 512
+
+
+def _blocks(positions: np.ndarray):
+    """Yield (l, particle slice, planar block (3, 1, F, b)) over the leading axes and particle blocks."""
+    n_frames, n = positions.shape[-3], positions.shape[-2]
+    flat = positions.reshape(-1, n_frames, n, 3)
+    for l, trajectory in enumerate(flat):
+        for start in range(0, n, BLOCK_PARTICLES):
+            part = slice(start, min(n, start + BLOCK_PARTICLES))
+            yield l, part, _planar(trajectory[None, :, part])
 
 
 def phop_window(positions: np.ndarray, half_window: int) -> np.ndarray:
@@ -59,69 +89,91 @@ def phop_window(positions: np.ndarray, half_window: int) -> np.ndarray:
     t > F - 1 - h.
     """
     h = int(half_window)
-    x = _centred(positions)
-    n_frames = x.shape[-3]
     if h < 1:
         raise ValueError(f"the p_hop half window must hold at least one frame, got {h}")
-    out = np.full(x.shape[:-1], np.nan)
+    positions = np.asarray(positions)
+    shape = positions.shape[:-1]
+    n_frames = shape[-2]
+    out = np.full(shape, np.nan)
     if n_frames < 2 * h + 1:
         return out
-    s1, s2 = _cumulative(x)
-    t = np.arange(h, n_frames - h)
+    flat_out = out.reshape(-1, n_frames, shape[-1])
     n = h + 1.0
-    # A = frames t-h..t, B = frames t..t+h.
-    m_a = (s1[..., t + 1, :, :] - s1[..., t - h, :, :]) / n
-    q_a = (s2[..., t + 1, :] - s2[..., t - h, :]) / n
-    m_b = (s1[..., t + h + 1, :, :] - s1[..., t, :, :]) / n
-    q_b = (s2[..., t + h + 1, :] - s2[..., t, :]) / n
-    out[..., h : n_frames - h, :] = _phop_from_sums(m_a, q_a, m_b, q_b)
+    for l, part, x in _blocks(positions):
+        s1, s2 = _cumulative(x, axis=1)
+        # For t = h .. F-1-h: A = frames t-h..t (sums S[t+1] - S[t-h]), B = frames t..t+h (S[t+h+1] - S[t]).
+        m_a = (s1[:, :, h + 1 : n_frames - h + 1] - s1[:, :, : n_frames - 2 * h]) / n
+        q_a = (s2[:, h + 1 : n_frames - h + 1] - s2[:, : n_frames - 2 * h]) / n
+        m_b = (s1[:, :, 2 * h + 1 :] - s1[:, :, h : n_frames - h]) / n
+        q_b = (s2[:, 2 * h + 1 :] - s2[:, h : n_frames - h]) / n
+        flat_out[l, h : n_frames - h, part] = _phop_from_sums(m_a, q_a, m_b, q_b)[0]
     return out
 
 
-def phop_iterative(positions: np.ndarray, p_c: float, t_f_frames: int, chunk_rows: int = 8192) -> np.ndarray:
+def phop_iterative(positions: np.ndarray, p_c: float, t_f_frames: int) -> np.ndarray:
     """Iterative p_hop (thesis eq. 2.15): recursive splits at argmax p while p* >= p_c.
 
     positions: (..., F, N, 3) unwrapped (sigma_AA); p_c in sigma_AA^2; t_f_frames: frames on each side of a
-    hop that receive its p*. Returns (..., F, N) (sigma_AA^2), 0 where no hop is recorded. The (replica,
-    particle) rows are processed ``chunk_rows`` at a time to bound memory.
+    hop that receive its p*. Returns (..., F, N) (sigma_AA^2), 0 where no hop is recorded.
+
+    The first split (the whole window, the same for every trajectory) is computed for a block of particles at
+    once from cumulative sums; only the trajectories that hop there (p* >= p_c) go on to the recursion.
     """
-    x = _centred(positions)
-    lead = x.shape[:-3]
-    n_frames, n = x.shape[-3], x.shape[-2]
-    # One row per (replica..., particle): rows (M, F, 3).
-    rows = np.moveaxis(x.reshape(-1, n_frames, n, 3), 2, 1).reshape(-1, n_frames, 3)
-    labels = np.zeros(rows.shape[:2])
-    for start in range(0, rows.shape[0], chunk_rows):
-        labels[start : start + chunk_rows] = _iterative_rows(rows[start : start + chunk_rows], p_c, int(t_f_frames))
-    return np.swapaxes(labels.reshape(*lead, n, n_frames), -1, -2)
-
-
-def _iterative_rows(rows: np.ndarray, p_c: float, t_f_frames: int) -> np.ndarray:
-    """phop_iterative of trajectories ``rows`` (M, F, 3); returns (M, F)."""
-    n_rows, n_frames = rows.shape[:2]
-    labels = np.zeros((n_rows, n_frames))
+    shape = np.shape(positions)[:-1]
+    n_frames, n = shape[-2], shape[-1]
+    labels = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n, n_frames))
     if n_frames < 3:
-        return labels
-    s1, s2 = _cumulative(rows[:, :, None, :])
-    s1, s2 = s1[:, :, 0, :], s2[:, :, 0]
+        return np.swapaxes(labels.reshape(*shape[:-2], n, n_frames), -1, -2)
+    t = np.arange(1, n_frames - 1)[:, None]
+    flat_labels = labels.reshape(-1, n, n_frames)
+    for l, part, x in _blocks(np.asarray(positions)):
+        s1, s2 = _cumulative(x, axis=1)
+        # A = [0, t], B = [t, F-1] for t = 1 .. F-2.
+        m_a = s1[:, :, 2:n_frames] / (t + 1.0)
+        q_a = s2[:, 2:n_frames] / (t + 1.0)
+        m_b = (s1[:, :, n_frames : n_frames + 1] - s1[:, :, 1 : n_frames - 1]) / (n_frames - t)
+        q_b = (s2[:, n_frames : n_frames + 1] - s2[:, 1 : n_frames - 1]) / (n_frames - t)
+        p = _phop_from_sums(m_a, q_a, m_b, q_b)[0]  # (F-2, b)
+        best = p.argmax(axis=0)  # the first frame at the maximum
+        p_star = p[best, np.arange(p.shape[1])]
+        (hops,) = np.nonzero(p_star >= p_c)
+        if hops.size:
+            rows = np.ascontiguousarray(x[:, 0, :, hops].transpose(1, 0, 2))  # (3, M, F)
+            flat_labels[l, part.start + hops] = _iterative_rows(
+                rows, p_c, int(t_f_frames), best[hops] + 1, p_star[hops]
+            )
+    return np.swapaxes(labels.reshape(*shape[:-2], n, n_frames), -1, -2)
+
+
+def _iterative_rows(
+    rows: np.ndarray, p_c: float, t_f_frames: int, t_star: np.ndarray, p_star: np.ndarray
+) -> np.ndarray:
+    """The recursion on trajectories ``rows`` (3, M, F) whose first split is at frames ``t_star`` (M,) with
+    values ``p_star``; returns their labels (M, F)."""
+    n_rows, n_frames = rows.shape[1:]
+    labels = np.zeros((n_rows, n_frames))
+    s1, s2 = _cumulative(rows, axis=1)  # (3, M, F+1), (M, F+1)
     frames = np.arange(n_frames)
     boundary = np.zeros((n_rows, n_frames), dtype=bool)
     boundary[:, 0] = boundary[:, -1] = True
-    active = np.arange(n_rows)
-    hops_row, hops_frame, hops_value = [], [], []
+    every = np.arange(n_rows)
+    hops_row, hops_frame, hops_value = [every], [t_star], [p_star]
+    # Children [a, t* - 1] and [t* + 1, b]: t* - 1, t*, t* + 1 become segment ends.
+    for offset in (-1, 0, 1):
+        boundary[every, t_star + offset] = True
+    active = every
     while active.size:
         bnd = boundary[active]
+        s1a, s2a = s1[:, active], s2[active]
         # a(t): last boundary at or before t; b(t): first boundary at or after t.
         a = np.maximum.accumulate(np.where(bnd, frames, 0), axis=1)
         b = np.flip(np.minimum.accumulate(np.flip(np.where(bnd, frames, n_frames - 1), axis=1), axis=1), axis=1)
-        rr = np.arange(active.size)[:, None]
-        s1a, s2a = s1[active], s2[active]
         n_a = frames - a + 1.0
         n_b = b - frames + 1.0
-        m_a = (s1a[rr, frames + 1] - s1a[rr, a]) / n_a[..., None]
-        q_a = (s2a[rr, frames + 1] - s2a[rr, a]) / n_a
-        m_b = (s1a[rr, b + 1] - s1a[rr, frames]) / n_b[..., None]
-        q_b = (s2a[rr, b + 1] - s2a[rr, frames]) / n_b
+        m_a = (s1a[:, :, 1:] - np.take_along_axis(s1a, a[None], axis=2)) / n_a
+        q_a = (s2a[:, 1:] - np.take_along_axis(s2a, a, axis=1)) / n_a
+        m_b = (np.take_along_axis(s1a, b[None] + 1, axis=2) - s1a[:, :, :n_frames]) / n_b
+        q_b = (np.take_along_axis(s2a, b + 1, axis=1) - s2a[:, :n_frames]) / n_b
         # Candidates lie strictly inside a segment (not on a boundary).
         p = np.where(bnd, -np.inf, _phop_from_sums(m_a, q_a, m_b, q_b))
         # Segments are the runs of frames between boundaries: id = number of boundaries at or before t.
@@ -140,10 +192,8 @@ def _iterative_rows(rows: np.ndarray, p_c: float, t_f_frames: int) -> np.ndarray
         hops_row.append(row)
         hops_frame.append(frame)
         hops_value.append(flat_p[chosen])
-        # Children [a, t* - 1] and [t* + 1, b]: t* - 1, t*, t* + 1 become segment ends.
-        boundary[row, frame] = True
-        boundary[row, frame - 1] = True
-        boundary[row, frame + 1] = True
+        for offset in (-1, 0, 1):
+            boundary[row, frame + offset] = True
         active = np.unique(row)
     if hops_row:
         row, frame, value = (np.concatenate(v) for v in (hops_row, hops_frame, hops_value))

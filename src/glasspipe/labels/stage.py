@@ -22,7 +22,8 @@ memory holds one block of dense trajectories, not the whole ensemble.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,19 @@ class _Accumulator:
         return table
 
 
+def _compute_block(specs, block, resolved, context, pool, threads) -> dict[str, np.ndarray]:
+    """{column: (r, K, N)} of every label of ``specs`` on the replicas ``block`` (r, K, N, 3), the replicas split
+    among the threads of ``pool`` (None: this thread)."""
+
+    def work(part):
+        return {c: v for spec in specs for c, v in spec.compute(part, resolved[spec.name], context).items()}
+
+    if pool is None or len(block) == 1:
+        return work(block)
+    results = list(pool.map(work, np.array_split(block, min(threads, len(block)))))
+    return {column: np.concatenate([r[column] for r in results]) for column in results[0]}
+
+
 @dataclass
 class LabelResult:
     """What :func:`compute_labels` returns: the tables and the metadata to store beside them."""
@@ -100,39 +114,83 @@ def _dense_selection(path: Path, labels_settings: dict) -> tuple[set[int], bool]
     return steps, bool(steps) and float(window.get("start", 1.0)) == 0.0
 
 
-def _check_spacing(times: np.ndarray, dt: float, path: Path) -> float:
+def _check_spacing(times: np.ndarray, dt: float, source: str) -> float:
     """The spacing (tau) of the dense frames; raises when they are not equally spaced on the dt grid."""
     if len(times) < 2:
-        raise ValueError(f"replica file {path} holds {len(times)} dense-window frame(s); p_hop and CWT need more")
+        raise ValueError(f"{source} holds {len(times)} dense-window frame(s); p_hop and CWT need more")
     spacing = (times[-1] - times[0]) / (len(times) - 1)
     worst = float(np.abs(np.diff(times) - spacing).max())
     if worst > _SPACING_TOLERANCE_STEPS * dt:
         raise ValueError(
-            f"replica file {path}: dense-window frames are not equally spaced (spacing {spacing:g} tau, deviation "
+            f"{source}: dense-window frames are not equally spaced (spacing {spacing:g} tau, deviation "
             f"{worst:g} tau > one MD step {dt:g}); check 'isoconf.dense_window'"
         )
     return float(spacing)
 
 
+@dataclass
+class ReplicaFrames:
+    """One replica's frames: unwrapped positions (sigma_AA) at the label times (K, N, 3) and, when dense
+    labels are wanted, on the dense window (F, N, 3); times in tau; ``source`` names it in messages."""
+
+    label_times: np.ndarray
+    label_positions: np.ndarray
+    dense_times: np.ndarray | None = None
+    dense_positions: np.ndarray | None = None
+    dt: float = 0.005
+    source: str = "replica"
+
+
+def replicas_from_files(
+    settings: dict, initial: Snapshot, replica_paths: Sequence[str | Path], dense: bool
+) -> Iterator[ReplicaFrames]:
+    """Read the replica files one at a time (glasspipe.labels.propensity.load_replica_file): label frames are
+    those flagged log 'label' = 1, dense frames those at the file's isoconf 'dense_steps' (plus t = 0 when the
+    window starts there)."""
+    for path in replica_paths:
+        path = Path(path)
+        frames = load_replica_file(initial, path)
+        labelled = [f for f in frames[1:] if is_label_frame(f)]
+        if not labelled:
+            raise ValueError(f"replica file {path} holds no label-time frame")
+        item = ReplicaFrames(
+            label_times=np.array([f.time for f in labelled]),
+            label_positions=np.stack([f.unwrapped_positions() for f in labelled]),
+            dt=frames[0].dt,
+            source=f"replica file {path}",
+        )
+        if dense:
+            steps, with_origin = _dense_selection(path, settings)
+            if not steps:
+                item.dense_times = np.zeros(0)
+            else:
+                chosen = [f for k, f in enumerate(frames) if f.step in steps or (k == 0 and with_origin)]
+                item.dense_times = np.array([f.time for f in chosen])
+                item.dense_positions = np.stack([f.unwrapped_positions() for f in chosen])
+        yield item
+
+
 def compute_labels(
     settings: dict,
     initial: Snapshot,
-    replica_paths: Sequence[str | Path],
+    replicas: Iterable[ReplicaFrames],
+    n_replicas: int,
     tau_alpha: float | None = None,
     chunk_replicas: int = 4,
+    threads: int = 1,
 ) -> LabelResult:
-    """Every enabled label of one configuration from its replica files.
+    """Every enabled label of one configuration from its ``n_replicas`` replicas (an iterable, consumed once).
 
     settings: the stage settings (sections 'isoconf' and 'labels', filled with defaults); initial: the
-    equilibrated configuration (time origin); replica_paths: isoconf GSD files (t = 0 first);
-    tau_alpha: the temperature's estimate (tau), for settings in units of tau_alpha.
+    equilibrated configuration (time origin); tau_alpha: the temperature's estimate (tau), for settings in
+    units of tau_alpha. Labels are computed ``chunk_replicas`` replicas at a time, the replicas of a block
+    split among ``threads`` threads (numpy releases the GIL in its array operations).
     """
     labels_section = settings.get("labels", {})
     specs = enabled(labels_section)
     label_specs = [s for s in specs if s.grid == LABEL_GRID]
     dense_specs = [s for s in specs if s.grid == DENSE_GRID]
     resolved = {s.name: _settings_for(s, labels_section, tau_alpha) for s in specs}
-    n_replicas = len(replica_paths)
     if n_replicas < 2:
         raise ValueError(f"the labels need at least 2 replicas (noise ceiling from two halves), found {n_replicas}")
     origin = initial.unwrapped_positions()
@@ -142,53 +200,60 @@ def compute_labels(
     dense_block: list[np.ndarray] = []
     acc: dict[str, _Accumulator] = {}
 
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+
+    def add_block(specs_, block, context):
+        for column, values in _compute_block(specs_, block, resolved, context, pool, threads).items():
+            acc.setdefault(column, _Accumulator(n_replicas)).add(values)
+
     def flush_dense():
-        context = Context(origin, initial.typeid, initial.box_length, dense_times, interval)
-        block = np.stack(dense_block)
-        for spec in dense_specs:
-            for column, values in spec.compute(block, resolved[spec.name], context).items():
-                acc.setdefault(column, _Accumulator(n_replicas)).add(values)
+        add_block(
+            dense_specs,
+            np.stack(dense_block),
+            Context(origin, initial.typeid, initial.box_length, dense_times, interval),
+        )
         dense_block.clear()
 
-    for r, path in enumerate(replica_paths):
-        path = Path(path)
-        frames = load_replica_file(initial, path)
-        labelled = [f for f in frames[1:] if is_label_frame(f)]
-        times = np.array([f.time for f in labelled])
+    count = 0
+    for item in replicas:
+        count += 1
+        times = np.asarray(item.label_times, dtype=np.float64)
         if label_times is None:
             label_times = times
         elif len(times) != len(label_times) or not np.allclose(times, label_times, rtol=1e-9, atol=0.0):
             raise ValueError(
-                f"replica file {path} has label times {times.tolist()} but the first replica {label_times.tolist()}"
+                f"{item.source} has label times {times.tolist()} but the first replica {label_times.tolist()}"
             )
-        if len(times) == 0:
-            raise ValueError(f"replica file {path} holds no label-time frame")
-        label_positions.append(np.stack([f.unwrapped_positions() for f in labelled]))
+        label_positions.append(np.asarray(item.label_positions, dtype=np.float64))
         if dense_specs:
-            steps, with_origin = _dense_selection(path, settings)
-            dense = [f for k, f in enumerate(frames) if f.step in steps or (k == 0 and with_origin)]
-            if not steps:
+            if item.dense_positions is None or len(item.dense_times) == 0:
                 names = ", ".join(f"'labels.{s.name}.enabled'" for s in dense_specs)
                 raise ValueError(
-                    f"{names} need the dense window of frames, but replica file {path} has none; set "
+                    f"{names} need the dense window of frames, but {item.source} has none; set "
                     "'isoconf.dense_window' (and rerun isoconf) or disable these labels"
                 )
-            times_d = np.array([f.time for f in dense])
+            times_d = np.asarray(item.dense_times, dtype=np.float64)
             if dense_times is None:
                 dense_times = times_d
-                interval = _check_spacing(times_d, frames[0].dt, path)
+                interval = _check_spacing(times_d, item.dt, item.source)
             elif len(times_d) != len(dense_times) or not np.allclose(times_d, dense_times, rtol=1e-9, atol=1e-12):
-                raise ValueError(f"replica file {path} has other dense-window times than the first replica")
-            dense_block.append(np.stack([f.unwrapped_positions() for f in dense]))
-            if len(dense_block) == chunk_replicas or r == n_replicas - 1:
+                raise ValueError(f"{item.source} has other dense-window times than the first replica")
+            dense_block.append(np.asarray(item.dense_positions, dtype=np.float64))
+            if len(dense_block) == chunk_replicas:
                 flush_dense()
+    if count != n_replicas:
+        raise ValueError(f"{count} replicas given, {n_replicas} expected")
+    if dense_block:
+        flush_dense()
     positions = np.stack(label_positions)  # (R, K, N, 3)
     context = Context(origin, initial.typeid, initial.box_length, label_times)
+    for spec in label_specs:  # build the neighbour lists once, before any thread needs them
+        if "r_in" in resolved[spec.name] or "r_cage" in resolved[spec.name]:
+            context.neighbours(resolved[spec.name].get("r_in", resolved[spec.name].get("r_cage")))
     for start in range(0, n_replicas, chunk_replicas):
-        block = positions[start : start + chunk_replicas]
-        for spec in label_specs:
-            for column, values in spec.compute(block, resolved[spec.name], context).items():
-                acc.setdefault(column, _Accumulator(n_replicas)).add(values)
+        add_block(label_specs, positions[start : start + chunk_replicas], context)
+    if pool is not None:
+        pool.shutdown()
     distances = np.linalg.norm(positions - origin, axis=-1)
     table = _long_table(initial, label_times, distances)
     ceilings = []
@@ -252,4 +317,8 @@ def compute_labels_from_files(
     if len(replica_paths) == 0:
         raise ValueError(f"no replica files given for the initial configuration {equilibrated}")
     chunk = int(settings.get("labels", {}).get("chunk_replicas", 4))
-    return compute_labels(settings, read_snapshot(equilibrated), replica_paths, tau_alpha, chunk)
+    threads = int(settings.get("labels", {}).get("threads", 1))
+    initial = read_snapshot(equilibrated)
+    dense = any(spec.grid == DENSE_GRID for spec in enabled(settings.get("labels", {})))
+    frames = replicas_from_files(settings, initial, replica_paths, dense)
+    return compute_labels(settings, initial, frames, len(replica_paths), tau_alpha, chunk, threads)

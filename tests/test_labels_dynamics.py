@@ -534,3 +534,28 @@ def test_botan_bond_breaking_versus_propensity_at_tau_alpha(shared_data):
     print(f"BOTAN cfg 1, tau_alpha: Pearson(C_B, propensity) over A particles = {r:.4f}; mean C_B = {c_b.mean():.4f}")
     assert r < -0.7
     assert 0.2 < c_b[is_a].mean() < 0.95
+
+
+# ------------------------------------------------------------------------------------------ Snakemake
+
+
+def test_snakemake_plans_the_dense_and_ceiling_tables(tmp_path):
+    """The tiny config enables p_hop and the CWT: the labels jobs must declare the dense labels and the
+    ceilings tables (a dry run; the end-to-end run is tests/test_workflow.py)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+        + ["--configfile", str(REPO / "tests" / "configs" / "tiny.yaml"), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout + result.stderr
+    for c in range(4):
+        assert f"T0.8/labels/cfg{c:03d}.dense.parquet" in text
+        assert f"T0.8/labels/cfg{c:03d}.ceilings.parquet" in text

@@ -88,26 +88,7 @@ def phop_window(positions: np.ndarray, half_window: int) -> np.ndarray:
     positions: (..., F, N, 3) unwrapped (sigma_AA); returns (..., F, N) (sigma_AA^2), NaN where t < h or
     t > F - 1 - h.
     """
-    h = int(half_window)
-    if h < 1:
-        raise ValueError(f"the p_hop half window must hold at least one frame, got {h}")
-    positions = np.asarray(positions)
-    shape = positions.shape[:-1]
-    n_frames = shape[-2]
-    out = np.full(shape, np.nan)
-    if n_frames < 2 * h + 1:
-        return out
-    flat_out = out.reshape(-1, n_frames, shape[-1])
-    n = h + 1.0
-    for l, part, x in _blocks(positions):
-        s1, s2 = _cumulative(x, axis=1)
-        # For t = h .. F-1-h: A = frames t-h..t (sums S[t+1] - S[t-h]), B = frames t..t+h (S[t+h+1] - S[t]).
-        m_a = (s1[:, :, h + 1 : n_frames - h + 1] - s1[:, :, : n_frames - 2 * h]) / n
-        q_a = (s2[:, h + 1 : n_frames - h + 1] - s2[:, : n_frames - 2 * h]) / n
-        m_b = (s1[:, :, 2 * h + 1 :] - s1[:, :, h : n_frames - h]) / n
-        q_b = (s2[:, 2 * h + 1 :] - s2[:, h : n_frames - h]) / n
-        flat_out[l, h : n_frames - h, part] = _phop_from_sums(m_a, q_a, m_b, q_b)[0]
-    return out
+    return phop_both(positions, half_window=half_window)[0]
 
 
 def phop_iterative(positions: np.ndarray, p_c: float, t_f_frames: int) -> np.ndarray:
@@ -119,16 +100,43 @@ def phop_iterative(positions: np.ndarray, p_c: float, t_f_frames: int) -> np.nda
     The first split (the whole window, the same for every trajectory) is computed for a block of particles at
     once from cumulative sums; only the trajectories that hop there (p* >= p_c) go on to the recursion.
     """
-    shape = np.shape(positions)[:-1]
+    return phop_both(positions, p_c=p_c, t_f_frames=t_f_frames)[1]
+
+
+def phop_both(
+    positions: np.ndarray, half_window: int | None = None, p_c: float | None = None, t_f_frames: int = 0
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(phop_window, phop_iterative) in one pass over the blocks of trajectories (the cumulative sums are
+    shared); a form whose parameter (``half_window``, ``p_c``) is None is skipped and returned as None."""
+    positions = np.asarray(positions)
+    shape = positions.shape[:-1]
     n_frames, n = shape[-2], shape[-1]
-    labels = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n, n_frames))
-    if n_frames < 3:
-        return np.swapaxes(labels.reshape(*shape[:-2], n, n_frames), -1, -2)
+    window = iterative = None
+    h = None if half_window is None else int(half_window)
+    if h is not None:
+        if h < 1:
+            raise ValueError(f"the p_hop half window must hold at least one frame, got {h}")
+        window = np.full(shape, np.nan)
+        if n_frames < 2 * h + 1:
+            h = None
+    if p_c is not None:
+        iterative = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n, n_frames))
+    if h is None and (p_c is None or n_frames < 3):
+        return window, None if iterative is None else np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
+    flat_window = None if window is None else window.reshape(-1, n_frames, n)
     t = np.arange(1, n_frames - 1)[:, None]
-    flat_labels = labels.reshape(-1, n, n_frames)
-    for l, part, x in _blocks(np.asarray(positions)):
+    for l, part, x in _blocks(positions):
         s1, s2 = _cumulative(x, axis=1)
-        # A = [0, t], B = [t, F-1] for t = 1 .. F-2.
+        if h is not None:
+            # For t = h .. F-1-h: A = frames t-h..t (sums S[t+1] - S[t-h]), B = frames t..t+h (S[t+h+1] - S[t]).
+            m_a = (s1[:, :, h + 1 : n_frames - h + 1] - s1[:, :, : n_frames - 2 * h]) / (h + 1.0)
+            q_a = (s2[:, h + 1 : n_frames - h + 1] - s2[:, : n_frames - 2 * h]) / (h + 1.0)
+            m_b = (s1[:, :, 2 * h + 1 :] - s1[:, :, h : n_frames - h]) / (h + 1.0)
+            q_b = (s2[:, 2 * h + 1 :] - s2[:, h : n_frames - h]) / (h + 1.0)
+            flat_window[l, h : n_frames - h, part] = _phop_from_sums(m_a, q_a, m_b, q_b)[0]
+        if p_c is None or n_frames < 3:
+            continue
+        # Iterative, first split: A = [0, t], B = [t, F-1] for t = 1 .. F-2.
         m_a = s1[:, :, 2:n_frames] / (t + 1.0)
         q_a = s2[:, 2:n_frames] / (t + 1.0)
         m_b = (s1[:, :, n_frames : n_frames + 1] - s1[:, :, 1 : n_frames - 1]) / (n_frames - t)
@@ -139,10 +147,10 @@ def phop_iterative(positions: np.ndarray, p_c: float, t_f_frames: int) -> np.nda
         (hops,) = np.nonzero(p_star >= p_c)
         if hops.size:
             rows = np.ascontiguousarray(x[:, 0, :, hops].transpose(1, 0, 2))  # (3, M, F)
-            flat_labels[l, part.start + hops] = _iterative_rows(
-                rows, p_c, int(t_f_frames), best[hops] + 1, p_star[hops]
-            )
-    return np.swapaxes(labels.reshape(*shape[:-2], n, n_frames), -1, -2)
+            iterative[l, part.start + hops] = _iterative_rows(rows, p_c, int(t_f_frames), best[hops] + 1, p_star[hops])
+    if iterative is not None:
+        iterative = np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
+    return window, iterative
 
 
 def _iterative_rows(
@@ -214,10 +222,10 @@ def frames_of(duration: float, interval: float) -> int:
 
 
 def _compute(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
-    out = {"phop": phop_window(positions, max(1, int(round(0.5 * settings["window"] / context.interval))))}
-    if settings["iterative"]:
-        out["phop_iterative"] = phop_iterative(positions, settings["p_c"], frames_of(settings["t_f"], context.interval))
-    return out
+    half_window = max(1, int(round(0.5 * settings["window"] / context.interval)))
+    p_c = settings["p_c"] if settings["iterative"] else None
+    window, iterative = phop_both(positions, half_window, p_c, frames_of(settings["t_f"], context.interval))
+    return {"phop": window} if iterative is None else {"phop": window, "phop_iterative": iterative}
 
 
 register(

@@ -5,8 +5,9 @@ The initial neighbours of particle i are the particles j with |r_ij(0)| < r_in s
 
     C_B,i(t) = (number of i's initial neighbours with |r_ij(t)| < r_out sigma_ij) / (number of initial ones),
 
-distances under the minimum image convention; the label is its mean over the replicas. C_B = 1 while i keeps
-its cage and falls towards 0 as the cage is lost. A particle without initial neighbours has C_B = NaN.
+the pair separations followed from their minimum image at t = 0; the label is its mean over the replicas.
+C_B = 1 while i keeps its cage and falls towards 0 as the cage is lost. A particle without initial
+neighbours has C_B = NaN.
 Defaults r_in = 1.3, r_out = 1.7 (units of sigma_ij), as in GlassMLP.
 """
 
@@ -17,15 +18,21 @@ import numpy as np
 from glasspipe.labels.neighbours import InitialNeighbours
 
 
-def bond_breaking(positions: np.ndarray, neighbours: InitialNeighbours, box_length: float, r_out: float) -> np.ndarray:
-    """Per-replica C_B: positions (..., K, N, 3) (unwrapped or wrapped, sigma_AA) -> (..., K, N)."""
+def bond_breaking(positions: np.ndarray, neighbours: InitialNeighbours, r_out: float) -> np.ndarray:
+    """Per-replica C_B: positions (..., K, N, 3) -> (..., K, N).
+
+    positions are unwrapped continuations of the coordinates the neighbours were built from. The separation
+    of a pair is followed from its minimum image at t = 0 through the unwrapped displacements,
+    r_ij(t) = r_j(t) - r_i(t) + shift_ij, rather than re-imaged at t (the same numbers while |r_ij| < L / 2,
+    and no spurious periodic image of j counted as a kept neighbour beyond that).
+    """
     positions = np.asarray(positions, dtype=np.float64)
     lead, n = positions.shape[:-2], positions.shape[-2]
     planar = np.ascontiguousarray(np.moveaxis(positions.reshape(-1, n, 3), -1, 0))  # (3, frames, N)
     d2 = np.zeros((planar.shape[1], len(neighbours.i)))
-    for coordinate in planar:  # x, y, z: gathers along contiguous rows
+    for d, coordinate in enumerate(planar):  # x, y, z: gathers along contiguous rows
         delta = coordinate[:, neighbours.j] - coordinate[:, neighbours.i]
-        delta -= box_length * np.round(delta / box_length)
+        delta += neighbours.shift[:, d]
         d2 += delta * delta
     kept = d2 < (r_out * neighbours.sigma) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -40,7 +47,7 @@ from glasspipe.labels.registry import LABEL_GRID, Context, LabelSpec, register  
 
 def _compute(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
     neighbours = context.neighbours(settings["r_in"])
-    return {"bond_breaking": bond_breaking(positions, neighbours, context.box_length, settings["r_out"])}
+    return {"bond_breaking": bond_breaking(positions, neighbours, settings["r_out"])}
 
 
 register(

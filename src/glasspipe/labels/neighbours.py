@@ -12,10 +12,6 @@ from glasspipe.potential import KobAndersen
 from glasspipe.structure.neighbours import periodic_pairs
 
 
-def min_image(delta: np.ndarray, box_length: float) -> np.ndarray:
-    return delta - box_length * np.round(delta / box_length)
-
-
 @dataclass(frozen=True)
 class InitialNeighbours:
     """Directed pairs (i, j) with |r_j(0) - r_i(0)| < r_factor sigma_{type_i type_j}.
@@ -26,6 +22,7 @@ class InitialNeighbours:
 
     i: np.ndarray
     j: np.ndarray
+    shift: np.ndarray  # (P, 3): minimum-image r_j(0) - r_i(0) minus the plain difference (a multiple of L)
     sigma: np.ndarray  # sigma_ij of each pair (sigma_AA)
     count: np.ndarray  # neighbours per particle (N,)
     incidence: sp.csr_matrix
@@ -36,6 +33,9 @@ def initial_neighbours(
 ) -> InitialNeighbours:
     """Pairs closer than ``r_factor`` sigma_ij in the configuration ``positions`` (N, 3), minimum image.
 
+    ``positions`` fixes the frame of ``shift``: later positions given to the labels must be unwrapped
+    continuations of these same coordinates.
+
     sigma: (n_types, n_types) pair diameters (default Kob-Andersen: AA 1.0, AB 0.8, BB 0.88).
     """
     sigma = KobAndersen().sigma if sigma is None else np.asarray(sigma, dtype=np.float64)
@@ -45,6 +45,8 @@ def initial_neighbours(
     sigma_ij = sigma[typeid[pairs.i], typeid[pairs.j]]
     keep = pairs.distances < r_factor * sigma_ij
     i, j, sigma_ij = pairs.i[keep], pairs.j[keep], sigma_ij[keep]
+    positions = np.asarray(positions, dtype=np.float64)
+    shift = pairs.vectors[keep] - (positions[j] - positions[i])
     count = np.bincount(i, minlength=n)
     incidence = sp.csr_matrix((np.ones(len(i)), (i, np.arange(len(i)))), shape=(n, len(i)))
-    return InitialNeighbours(i=i, j=j, sigma=sigma_ij, count=count, incidence=incidence)
+    return InitialNeighbours(i=i, j=j, shift=shift, sigma=sigma_ij, count=count, incidence=incidence)

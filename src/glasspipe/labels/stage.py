@@ -56,10 +56,11 @@ class _Accumulator:
             self.total = np.zeros(values.shape[1:])
             self.first_half = np.zeros(values.shape[1:])
             self.single = np.array(values[0], dtype=np.float64)
-        index = self.seen + np.arange(len(values))
-        self.total += values.sum(axis=0)
-        self.first_half += values[index < self.half].sum(axis=0)
-        self.seen += len(values)
+        for value in values:  # in place, replica by replica: no temporaries of the block's size
+            self.total += value
+            if self.seen < self.half:
+                self.first_half += value
+            self.seen += 1
 
     def mean(self) -> np.ndarray:
         return self.total / self.n_replicas

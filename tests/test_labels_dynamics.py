@@ -571,3 +571,18 @@ def test_snakemake_plans_the_dense_and_ceiling_tables(tmp_path):
     for c in range(4):
         assert f"T0.8/labels/cfg{c:03d}.dense.parquet" in text
         assert f"T0.8/labels/cfg{c:03d}.ceilings.parquet" in text
+
+
+def test_label_settings_in_tau_alpha_are_scaled_to_tau():
+    """time_unit tau_alpha multiplies exactly the label's time settings (CWT scales; p_hop window and t_f, not
+    p_c, a length squared); column names keep the configured values."""
+    from glasspipe.labels.registry import LABELS, in_tau
+
+    cwt = in_tau(LABELS["cwt"], {"time_unit": "tau_alpha", "scales": [0.1, 2.0]}, 5.0)
+    assert cwt["scales"] == pytest.approx([0.5, 10.0])
+    assert LABELS["cwt"].columns({"scales": [0.1, 2.0]}) == ["cwt_s0.1", "cwt_s2"]
+    phop = in_tau(LABELS["phop"], {"time_unit": "tau_alpha", "window": 0.4, "t_f": 1.0, "p_c": 0.16}, 5.0)
+    assert (phop["window"], phop["t_f"], phop["p_c"]) == pytest.approx((2.0, 5.0, 0.16))
+    assert in_tau(LABELS["phop"], {"time_unit": "tau", "window": 0.4}, None)["window"] == 0.4
+    with pytest.raises(ValueError, match=r"labels\.cwt\.time_unit"):
+        in_tau(LABELS["cwt"], {"time_unit": "tau_alpha", "scales": [1.0]}, None)

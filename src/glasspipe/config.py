@@ -514,9 +514,30 @@ def _check_label_windows(config: dict) -> None:
                     )
 
 
+def _check_targets(config: dict) -> None:
+    """Each enabled model's 'target' must be a label-time column the labels stage writes (simulated data;
+    an imported dataset's columns are checked when its labels are read)."""
+    if is_imported(config):
+        return
+    from glasspipe.labels.registry import LABEL_GRID, enabled
+
+    available = ["propensity"]
+    for spec in enabled(config.get("labels", {})):
+        if spec.grid == LABEL_GRID:
+            available += [c for c in spec.columns(config["labels"].get(spec.name, {})) if c not in available]
+    for model in enabled_models(config):
+        target = config["models"][model].get("target", "propensity")
+        if target not in available:
+            raise ConfigError(
+                f"config key 'models.{model}.target' = {target!r} is not a label the labels stage writes at the "
+                f"label times; choose one of {available} (enable its label in 'labels')"
+            )
+
+
 def _check_consistency(config: dict) -> None:
     _check_split(config)
     _check_models(config)
+    _check_targets(config)
     _check_label_grid(config)
     _check_label_windows(config)
     n_a = n_type_a(config)

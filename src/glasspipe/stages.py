@@ -300,6 +300,7 @@ def labels(
         n_replicas=len(replicas),
         self_isf={"q": Q_PEAK_KA, "times": times.tolist(), "fs_A": fs},
         noise_ceiling=ceiling.to_dict(orient="list"),
+        noise_ceilings=_label_ceilings(result.ceilings),
         label_info=result.info,
     )
     write_table(table, output, metadata=meta)
@@ -309,6 +310,14 @@ def labels(
         )
     if ceilings_output is not None:
         write_table(result.ceilings, ceilings_output, metadata=_metadata("labels", settings, **common))
+
+
+def _label_ceilings(ceilings: pd.DataFrame) -> dict:
+    """{label column: {time, half_half_pearson, reliability, ceiling}} of the label-time columns (the report
+    reads the ceiling of the label a model learnt from here)."""
+    label_grid = ceilings[ceilings["grid"] == "label"]
+    columns = ["time", "half_half_pearson", "reliability", "ceiling"]
+    return {name: group[columns].to_dict(orient="list") for name, group in label_grid.groupby("label", sort=False)}
 
 
 def structure(settings: dict, configuration: Path, output: Path) -> None:
@@ -341,9 +350,15 @@ def model_input(settings: dict, model: str) -> dict:
     from glasspipe.learn.registry import get
 
     spec = get(model)
+    target = settings["models"].get(model, {}).get("target", "propensity")
     if spec.inputs == "graph":
-        return {"inputs": "graph", "positions": settings["graph"]["input"], "r_cut": settings["graph"]["r_cut"]}
-    return {"inputs": "descriptors", "positions": "thermal"}
+        return {
+            "inputs": "graph",
+            "positions": settings["graph"]["input"],
+            "r_cut": settings["graph"]["r_cut"],
+            "target": target,
+        }
+    return {"inputs": "descriptors", "positions": "thermal", "target": target}
 
 
 def load_samples(layout, temperature: float, configurations: list[int], model_input_: dict) -> list:
@@ -357,6 +372,8 @@ def load_samples(layout, temperature: float, configurations: list[int], model_in
             _positions_path(layout, temperature, c, model_input_["positions"]),
             layout.labels(temperature, c),
             layout.structure(temperature, c) if with_descriptors else None,
+            # The label the model learns (models.<name>.target; propensity for models trained before it existed).
+            target=model_input_.get("target", "propensity"),
         )
         for c in configurations
     ]
@@ -408,6 +425,7 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     predictions = pd.concat(tables, ignore_index=True)
     metrics = correlations(predictions, model)
     metrics.insert(1, "temperature", float(temperature))
+    metrics["label"] = inputs.get("target", "propensity")  # the label the model learnt (the last fold's: all agree)
     meta = _metadata("evaluate", settings, model=model, folds=plan)
     write_table(predictions, layout.predictions(temperature, model), metadata=meta)
     write_table(metrics, layout.metrics(temperature, model), metadata=meta)

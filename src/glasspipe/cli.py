@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stage_parser(sub, "isoconf", "run the iso-configurational replicas of one configuration").set_defaults(
         func=_cmd_isoconf
     )
-    _stage_parser(sub, "labels", "propensity labels of one configuration").set_defaults(func=_cmd_labels)
+    _stage_parser(sub, "labels", "dynamical labels of one configuration").set_defaults(func=_cmd_labels)
     p = _stage_parser(
         sub, "import-source", "convert one configuration of the config's 'source' dataset into pipeline files"
     )

@@ -16,12 +16,12 @@ and p* = p(t*). When p* >= p_c, the segment is split at t* into [a, t* - 1] and 
 treated the same way; the recursion stops on a part whose p* < p_c (or that has no frame strictly inside).
 The frame t* itself belongs to neither part: on frames, t* is the last frame of one cage or the first of the
 next, and a part that kept it would find the same jump again (p = a^2 / sqrt(8) for a jump a seen by a
-two-frame window), a spurious second hop. Every
-recorded hop (t*, p*) gives p* to the frames within t_f of t* (the largest p* where hops overlap), and 0
-elsewhere. The recursion starts from the whole window.
+two-frame window), a spurious second hop. Every recorded hop (t*, p*) gives p* to the frames within t_f of
+t* (the largest p* where hops overlap), and 0 elsewhere. The recursion starts from the whole window.
 
-Both forms are vectorised over replicas and particles: the window sums come from cumulative sums along the
-frame axis, and each level of the recursion handles every open segment of every particle at once.
+Both forms are vectorised over particles (blocks of BLOCK_PARTICLES per replica): the window sums come from
+cumulative sums along the frame axis; the first split of the iterative form is computed for a whole block,
+and each further level of the recursion handles every open segment of the hopping trajectories at once.
 """
 
 from __future__ import annotations

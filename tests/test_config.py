@@ -76,8 +76,11 @@ def test_label_times_on_the_step_grid():
     steps = cfg.label_steps(config)
     assert steps.tolist() == [2, 20, 200, 2000]
     np.testing.assert_allclose(cfg.label_times(config), [0.01, 0.1, 1.0, 10.0])
-    # Times below one step are raised to one step and duplicates removed.
-    config = cfg.validate_config({**MINIMAL, "isoconf": {"times": [0.001, 0.002, 0.5]}})
+    # Times that collapse onto one MD step are refused (issue 7: grids stay distinct across temperatures);
+    # label_steps itself still raises sub-step times to one step and removes duplicates.
+    with pytest.raises(cfg.ConfigError, match=r"isoconf\.times.*0\.001, 0\.002"):
+        cfg.validate_config({**MINIMAL, "isoconf": {"times": [0.001, 0.002, 0.5]}})
+    config["isoconf"]["times"] = [0.001, 0.002, 0.5]
     assert cfg.label_steps(config).tolist() == [1, 100]
 
 

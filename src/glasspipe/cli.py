@@ -125,7 +125,16 @@ def _cmd_labels(args):
     settings = _settings(args, "labels")
     T, c = args.temperature, args.configuration
     replicas = _replica_paths(layout, settings, T, c)
-    stages.labels(settings, T, c, layout.equilibrated(T, c), replicas, layout.labels(T, c))
+    stages.labels(
+        settings,
+        T,
+        c,
+        layout.equilibrated(T, c),
+        replicas,
+        layout.labels(T, c),
+        dense_output=layout.dense_labels(T, c),
+        ceilings_output=layout.label_ceilings(T, c),
+    )
 
 
 def _cmd_import_source(args):
@@ -275,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stage_parser(sub, "isoconf", "run the iso-configurational replicas of one configuration").set_defaults(
         func=_cmd_isoconf
     )
-    _stage_parser(sub, "labels", "propensity labels of one configuration").set_defaults(func=_cmd_labels)
+    _stage_parser(sub, "labels", "dynamical labels of one configuration").set_defaults(func=_cmd_labels)
     p = _stage_parser(
         sub, "import-source", "convert one configuration of the config's 'source' dataset into pipeline files"
     )

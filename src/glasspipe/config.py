@@ -29,7 +29,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "isoconf": ("seed", "system", "engine", "isoconf"),
     # One dataset file per job (passed on its own): the other source keys must not rerun every import.
     "import": ("system", "engine", "source.format", "source.box_length", "source.times"),
-    "labels": ("isoconf",),
+    "labels": ("isoconf", "labels"),
     "structure": ("system", "structure"),
     "evaluate": ("n_configurations", "split", "source"),
     "report": (),
@@ -325,7 +325,7 @@ def stage_settings(config: dict, stage: str, temperature: float | None = None) -
     """
     sections = train_sections(stage.removeprefix("train_")) if stage.startswith("train_") else STAGE_SECTIONS[stage]
     settings = {section: _get(config, section) for section in sections}
-    if stage in ("equilibrate", "isoconf") and temperature is not None:
+    if stage in ("equilibrate", "isoconf", "labels") and temperature is not None:
         settings["tau_alpha_estimate"] = tau_alpha_estimate(config, temperature)
     return settings
 
@@ -435,9 +435,121 @@ def _check_models(config: dict) -> None:
             )
 
 
+def _check_label_grid(config: dict) -> None:
+    """Refuse label times that collapse onto the same MD step at some temperature (isoconf.times in units of
+    tau_alpha at a high T, or times below dt): the grids would differ in length and meaning across temperatures."""
+    if is_imported(config):
+        return  # the dataset's own times
+    times = config["isoconf"]["times"]
+    requested = np.geomspace(times["start"], times["stop"], times["count"]) if isinstance(times, dict) else times
+    requested = np.unique(np.asarray(requested, dtype=float))
+    dt = config["engine"]["dt"]
+    for temperature in config["temperatures"]:
+        if config["isoconf"]["time_unit"] == "tau_alpha" and tau_alpha_estimate(config, temperature) is None:
+            return  # reported by the tau_alpha_estimates check
+        steps = np.maximum(1, np.round(requested * time_scale(config, "isoconf", temperature) / dt))
+        if len(np.unique(steps)) < len(requested):
+            collapsed = requested[np.r_[False, np.diff(steps) == 0] | np.r_[np.diff(steps) == 0, False]]
+            raise ConfigError(
+                f"config key 'isoconf.times' gives {len(requested)} label times but only {len(np.unique(steps))} "
+                f"distinct MD steps at T = {temperature:g} (dt = {dt:g}, time_unit {config['isoconf']['time_unit']}): "
+                f"times {collapsed.tolist()} fall on the same step. Raise the earliest times (or lower engine.dt) so "
+                "every temperature keeps every label time"
+            )
+
+
+def _check_label_windows(config: dict) -> None:
+    """The dense window must resolve the enabled dense labels: p_hop needs its window inside the dense window
+    and at least 2 frames per half window; the CWT needs interval <= smallest scale / 2 and length >= 2 x the
+    largest scale. Checked per temperature in tau (the units may be tau or tau_alpha)."""
+    labels = config.get("labels", {})
+    bond = labels.get("bond_breaking", {})
+    if bond.get("enabled") and not bond["r_out"] >= bond["r_in"]:
+        raise ConfigError(
+            f"config key 'labels.bond_breaking.r_out' = {bond['r_out']} must be at least "
+            f"'labels.bond_breaking.r_in' = {bond['r_in']}"
+        )
+    if is_imported(config):
+        return  # imported data: the dataset's labels, no dense window
+    wanted = [name for name in ("phop", "cwt") if labels.get(name, {}).get("enabled")]
+    if not wanted:
+        return
+    window = config["isoconf"].get("dense_window")
+    if not window:
+        raise ConfigError(
+            f"config key(s) {[f'labels.{n}.enabled' for n in wanted]} need the isoconf dense window: set "
+            "'isoconf.dense_window' {start, stop, interval} or disable these labels"
+        )
+    for temperature in config["temperatures"]:
+        try:
+            scale = time_scale(config, "isoconf", temperature)
+        except ConfigError:
+            return  # reported by the tau_alpha_estimates check
+        interval = window["interval"] * scale
+        length = (window["stop"] - window["start"]) * scale
+        where = f"at T = {temperature:g}: 'isoconf.dense_window' has interval {interval:g} tau, length {length:g} tau"
+        for name in wanted:
+            section = labels[name]
+            unit = 1.0
+            if section.get("time_unit", "tau") == "tau_alpha":
+                unit = tau_alpha_estimate(config, temperature)
+                if unit is None:
+                    raise ConfigError(
+                        f"config key 'labels.{name}.time_unit' = 'tau_alpha' needs 'tau_alpha_estimates' "
+                        "(one per temperature)"
+                    )
+            if name == "phop":
+                w = section["window"] * unit
+                if w / 2 < interval * (1 - 1e-9):
+                    raise ConfigError(
+                        f"config key 'labels.phop.window' = {section['window']} ({w:g} tau) is shorter than two "
+                        f"dense frames {where}"
+                    )
+                if w > length * (1 + 1e-9):
+                    raise ConfigError(
+                        f"config key 'labels.phop.window' = {section['window']} ({w:g} tau) exceeds the dense "
+                        f"window {where}"
+                    )
+            if name == "cwt":
+                smallest, largest = min(section["scales"]) * unit, max(section["scales"]) * unit
+                if interval > smallest / 2 * (1 + 1e-9):
+                    raise ConfigError(
+                        f"config key 'labels.cwt.scales': the smallest scale {smallest:g} tau needs a dense "
+                        f"interval <= {smallest / 2:g} tau {where}"
+                    )
+                if length < 2 * largest * (1 - 1e-9):
+                    raise ConfigError(
+                        f"config key 'labels.cwt.scales': the largest scale {largest:g} tau needs a dense window of at "
+                        f"least {2 * largest:g} tau {where}"
+                    )
+
+
+def _check_targets(config: dict) -> None:
+    """Each enabled model's 'target' must be a label-time column the labels stage writes (simulated data;
+    an imported dataset's columns are checked when its labels are read)."""
+    if is_imported(config):
+        return
+    from glasspipe.labels.registry import LABEL_GRID, enabled
+
+    available = ["propensity"]
+    for spec in enabled(config.get("labels", {})):
+        if spec.grid == LABEL_GRID:
+            available += [c for c in spec.columns(config["labels"].get(spec.name, {})) if c not in available]
+    for model in enabled_models(config):
+        target = config["models"][model].get("target", "propensity")
+        if target not in available:
+            raise ConfigError(
+                f"config key 'models.{model}.target' = {target!r} is not a label the labels stage writes at the "
+                f"label times; choose one of {available} (enable its label in 'labels')"
+            )
+
+
 def _check_consistency(config: dict) -> None:
     _check_split(config)
     _check_models(config)
+    _check_targets(config)
+    _check_label_grid(config)
+    _check_label_windows(config)
     n_a = n_type_a(config)
     if not 0 < n_a < config["system"]["n_particles"]:
         raise ConfigError(

@@ -7,7 +7,9 @@ results/
   T{T}/equilibrate/cfg{c}.thermo.parquet    thermodynamic log of all phases
   T{T}/equilibrate/cfg{c}.checks.json       equilibration checks (stationarity, temperature, crystal)
   T{T}/isoconf/cfg{c}/replica{r}.gsd        one NVE trajectory per replica: t = 0, then the label times
-  T{T}/labels/cfg{c}.parquet                propensity per particle and label time
+  T{T}/labels/cfg{c}.parquet                propensity and the label-time labels per particle and label time
+  T{T}/labels/cfg{c}.dense.parquet          dense-window labels (p_hop, CWT) per particle and dense frame
+  T{T}/labels/cfg{c}.ceilings.parquet       noise ceiling of every label column and time
   T{T}/structure/cfg{c}.parquet             radial descriptors per particle
   T{T}/models/{model}/fold{k}/...           trained model of fold k (state dict / JSON) and its training log
   T{T}/predictions/{model}.parquet          test-set predictions and targets (every fold's test set)
@@ -79,6 +81,14 @@ class Layout:
 
     def labels(self, temperature, configuration) -> Path:
         return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.parquet"
+
+    def dense_labels(self, temperature, configuration) -> Path:
+        """Dense-window labels (glasspipe.labels.stage): written when a dense label is enabled."""
+        return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.dense.parquet"
+
+    def label_ceilings(self, temperature, configuration) -> Path:
+        """Noise ceiling of every label column and time (glasspipe.labels.stage)."""
+        return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.ceilings.parquet"
 
     def structure(self, temperature, configuration) -> Path:
         return self.tdir(temperature) / "structure" / f"{cfg_name(configuration)}.parquet"

@@ -276,41 +276,55 @@ def labels(
     equilibrated: Path,
     replicas: list[Path],
     output: Path,
+    dense_output: Path | None = None,
+    ceilings_output: Path | None = None,
 ) -> None:
-    """Propensity of each particle at each label time (Parquet, long format).
+    """Every enabled dynamical label of one configuration (glasspipe.labels.stage; Parquet, long format).
 
-    The table's metadata also carries the self intermediate scattering function F_s(q = 7.25, t) of the
-    A particles averaged over replicas, from which the report reads tau_alpha, and the noise ceiling of the
-    A propensity per label time (equal replica halves, Spearman-Brown; see
-    glasspipe.labels.propensity.noise_ceiling).
+    ``output``: propensity (the columns the models read) and the label-time labels; ``dense_output``: the
+    dense-window labels (p_hop, CWT), written when some are enabled; ``ceilings_output``: the noise ceiling
+    of every label column and time. The labels table's metadata also carries the self intermediate
+    scattering function F_s(q = 7.25, t) of the A particles averaged over replicas, from which the report
+    reads tau_alpha, and the noise ceiling of the A propensity per label time (``noise_ceiling``, as before).
     """
     from glasspipe.dynamics.relaxation import Q_PEAK_KA, self_isf
-    from glasspipe.labels.propensity import load_replicas, noise_ceiling_from_distances, propensity
+    from glasspipe.labels.propensity import noise_ceiling_from_distances
+    from glasspipe.labels.stage import compute_labels_from_files
 
-    initial, trajectories = load_replicas(equilibrated, replicas)
-    table = propensity(initial, trajectories)
-    times = [frame.time for frame in trajectories[0]]
-    # (replicas x times, N, 3) displacements from the common origin.
-    positions = np.stack([[frame.unwrapped_positions() for frame in replica] for replica in trajectories])
-    is_a = initial.typeid == 0
-    ceiling = noise_ceiling_from_distances(
-        times, np.linalg.norm(positions - initial.unwrapped_positions(), axis=-1), is_a
-    )
-    fs = [
-        float(self_isf(initial.unwrapped_positions(), positions[:, k], Q_PEAK_KA, mask=is_a).mean())
-        for k in range(len(times))
-    ]
+    config = cfg.fill_defaults(settings)
+    result = compute_labels_from_files(config, equilibrated, replicas, cfg.tau_alpha_estimate(config, temperature))
+    table = result.table
+    times = result.label_times
+    positions = result.label_positions  # (replicas, times, N, 3), unwrapped from the common origin
+    is_a = result.typeid == 0
+    ceiling = noise_ceiling_from_distances(times, np.linalg.norm(positions - result.origin, axis=-1), is_a)
+    fs = [float(self_isf(result.origin, positions[:, k], Q_PEAK_KA, mask=is_a).mean()) for k in range(len(times))]
+    common = dict(temperature=temperature, configuration=configuration, equilibrated=str(equilibrated))
     meta = _metadata(
         "labels",
         settings,
-        temperature=temperature,
-        configuration=configuration,
-        equilibrated=str(equilibrated),
+        **common,
         n_replicas=len(replicas),
-        self_isf={"q": Q_PEAK_KA, "times": times, "fs_A": fs},
+        self_isf={"q": Q_PEAK_KA, "times": times.tolist(), "fs_A": fs},
         noise_ceiling=ceiling.to_dict(orient="list"),
+        noise_ceilings=_label_ceilings(result.ceilings),
+        label_info=result.info,
     )
     write_table(table, output, metadata=meta)
+    if dense_output is not None and result.dense is not None:
+        write_table(
+            result.dense, dense_output, metadata=_metadata("labels", settings, **common, label_info=result.info)
+        )
+    if ceilings_output is not None:
+        write_table(result.ceilings, ceilings_output, metadata=_metadata("labels", settings, **common))
+
+
+def _label_ceilings(ceilings: pd.DataFrame) -> dict:
+    """{label column: {time, half_half_pearson, reliability, ceiling}} of the label-time columns (the report
+    reads the ceiling of the label a model learnt from here)."""
+    label_grid = ceilings[ceilings["grid"] == "label"]
+    columns = ["time", "half_half_pearson", "reliability", "ceiling"]
+    return {name: group[columns].to_dict(orient="list") for name, group in label_grid.groupby("label", sort=False)}
 
 
 def structure(settings: dict, configuration: Path, output: Path) -> None:
@@ -343,9 +357,15 @@ def model_input(settings: dict, model: str) -> dict:
     from glasspipe.learn.registry import get
 
     spec = get(model)
+    target = settings["models"].get(model, {}).get("target", "propensity")
     if spec.inputs == "graph":
-        return {"inputs": "graph", "positions": settings["graph"]["input"], "r_cut": settings["graph"]["r_cut"]}
-    return {"inputs": "descriptors", "positions": "thermal"}
+        return {
+            "inputs": "graph",
+            "positions": settings["graph"]["input"],
+            "r_cut": settings["graph"]["r_cut"],
+            "target": target,
+        }
+    return {"inputs": "descriptors", "positions": "thermal", "target": target}
 
 
 def load_samples(layout, temperature: float, configurations: list[int], model_input_: dict) -> list:
@@ -359,6 +379,8 @@ def load_samples(layout, temperature: float, configurations: list[int], model_in
             _positions_path(layout, temperature, c, model_input_["positions"]),
             layout.labels(temperature, c),
             layout.structure(temperature, c) if with_descriptors else None,
+            # The label the model learns (models.<name>.target; propensity for models trained before it existed).
+            target=model_input_.get("target", "propensity"),
         )
         for c in configurations
     ]
@@ -410,6 +432,7 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     predictions = pd.concat(tables, ignore_index=True)
     metrics = correlations(predictions, model)
     metrics.insert(1, "temperature", float(temperature))
+    metrics["label"] = inputs.get("target", "propensity")  # the label the model learnt (the last fold's: all agree)
     meta = _metadata("evaluate", settings, model=model, folds=plan)
     write_table(predictions, layout.predictions(temperature, model), metadata=meta)
     write_table(metrics, layout.metrics(temperature, model), metadata=meta)

@@ -4,7 +4,7 @@
 def settings(stage):
     """The config sections `stage` reads, as canonical JSON; a param of each job, so edits trigger reruns.
     Simulation stages also get their temperature's tau_alpha estimate."""
-    if stage in ("equilibrate", "isoconf"):
+    if stage in ("equilibrate", "isoconf", "labels"):
         return lambda w: gp.stage_settings_json(config, stage, float(w.T))
     return gp.stage_settings_json(config, stage)
 

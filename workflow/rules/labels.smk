@@ -1,4 +1,14 @@
-# Dynamical labels of simulated configurations, from their iso-configurational replicas.
+# Dynamical labels of simulated configurations, from their iso-configurational replicas
+# (glasspipe.labels.stage: every label enabled in the config section 'labels').
+
+DENSE_LABELS = any(config["labels"][name]["enabled"] for name in ("phop", "cwt"))
+
+
+def labels_outputs():
+    outputs = {"labels": L.labels(T_dir(), "{c}"), "ceilings": L.label_ceilings(T_dir(), "{c}")}
+    if DENSE_LABELS:  # p_hop / CWT on the isoconf dense window
+        outputs["dense"] = L.dense_labels(T_dir(), "{c}")
+    return outputs
 
 
 rule labels:
@@ -6,7 +16,7 @@ rule labels:
         L.equilibrated(T_dir(), "{c}"),
         [L.replica(T_dir(), "{c}", r) for r in REPLICAS],
     output:
-        L.labels(T_dir(), "{c}"),
+        **labels_outputs(),
     params:
         results=results_dir,
         settings=settings("labels"),

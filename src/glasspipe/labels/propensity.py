@@ -18,7 +18,8 @@ Conventions:
 Noise ceiling (REFERENCE.md section 3): the replica mean is itself a noisy estimate of the true propensity.
 Splitting the replicas into two halves gives two independent estimates; their Pearson correlation r_hh
 over A particles, corrected with Spearman-Brown, estimates the reliability of the full R-replica mean,
-rho = 2 r_hh / (1 + r_hh), and no predictor can correlate with the measured propensity better than
+rho = 2 r_hh / (1 + r_hh) (for an odd number of replicas, the general formula of glasspipe.labels.ceiling),
+and no predictor can correlate with the measured propensity better than
 sqrt(rho) on average.
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe.io.gsd_io import Snapshot, read_snapshot, read_trajectory
+from glasspipe.labels.ceiling import reliability_from_halves
 
 # Single-precision positions carry a relative rounding error of 2**-24 ~ 6e-8; allow a wide margin.
 _POSITION_RTOL = 1e-6
@@ -161,25 +163,39 @@ def load_replicas(
         raise ValueError(f"no replica files given for the initial configuration {initial_path}")
     trajectories = []
     for path in replica_paths:
-        frames = read_trajectory(path)
-        first = frames[0]
-        if first.time != 0.0:
-            raise ValueError(f"replica file {path}: frame 0 is at t = {first.time}, expected the t = 0 frame")
-        if len(frames) < 2:
-            raise ValueError(f"replica file {path} holds only the t = 0 frame; no label times were written")
-        _check_same_particles(initial, first, f"replica file {path}, frame 0")
-        _check_origin(initial, first, f"replica file {path}")
-        offset = np.round((initial.unwrapped_positions() - first.unwrapped_positions()) / initial.box_length).astype(
-            np.int32
-        )
-        shifted = []
+        frames = load_replica_file(initial, path)
         # Frames of an isoconf dense window carry log 'label' = 0; only label frames make labels.
-        for frame in (f for f in frames[1:] if float(np.ravel(f.log.get("label", 1.0))[0]) == 1.0):
-            frame = frame.copy()
-            frame.images = frame.images + offset
-            shifted.append(frame)
-        trajectories.append(shifted)
+        trajectories.append([f for f in frames[1:] if is_label_frame(f)])
     return initial, trajectories
+
+
+def is_label_frame(frame: Snapshot) -> bool:
+    """True for a frame at a label time (log 'label' = 1, the default), False for a dense-window-only frame."""
+    return float(np.ravel(frame.log.get("label", 1.0))[0]) == 1.0
+
+
+def load_replica_file(initial: Snapshot, path: str | Path) -> list[Snapshot]:
+    """Every frame of one replica file (t = 0 first, then label and dense-window frames in time order), with
+    image flags shifted so that the t = 0 frame unwraps onto the initial configuration's unwrapped positions.
+    Raises ValueError naming the file when frame 0 is not at t = 0, no other frame exists, or the replica does
+    not start from ``initial``."""
+    frames = read_trajectory(path)
+    first = frames[0]
+    if first.time != 0.0:
+        raise ValueError(f"replica file {path}: frame 0 is at t = {first.time}, expected the t = 0 frame")
+    if len(frames) < 2:
+        raise ValueError(f"replica file {path} holds only the t = 0 frame; no label times were written")
+    _check_same_particles(initial, first, f"replica file {path}, frame 0")
+    _check_origin(initial, first, f"replica file {path}")
+    offset = np.round((initial.unwrapped_positions() - first.unwrapped_positions()) / initial.box_length).astype(
+        np.int32
+    )
+    shifted = []
+    for frame in frames:
+        frame = frame.copy()
+        frame.images = frame.images + offset
+        shifted.append(frame)
+    return shifted
 
 
 def propensity_from_files(initial_path: str | Path, replica_paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -211,8 +227,9 @@ def noise_ceiling(
     is the mean over ``n_splits`` random splits drawn with ``seed``.
 
     Returns one row per time: ``time``, ``half_half_pearson`` (r_hh), ``half_half_std`` (spread over the
-    splits, 0 for one split), ``reliability`` (Spearman-Brown 2 r_hh / (1 + r_hh), the reliability of the
-    full R-replica mean), ``ceiling`` (sqrt(reliability): the largest Pearson correlation a predictor can
+    splits, 0 for one split), ``reliability`` (Spearman-Brown 2 r_hh / (1 + r_hh) for equal halves, the
+    general formula of glasspipe.labels.ceiling for R odd: the reliability of the full R-replica mean),
+    ``ceiling`` (sqrt(reliability): the largest Pearson correlation a predictor can
     reach against the measured propensity on average), ``n_replicas``, ``n_particles``.
     """
     times, distances = replica_displacements(initial, trajectories)
@@ -250,7 +267,8 @@ def noise_ceiling_from_distances(
         orders = [rng.permutation(n_replicas) for _ in range(n_splits)]
     r_hh = np.stack([_pearson_rows(selected[o[:half]].mean(axis=0), selected[o[half:]].mean(axis=0)) for o in orders])
     mean = r_hh.mean(axis=0)
-    reliability = 2.0 * mean / (1.0 + mean)
+    # Spearman-Brown 2 r / (1 + r) for equal halves; the general formula when R is odd (labels.ceiling).
+    reliability = reliability_from_halves(mean, half, n_replicas - half)
     return pd.DataFrame(
         {
             "time": np.asarray(times, dtype=np.float64),
@@ -262,3 +280,23 @@ def noise_ceiling_from_distances(
             "n_particles": n_selected,
         }
     )
+
+
+# --- registry --------------------------------------------------------------------------------------
+from glasspipe.labels.registry import LABEL_GRID, Context, LabelSpec, register  # noqa: E402
+
+
+def _compute(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
+    return {"propensity": np.linalg.norm(np.asarray(positions, dtype=np.float64) - context.origin, axis=-1)}
+
+
+register(
+    LabelSpec(
+        name="propensity",
+        grid=LABEL_GRID,
+        columns=lambda settings: ["propensity"],
+        compute=_compute,
+        units="sigma_AA",
+        description="replica mean of |r_i(t) - r_i(0)| (always computed; the models' default target)",
+    )
+)

@@ -155,7 +155,13 @@ def build_report(
         for T, value in relaxation.groupby("temperature")["tau_alpha"].first().items():
             tau_alpha.setdefault(float(T), _float_or_none(value))
     sizes = {f"fold{k}": {s: len(v) for s, v in fold.items()} for k, fold in enumerate(plan)}
-    summary = headline.headline(metrics, ceiling, tau_alpha, sizes)
+    # One entry per label the models learnt (models.<name>.target), each with its own noise ceiling.
+    labels = sorted(set(metrics["label"].fillna("propensity"))) if "label" in metrics.columns else ["propensity"]
+    documents = [headline.headline(metrics, ceiling, tau_alpha, sizes)] if "propensity" in labels else []
+    for label in (name for name in labels if name != "propensity"):
+        label_ceiling = headline.mean_ceiling(headline.noise_ceilings(labels_paths or [], label), test_configurations)
+        documents.append(headline.headline(metrics, label_ceiling, tau_alpha, sizes, label=label))
+    summary = headline.merge(documents)
     write_json(outputs["summary"], summary)
 
     costs = stage_costs(benchmark_paths)

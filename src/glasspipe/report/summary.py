@@ -26,8 +26,10 @@ CONVENTION = (
 )
 
 
-def noise_ceilings(labels_paths: list[Path]) -> pd.DataFrame:
-    """Noise ceiling of the A propensity per (temperature, configuration, time), from the labels' metadata.
+def noise_ceilings(labels_paths: list[Path], label: str = "propensity") -> pd.DataFrame:
+    """Noise ceiling of the A particles' ``label`` per (temperature, configuration, time), from the labels'
+    metadata ('noise_ceiling' for propensity, 'noise_ceilings'[label] for the other labels of
+    glasspipe.labels).
 
     Columns: temperature, configuration, time, half_half_pearson, reliability, ceiling. Labels without a
     stored ceiling (a dataset that holds only replica means) contribute no rows.
@@ -35,7 +37,7 @@ def noise_ceilings(labels_paths: list[Path]) -> pd.DataFrame:
     rows = []
     for path in labels_paths:
         meta = read_metadata(path)
-        ceiling = meta.get("noise_ceiling")
+        ceiling = meta.get("noise_ceiling") if label == "propensity" else meta.get("noise_ceilings", {}).get(label)
         if not ceiling:
             continue
         table = pd.DataFrame(ceiling)
@@ -66,8 +68,13 @@ def headline(
     training_sizes: dict[str, int],
     label: str = "propensity",
 ) -> dict:
-    """The summary.json document (see the module docstring) from the evaluation metrics of every model."""
+    """The summary.json document (see the module docstring) from the evaluation metrics of every model.
+
+    ``label`` names the label the metrics and ``ceiling`` belong to; rows of a ``label`` column (the label
+    each model learnt) that name another label are left out (see :func:`merge`)."""
     a = metrics[metrics["type"] == "A"]
+    if "label" in a.columns:
+        a = a[a["label"].fillna("propensity") == label]
     temperatures: dict[str, dict] = {}
     for (temperature, model, time), group in a.groupby(["temperature", "model", "time"], sort=True):
         per_config = group[group["scope"] == "configuration"]
@@ -96,3 +103,13 @@ def headline(
         "training_configurations": training_sizes,
         "temperatures": temperatures,
     }
+
+
+def merge(documents: list[dict]) -> dict:
+    """One summary.json document from headline() documents of different labels (same run)."""
+    merged = documents[0]
+    for document in documents[1:]:
+        for temperature, node in document["temperatures"].items():
+            target = merged["temperatures"].setdefault(temperature, {"tau_alpha": node["tau_alpha"], "labels": {}})
+            target["labels"].update(node["labels"])
+    return merged

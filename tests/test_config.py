@@ -165,3 +165,10 @@ def test_held_out_test_directory_is_only_tested(tmp_path):
     assert [p.name for p in cfg.source_files(config)][-3:] == [
         f"isoconfig_N4096T0.44_{c}_tc07.npz" for c in (11, 12, 13)
     ]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path):
+    """The configs in configs/ are what users start from; each must pass the same validation as a run."""
+    config = cfg.load_config(path)
+    assert config["temperatures"]

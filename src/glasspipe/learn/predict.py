@@ -20,8 +20,6 @@ from glasspipe.learn.registry import read_hparams
 from glasspipe.learn.ridge import RidgeModel
 from glasspipe.learn.train import resolve_device
 
-MODELS = ("ridge", "bapst", "mlp", "baseline")
-
 
 def _check_times(sample: Sample, times: np.ndarray, model_dir: Path) -> None:
     if len(sample.times) != len(times) or not np.allclose(sample.times, times, rtol=1e-9):
@@ -89,16 +87,14 @@ def predict(
 ) -> pd.DataFrame:
     """Predict every particle and label time of ``samples`` with the model saved in ``model_dir``.
 
-    model_name: 'ridge' (reads model.json, needs descriptors), 'bapst' (reads model.pt and hparams.json) or
-    'mlp' (reads model.pt and hparams.json, needs descriptors), or a model whose registry entry has a
-    ``predict`` callable (e.g. 'se3'), which it is handed to.
+    model_name: a registered model (glasspipe.learn.registry); its ``predict`` callable reads the model
+    directory and returns (times, values (N, T)) per sample, e.g. 'ridge' (model.json, needs descriptors),
+    'bapst' and 'se3' (model.pt and hparams.json), 'mlp' (model.pt and hparams.json, needs descriptors).
     r_cut: graph cutoff for 'bapst'; None takes the one the model was trained with, a different value is an
     error. device: 'auto' | 'cpu' | 'cuda' for 'bapst' (a model trained on a GPU loads on a CPU).
     """
     model_dir = Path(model_dir)
     spec = registry.get(model_name)
-    if spec.predict is None and model_name not in MODELS:
-        raise ValueError(f"unknown model {model_name!r}; choose one of {MODELS}")
     if not samples:
         return pd.DataFrame(
             {
@@ -111,51 +107,71 @@ def predict(
             }
         )
     tables = []
-    if spec.predict is not None:  # the model predicts itself (registry.ModelSpec.predict)
-        predicted = spec.predict(model_dir, samples, r_cut=r_cut, device=device)
-        for sample, (times, values) in zip(samples, predicted, strict=True):
-            _check_times(sample, times, model_dir)
-            tables.append(_long_table(sample, times, values))
-    elif model_name == "ridge":
-        model = RidgeModel.load(model_dir / "model.json")
-        for sample in samples:
-            _check_times(sample, model.times, model_dir)
-            if sample.descriptors is None:
-                raise ValueError(f"configuration {sample.configuration} has no descriptors; ridge needs them")
-            if sample.descriptor_names != model.feature_names:
-                raise ValueError(
-                    f"configuration {sample.configuration} has descriptor columns that differ from those "
-                    f"the ridge model in {model_dir} was trained on"
-                )
-            tables.append(_long_table(sample, model.times, model.predict(sample.descriptors)))
-    elif model_name == "baseline":
-        from glasspipe.learn.baseline import predict_baseline
-
-        for sample in samples:
-            times, values = predict_baseline(model_dir, sample)
-            _check_times(sample, times, model_dir)
-            tables.append(_long_table(sample, times, values))
-    elif model_name == "mlp":
-        mlp_model, mlp_hparams = load_mlp(model_dir)
-        mlp_times = np.asarray(mlp_hparams["times"], dtype=np.float64)
-        for sample in samples:
-            _check_times(sample, mlp_times, model_dir)
-            tables.append(_long_table(sample, mlp_times, predict_mlp(mlp_model, mlp_hparams, sample)))
-    else:
-        torch_device = resolve_device(device)
-        model, hparams = load_bapst(model_dir, torch_device)
-        trained_r_cut = float(hparams["r_cut"])
-        if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
-            raise ValueError(
-                f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
-            )
-        times = np.asarray(hparams["times"], dtype=np.float64)
-        mean = np.asarray(hparams["target_mean"], dtype=np.float64)
-        std = np.asarray(hparams["target_std"], dtype=np.float64)
-        with torch.no_grad():
-            for sample in samples:
-                _check_times(sample, times, model_dir)
-                g = build_graph(sample, trained_r_cut, n_types=model.n_types).to(torch_device)
-                output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
-                tables.append(_long_table(sample, times, output * std + mean))
+    predicted = spec.predict(model_dir, samples, r_cut=r_cut, device=device)
+    for sample, (times, values) in zip(samples, predicted, strict=True):
+        _check_times(sample, times, model_dir)
+        tables.append(_long_table(sample, times, values))
     return pd.concat(tables, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- one predictor per model
+# Each takes (model_dir, samples, r_cut, device) and returns [(times, values (N, T))] in sample order; the
+# registry (glasspipe.learn.registry) names them, predict() checks the times and builds the table.
+
+
+def predict_ridge(model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto") -> list:
+    model = RidgeModel.load(Path(model_dir) / "model.json")
+    out = []
+    for sample in samples:
+        _check_times(sample, model.times, model_dir)
+        if sample.descriptors is None:
+            raise ValueError(f"configuration {sample.configuration} has no descriptors; ridge needs them")
+        if sample.descriptor_names != model.feature_names:
+            raise ValueError(
+                f"configuration {sample.configuration} has descriptor columns that differ from those "
+                f"the ridge model in {model_dir} was trained on"
+            )
+        out.append((model.times, model.predict(sample.descriptors)))
+    return out
+
+
+def predict_baseline_samples(
+    model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto"
+) -> list:
+    from glasspipe.learn.baseline import predict_baseline
+
+    return [predict_baseline(model_dir, sample) for sample in samples]
+
+
+def predict_mlp_samples(
+    model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto"
+) -> list:
+    model, hparams = load_mlp(model_dir)
+    times = np.asarray(hparams["times"], dtype=np.float64)
+    out = []
+    for sample in samples:
+        _check_times(sample, times, model_dir)
+        out.append((times, predict_mlp(model, hparams, sample)))
+    return out
+
+
+def predict_bapst(model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto") -> list:
+    """r_cut: None takes the one the model was trained with; a different value is an error."""
+    torch_device = resolve_device(device)
+    model, hparams = load_bapst(model_dir, torch_device)
+    trained_r_cut = float(hparams["r_cut"])
+    if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
+        raise ValueError(
+            f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
+        )
+    times = np.asarray(hparams["times"], dtype=np.float64)
+    mean = np.asarray(hparams["target_mean"], dtype=np.float64)
+    std = np.asarray(hparams["target_std"], dtype=np.float64)
+    out = []
+    with torch.no_grad():
+        for sample in samples:
+            _check_times(sample, times, model_dir)
+            g = build_graph(sample, trained_r_cut, n_types=model.n_types).to(torch_device)
+            output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
+            out.append((times, output * std + mean))
+    return out

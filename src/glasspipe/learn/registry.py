@@ -26,9 +26,9 @@ class ModelSpec:
     """name: config section models.<name>; inputs: 'descriptors' or 'graph'; gpu: the training job asks
     for a GPU where the cluster profile gives one; threads: CPU threads of the training job.
 
-    predict: optional ``predict(model_dir, samples, r_cut=None, device='auto')`` returning, per sample,
-    (label times (T,), predictions (N, T)); models without one are predicted by
-    :func:`glasspipe.learn.predict.predict` itself."""
+    predict: ``predict(model_dir, samples, r_cut=None, device='auto')`` returning, per sample,
+    (label times (T,), predictions (N, T)); :func:`glasspipe.learn.predict.predict` checks the times and
+    builds the table."""
 
     name: str
     inputs: str
@@ -45,6 +45,8 @@ MODELS: dict[str, ModelSpec] = {}
 def register(spec: ModelSpec) -> ModelSpec:
     if spec.inputs not in ("descriptors", "graph"):
         raise ValueError(f"model {spec.name!r}: inputs must be 'descriptors' or 'graph', not {spec.inputs!r}")
+    if spec.predict is None:
+        raise ValueError(f"model {spec.name!r} has no predict callable")
     MODELS[spec.name] = spec
     return spec
 
@@ -97,6 +99,30 @@ def _train_se3(train, validation, settings: dict, seed: int, out_dir: Path) -> N
     train_se3(train, validation, settings["models"]["se3"], settings["graph"]["r_cut"], seed, out_dir)
 
 
+def _predict_ridge(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:
+    from glasspipe.learn.predict import predict_ridge
+
+    return predict_ridge(model_dir, samples, r_cut=r_cut, device=device)
+
+
+def _predict_mlp(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:
+    from glasspipe.learn.predict import predict_mlp_samples
+
+    return predict_mlp_samples(model_dir, samples, r_cut=r_cut, device=device)
+
+
+def _predict_bapst(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:
+    from glasspipe.learn.predict import predict_bapst
+
+    return predict_bapst(model_dir, samples, r_cut=r_cut, device=device)
+
+
+def _predict_baseline(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:
+    from glasspipe.learn.predict import predict_baseline_samples
+
+    return predict_baseline_samples(model_dir, samples, r_cut=r_cut, device=device)
+
+
 def _predict_se3(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:
     from glasspipe.learn.se3 import predict_se3
 
@@ -110,6 +136,7 @@ register(
         gpu=False,
         threads=1,
         train=_train_ridge,
+        predict=_predict_ridge,
         description="ridge regression on the descriptors, penalty chosen on the validation configurations",
     )
 )
@@ -120,6 +147,7 @@ register(
         gpu=False,
         threads=2,
         train=_train_mlp,
+        predict=_predict_mlp,
         description="GlassMLP-style multilayer perceptron with a bottleneck on the descriptors",
     )
 )
@@ -130,6 +158,7 @@ register(
         gpu=True,
         threads=2,
         train=_train_bapst,
+        predict=_predict_bapst,
         description="graph network of Bapst et al. (2020) on the particle graph",
     )
 )
@@ -140,6 +169,7 @@ register(
         gpu=False,
         threads=1,
         train=_train_baseline,
+        predict=_predict_baseline,
         description="one descriptor column alone (e.g. the inherent-state energy): a sanity row",
     )
 )

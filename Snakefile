@@ -59,7 +59,7 @@ L = Layout(RESULTS)
 TEMPERATURES = [f"{T:g}" for T in config["temperatures"]]
 CONFIGURATIONS = [f"{c:03d}" for c in range(config["n_configurations"])]
 REPLICAS = [f"{r:02d}" for r in range(config["isoconf"]["n_replicas"])]
-MODELS = gp.enabled_models(config)
+MODELS = gp.model_runs(config)  # one per enabled model and label it learns: ridge, ridge.bond_breaking
 PLAN = gp.split_plan(config)
 FOLDS = [str(k) for k in range(len(PLAN))]
 IMPORTED = gp.is_imported(config)
@@ -70,7 +70,7 @@ wildcard_constraints:
     T=r"[0-9.]+(e-?[0-9]+)?",
     c=r"\d{3}",
     r=r"\d{2}",
-    model="|".join(MODEL_SPECS),
+    model="(?:" + "|".join(MODEL_SPECS) + r")(?:\.[A-Za-z0-9_]+)?",
     fold=r"\d+",
 
 

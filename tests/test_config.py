@@ -172,3 +172,24 @@ def test_every_shipped_config_is_valid(path):
     """The configs in configs/ are what users start from; each must pass the same validation as a run."""
     config = cfg.load_config(path)
     assert config["temperatures"]
+
+
+def test_a_model_with_several_targets_is_one_run_per_label():
+    config = cfg.load_config(REPO / "tests" / "configs" / "tiny.yaml")
+    assert cfg.model_targets(config, "ridge") == ["propensity", "bond_breaking"]
+    assert cfg.model_targets(config, "bapst") == ["propensity"]
+    runs = cfg.model_runs(config)
+    assert "ridge" in runs and "ridge.bond_breaking" in runs and "bapst" in runs
+    assert cfg.run_model("ridge.bond_breaking") == "ridge" and cfg.run_target(config, "ridge.bond_breaking") == (
+        "bond_breaking"
+    )
+    assert cfg.run_target(config, "ridge") == "propensity"
+    # A train job's settings are its model's: the run shares them.
+    assert cfg.stage_settings(config, "train_ridge.bond_breaking") == cfg.stage_settings(config, "train_ridge")
+    bad = copy.deepcopy(config)
+    bad["models"]["ridge"]["target"] = ["propensity", "no_such_label"]
+    with pytest.raises(cfg.ConfigError, match=r"models\.ridge\.target.*no_such_label"):
+        cfg.validate_config(bad)
+    bad["models"]["ridge"]["target"] = ["propensity", "propensity"]
+    with pytest.raises(cfg.ConfigError, match=r"models\.ridge\.target"):
+        cfg.validate_config(bad)

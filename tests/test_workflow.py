@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import gsd.hoomd
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -66,6 +67,18 @@ def test_end_to_end_outputs_exist_and_are_well_formed(tiny_run):
     summary = json.loads((root / "report" / "summary.json").read_text())
     entries = summary["temperatures"]["0.8"]["labels"]["propensity"]["bapst"]
     assert len(entries) == n_times and all(0 < e["noise_ceiling"] <= 1 for e in entries)
+    # ridge learns two labels (target: [propensity, bond_breaking]): a second run, 'ridge.bond_breaking',
+    # whose metrics name the label and whose predictions' targets are the bond-breaking column.
+    metrics = pd.read_parquet(tdir / "metrics" / "ridge.bond_breaking.parquet")
+    assert set(metrics["model"]) == {"ridge"} and set(metrics["label"]) == {"bond_breaking"}
+    assert set(pd.read_parquet(tdir / "metrics" / "ridge.parquet")["label"]) == {"propensity"}
+    predictions = pd.read_parquet(tdir / "predictions" / "ridge.bond_breaking.parquet")
+    test_labels = pd.read_parquet(tdir / "labels" / f"cfg{int(predictions['configuration'].iloc[0]):03d}.parquet")
+    merged = predictions.merge(test_labels, on=["particle", "time"], suffixes=("", "_label"))
+    assert len(merged) > 0 and np.allclose(merged["target"], merged["bond_breaking"], rtol=0, atol=1e-12)
+    assert "ridge" in summary["temperatures"]["0.8"]["labels"]["bond_breaking"]
+    figure_data = pd.read_parquet(root / "report" / "correlation.parquet")
+    assert set(figure_data["label"]) == {"propensity", "bond_breaking"}
     for name in (
         "correlation.png",
         "correlation.pdf",
@@ -104,7 +117,7 @@ def test_temperature_change_reruns_everything(tiny_run, tmp_path):
     n_cfg = config["n_configurations"]
     for rule in ("init", "equilibrate", "isoconf", "labels", "structure"):
         assert jobs[rule] == n_cfg
-    n_models = len(cfg.enabled_models(cfg.validate_config(config)))
+    n_models = len(cfg.model_runs(cfg.validate_config(config)))  # one per model and label it learns
     assert jobs["train"] == jobs["evaluate"] == n_models >= 2
 
 

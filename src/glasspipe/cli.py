@@ -60,9 +60,24 @@ def _stage_parser(sub, name: str, help_text: str, per_configuration: bool = True
     if per_configuration:
         parser.add_argument("--configuration", type=int, required=True, help="configuration index")
     if model:
-        parser.add_argument("--model", required=True, choices=cfg.model_names())
+        parser.add_argument(
+            "--model",
+            required=True,
+            type=_run_name,
+            help=f"a model ({', '.join(cfg.model_names())}) or a run '<model>.<label>' (models.<model>.target)",
+        )
     parser.add_argument("--threads", type=int, help="CPU threads (overrides engine.threads; Snakemake passes its own)")
     return parser
+
+
+def _run_name(value: str) -> str:
+    """A registered model, optionally '.<label>' for a further target of it (glasspipe.config.model_runs)."""
+    model, dot, label = value.partition(".")
+    if model not in cfg.model_names() or (dot and not label.replace("_", "").isalnum()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a model ({', '.join(cfg.model_names())}) or a run '<model>.<label>'"
+        )
+    return value
 
 
 def _cmd_init(args):

@@ -222,10 +222,39 @@ def enabled_models(config: dict) -> list[str]:
     return [name for name in model_names() if config["models"].get(name, {}).get("enabled", False)]
 
 
+def model_targets(config: dict, model: str) -> list[str]:
+    """The labels ``model`` learns (``models.<model>.target``: one name or a list), in config order."""
+    target = config["models"].get(model, {}).get("target", "propensity")
+    return [target] if isinstance(target, str) else list(target)
+
+
+def model_runs(config: dict) -> list[str]:
+    """One trained model ("run") per enabled model and label it learns: the model's own name for its first
+    target, '<model>.<target>' for each further one. Runs name the model directories, predictions and
+    metrics, and the ``{model}`` wildcard of the train and evaluate rules."""
+    runs = []
+    for model in enabled_models(config):
+        first, *others = model_targets(config, model)
+        runs += [model, *(f"{model}.{target}" for target in others)]
+    return runs
+
+
+def run_model(run: str) -> str:
+    """The registered model a run trains ('ridge.bond_breaking' -> 'ridge')."""
+    return run.partition(".")[0]
+
+
+def run_target(config: dict, run: str) -> str:
+    """The label a run learns ('ridge.bond_breaking' -> 'bond_breaking'; 'ridge' -> ridge's first target)."""
+    model, _, target = run.partition(".")
+    return target or model_targets(config, model)[0]
+
+
 def train_sections(model: str) -> tuple[str, ...]:
-    """The config sections the training job of ``model`` depends on."""
+    """The config sections the training job of ``model`` (a model or a run '<model>.<target>') depends on."""
     from glasspipe.learn.registry import MODELS
 
+    model = run_model(model)
     spec = MODELS[model]
     extra = ("graph",) if spec.inputs == "graph" else ()
     return ("seed", "n_configurations", "split", "source", *extra, f"models.{model}")
@@ -536,12 +565,12 @@ def _check_targets(config: dict) -> None:
         if spec.grid == LABEL_GRID:
             available += [c for c in spec.columns(config["labels"].get(spec.name, {})) if c not in available]
     for model in enabled_models(config):
-        target = config["models"][model].get("target", "propensity")
-        if target not in available:
-            raise ConfigError(
-                f"config key 'models.{model}.target' = {target!r} is not a label the labels stage writes at the "
-                f"label times; choose one of {available} (enable its label in 'labels')"
-            )
+        for target in model_targets(config, model):
+            if target not in available:
+                raise ConfigError(
+                    f"config key 'models.{model}.target' names {target!r}, which is not a label the labels stage "
+                    f"writes at the label times; choose from {available} (enable its label in 'labels')"
+                )
 
 
 def _check_consistency(config: dict) -> None:

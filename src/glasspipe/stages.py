@@ -353,11 +353,12 @@ def _positions_path(layout, temperature: float, configuration: int, kind: str) -
 
 
 def model_input(settings: dict, model: str) -> dict:
-    """What ``model`` reads, recorded beside it (input.json) so evaluation feeds it the same kind of data."""
+    """What ``model`` (a model or a run '<model>.<label>', see glasspipe.config.model_runs) reads, recorded
+    beside it (input.json) so evaluation feeds it the same kind of data."""
     from glasspipe.learn.registry import get
 
-    spec = get(model)
-    target = settings["models"].get(model, {}).get("target", "propensity")
+    spec = get(cfg.run_model(model))
+    target = cfg.run_target(settings, model)
     if spec.inputs == "graph":
         return {
             "inputs": "graph",
@@ -400,7 +401,7 @@ def train(settings: dict, model: str, temperature: float, fold: int, layout) -> 
     plan = cfg.split_plan(config)
     if not 0 <= fold < len(plan):
         raise ValueError(f"fold {fold} does not exist: the split plan has {len(plan)} fold(s)")
-    spec = get(model)
+    spec = get(cfg.run_model(model))
     inputs = model_input(config, model)
     data = {split: load_samples(layout, temperature, plan[fold][split], inputs) for split in ("train", "validation")}
     out_dir = layout.model_dir(temperature, model, fold)
@@ -426,11 +427,13 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
         model_dir = layout.model_dir(temperature, model, fold)
         inputs = json.loads((model_dir / INPUT_FILE).read_text())
         samples = load_samples(layout, temperature, split["test"], inputs)
-        table = predict(model, model_dir, samples)
+        table = predict(cfg.run_model(model), model_dir, samples)
         table.insert(0, "fold", fold)
         tables.append(table)
     predictions = pd.concat(tables, ignore_index=True)
-    metrics = correlations(predictions, model)
+    # The model column names the model (ridge), the label column what it learnt: a run 'ridge.bond_breaking'
+    # is the row (ridge, bond_breaking) of the report's tables.
+    metrics = correlations(predictions, cfg.run_model(model))
     metrics.insert(1, "temperature", float(temperature))
     metrics["label"] = inputs.get("target", "propensity")  # the label the model learnt (the last fold's: all agree)
     meta = _metadata("evaluate", settings, model=model, folds=plan)

@@ -14,7 +14,7 @@ def report_inputs(config: dict) -> dict[str, list[Path]]:
     layout = Layout(config["results_dir"])
     temperatures = config["temperatures"]
     configurations = range(config["n_configurations"])
-    models = cfg.enabled_models(config)
+    models = cfg.model_runs(config)
     folds = range(len(cfg.split_plan(config)))
     simulated = not cfg.is_imported(config)
     per_configuration = [(T, c) for T in temperatures for c in configurations]

@@ -21,7 +21,7 @@ def results_dir(wildcards, output):
 def model_inputs(w, configurations):
     """The files a model of wildcard ``w.model`` reads for ``configurations``: labels, positions (thermal or
     inherent, as the graph section says) for graph models, descriptors for descriptor models."""
-    graph = MODEL_SPECS[w.model].inputs == "graph"
+    graph = MODEL_SPECS[gp.run_model(w.model)].inputs == "graph"
     positions = L.inherent if graph and config["graph"]["input"] == "inherent" else L.equilibrated
     paths = []
     for c in configurations:

@@ -10,10 +10,13 @@ rule train:
     params:
         results=results_dir,
         settings=lambda w: gp.stage_settings_json(config, f"train_{w.model}"),
-    threads: lambda w: MODEL_SPECS[w.model].threads
+    threads: lambda w: MODEL_SPECS[gp.run_model(w.model)].threads
     resources:
         # A GPU for graph models (registry), unless the config pins the model to the CPU (device: cpu).
-        gpu=lambda w: int(MODEL_SPECS[w.model].gpu and config["models"][w.model].get("device", "auto") != "cpu"),
+        gpu=lambda w: int(
+            MODEL_SPECS[gp.run_model(w.model)].gpu
+            and config["models"][gp.run_model(w.model)].get("device", "auto") != "cpu"
+        ),
     log:
         L.log("train", T_dir(), model="{model}_fold{fold}"),
     benchmark:

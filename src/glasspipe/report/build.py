@@ -26,6 +26,28 @@ def equilibration_table(checks_paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _pearson_tables(metrics: pd.DataFrame, ceiling: pd.DataFrame, label: str) -> list[tuple[str, pd.DataFrame]]:
+    """The two tables of one label: per-configuration mean ± s.e.m. with the ceiling, and pooled (A)."""
+    per_config = metrics[(metrics["scope"] == "configuration") & (metrics["type"] == "A")]
+    stats = per_config.groupby(["temperature", "time", "model"])["pearson"].agg(["mean", "sem"])
+    sem = stats["sem"].map(lambda v: f" ± {v:.3f}" if v == v else "")  # no s.e.m. from one configuration
+    cells = (stats["mean"].map("{:.3f}".format) + sem).unstack("model")
+    if not ceiling.empty:
+        cells = cells.join(ceiling.set_index(["temperature", "time"])["ceiling"].map("{:.3f}".format))
+    pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
+    table = pooled.pivot_table(index=["temperature", "time"], columns="model", values="pearson").reset_index()
+    table = table.rename_axis(columns=None)  # no stray 'model' header row in the HTML table
+    # The propensity tables keep their titles (scripts read them); other labels are named in theirs.
+    name = "" if label == "propensity" else f" ({label})"
+    return [
+        (
+            f"Pearson correlation{name}, A particles: mean ± s.e.m. over test configurations, and the noise ceiling",
+            cells.reset_index(),
+        ),
+        (f"Pearson correlation{name}, test configurations pooled, A particles", table),
+    ]
+
+
 def relaxation_table(labels_paths: list[Path]) -> pd.DataFrame:
     """Self intermediate scattering function of A particles per temperature, mean over configurations,
     and tau_alpha where it crosses 1/e (from the labels' metadata)."""
@@ -129,9 +151,20 @@ def build_report(
     write_table(metrics, outputs["metrics"], metadata={"stage": "report"})
     plan = cfg.split_plan(config)
     test_configurations = sorted({c for fold in plan for c in fold["test"]})
-    ceilings = headline.noise_ceilings(labels_paths or [])
-    ceiling = headline.mean_ceiling(ceilings, test_configurations)
-    plot_correlations(metrics, outputs["figure_png"], outputs["figure_pdf"], outputs["figure_data"], ceiling=ceiling)
+    # One entry per label the models learnt (models.<name>.target), each with its own noise ceiling.
+    labels = sorted(set(metrics["label"].fillna("propensity"))) if "label" in metrics.columns else ["propensity"]
+    label_ceilings = {
+        label: headline.mean_ceiling(headline.noise_ceilings(labels_paths or [], label), test_configurations)
+        for label in {"propensity", *labels}
+    }
+    ceiling = label_ceilings["propensity"]
+    plot_correlations(
+        metrics,
+        outputs["figure_png"],
+        outputs["figure_pdf"],
+        outputs["figure_data"],
+        ceiling=pd.concat([c.assign(label=label) for label, c in label_ceilings.items()], ignore_index=True),
+    )
 
     # Imported datasets bring no thermodynamic logs or checks of ours: those tables stay empty.
     equilibration = equilibration_table(checks_paths)
@@ -155,12 +188,9 @@ def build_report(
         for T, value in relaxation.groupby("temperature")["tau_alpha"].first().items():
             tau_alpha.setdefault(float(T), _float_or_none(value))
     sizes = {f"fold{k}": {s: len(v) for s, v in fold.items()} for k, fold in enumerate(plan)}
-    # One entry per label the models learnt (models.<name>.target), each with its own noise ceiling.
-    labels = sorted(set(metrics["label"].fillna("propensity"))) if "label" in metrics.columns else ["propensity"]
     documents = [headline.headline(metrics, ceiling, tau_alpha, sizes)] if "propensity" in labels else []
     for label in (name for name in labels if name != "propensity"):
-        label_ceiling = headline.mean_ceiling(headline.noise_ceilings(labels_paths or [], label), test_configurations)
-        documents.append(headline.headline(metrics, label_ceiling, tau_alpha, sizes, label=label))
+        documents.append(headline.headline(metrics, label_ceilings[label], tau_alpha, sizes, label=label))
     summary = headline.merge(documents)
     write_json(outputs["summary"], summary)
 
@@ -170,22 +200,13 @@ def build_report(
     with atomic_path(outputs["config"]) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
 
-    per_config = metrics[(metrics["scope"] == "configuration") & (metrics["type"] == "A")]
-    stats = per_config.groupby(["temperature", "time", "model"])["pearson"].agg(["mean", "sem"])
-    sem = stats["sem"].map(lambda v: f" ± {v:.3f}" if v == v else "")  # no s.e.m. from one configuration
-    cells = (stats["mean"].map("{:.3f}".format) + sem).unstack("model")
-    if not ceiling.empty:
-        cells = cells.join(ceiling.set_index(["temperature", "time"])["ceiling"].map("{:.3f}".format))
-    pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]
-    table = pooled.pivot_table(index=["temperature", "time"], columns="model", values="pearson").reset_index()
-    table = table.rename_axis(columns=None)  # no stray 'model' header row in the HTML table
-    model_tables = [
-        (
-            "Pearson correlation, A particles: mean ± s.e.m. over test configurations, and the noise ceiling",
-            cells.reset_index(),
-        ),
-        ("Pearson correlation, test configurations pooled, A particles", table),
-    ]
+    model_tables = []
+    label_column = metrics["label"].fillna("propensity") if "label" in metrics.columns else None
+    for label in ["propensity", *(name for name in labels if name != "propensity")]:
+        rows = metrics if label_column is None else metrics[label_column == label]
+        if rows.empty:
+            continue
+        model_tables += _pearson_tables(rows, label_ceilings[label], label)
     equilibration_tables = []
     if not equilibration.empty:
         equilibration_tables.append(("Equilibration", equilibration))

@@ -98,46 +98,33 @@ def plot_correlations(
     type_name: str = "A",
     ceiling: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Pearson correlation of predicted and true propensity versus label time, one line per model.
+    """Pearson correlation of predicted and true labels versus label time, one line per model and one panel
+    per label the models learnt (the metrics' ``label`` column; propensity without one).
 
     As the field reports it: the line is the mean over test configurations of the per-configuration
     correlation (particles of ``type_name``), the error bars its standard error; the correlation pooled
     over configurations is drawn as open markers. ``ceiling`` (columns time, ceiling, and temperature where
-    the metrics have it), when given, is drawn as a dashed black line: the noise ceiling of the labels, the
-    largest correlation any predictor can reach against finite-replica labels. The data behind the figure
-    (:func:`correlation_summary`, plus the ceiling) is written to ``out_data`` (Parquet) and returned.
+    the metrics have it, and label where there are several), when given, is drawn as a dashed black line in
+    its label's panel: the noise ceiling of the labels, the largest correlation any predictor can reach
+    against finite-replica labels. The data behind the figure (:func:`correlation_summary` per label, plus
+    the ceiling, with a label column) is written to ``out_data`` (Parquet) and returned.
     """
-    summary = correlation_summary(metrics, type_name)
-    if (summary["time"] <= 0).any():
-        raise ValueError("label times must be positive for the logarithmic time axis")
-    groups = ["model", "temperature"] if "temperature" in summary.columns else ["model"]
-    if ceiling is not None and not ceiling.empty:
-        keys = [k for k in ("temperature", "time") if k in ceiling.columns and k in summary.columns]
-        summary = summary.merge(ceiling[[*keys, "ceiling"]], on=keys, how="left")
-    elif "ceiling" not in summary:
-        summary["ceiling"] = np.nan
-    fig = Figure(figsize=(6.0, 4.0))
-    ax = fig.add_subplot()
-    for key, group in summary.groupby(groups, sort=True):
-        label = f"{key[0]}, T = {key[1]:g}" if len(groups) == 2 else str(key[0])
-        y = group["pearson_config_mean"].where(group["pearson_config_mean"].notna(), group["pearson"])
-        err = group["pearson_config_sem"].fillna(0.0).to_numpy()
-        line = ax.errorbar(group["time"], y, yerr=err, marker="o", capsize=3, label=label)
-        ax.plot(group["time"], group["pearson"], ls="none", marker="o", mfc="none", color=line[0].get_color())
-    per_temperature = summary.drop_duplicates([*groups[1:], "time"]).sort_values("time")
-    for _, group in per_temperature.groupby(groups[1:]) if len(groups) == 2 else [(None, per_temperature)]:
-        if group["ceiling"].notna().any():
-            ax.plot(group["time"], group["ceiling"], "k--", lw=1.2, marker="_", label="noise ceiling")
-    ax.set_xscale("log")
-    ax.set_xlabel(r"label time $t$ ($\tau$)")
-    ax.set_ylabel(f"Pearson correlation ({type_name} particles)")
-    ax.set_title("Predicted vs. true propensity, test configurations")
-    ax.axhline(0.0, color="0.7", lw=0.8)
-    ax.set_ylim(top=1.0)
-    ax.grid(True, which="both", alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), title="model")
+    label_of = metrics["label"].fillna("propensity") if "label" in metrics.columns else None
+    labels = sorted(set(label_of)) if label_of is not None else ["propensity"]
+    if "propensity" in labels:  # the headline label first
+        labels.remove("propensity")
+        labels.insert(0, "propensity")
+    fig = Figure(figsize=(6.0 * len(labels), 4.0))
+    axes = fig.subplots(1, len(labels), squeeze=False)[0]
+    summaries = []
+    for ax, label in zip(axes, labels, strict=True):
+        rows = metrics if label_of is None else metrics[label_of == label]
+        label_ceiling = ceiling
+        if ceiling is not None and "label" in ceiling.columns:
+            label_ceiling = ceiling[ceiling["label"] == label].drop(columns="label")
+        summary = _correlation_panel(ax, rows, label, type_name, label_ceiling)
+        summary.insert(0, "label", label)
+        summaries.append(summary)
     fig.text(
         0.01,
         -0.02,
@@ -146,6 +133,7 @@ def plot_correlations(
         color="0.4",
     )
     _save(fig, out_png, out_pdf)
+    summary = pd.concat(summaries, ignore_index=True)
     write_table(
         summary,
         out_data,
@@ -159,6 +147,40 @@ def plot_correlations(
             "configurations",
         },
     )
+    return summary
+
+
+def _correlation_panel(ax, metrics: pd.DataFrame, label: str, type_name: str, ceiling) -> pd.DataFrame:
+    """One panel of :func:`plot_correlations`: the models that learnt ``label``, and its ceiling."""
+    summary = correlation_summary(metrics, type_name)
+    if (summary["time"] <= 0).any():
+        raise ValueError("label times must be positive for the logarithmic time axis")
+    groups = ["model", "temperature"] if "temperature" in summary.columns else ["model"]
+    if ceiling is not None and not ceiling.empty:
+        keys = [k for k in ("temperature", "time") if k in ceiling.columns and k in summary.columns]
+        summary = summary.merge(ceiling[[*keys, "ceiling"]], on=keys, how="left")
+    elif "ceiling" not in summary:
+        summary["ceiling"] = np.nan
+    for key, group in summary.groupby(groups, sort=True):
+        name = f"{key[0]}, T = {key[1]:g}" if len(groups) == 2 else str(key[0])
+        y = group["pearson_config_mean"].where(group["pearson_config_mean"].notna(), group["pearson"])
+        err = group["pearson_config_sem"].fillna(0.0).to_numpy()
+        line = ax.errorbar(group["time"], y, yerr=err, marker="o", capsize=3, label=name)
+        ax.plot(group["time"], group["pearson"], ls="none", marker="o", mfc="none", color=line[0].get_color())
+    per_temperature = summary.drop_duplicates([*groups[1:], "time"]).sort_values("time")
+    for _, group in per_temperature.groupby(groups[1:]) if len(groups) == 2 else [(None, per_temperature)]:
+        if group["ceiling"].notna().any():
+            ax.plot(group["time"], group["ceiling"], "k--", lw=1.2, marker="_", label="noise ceiling")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"label time $t$ ($\tau$)")
+    ax.set_ylabel(f"Pearson correlation ({type_name} particles)")
+    ax.set_title(f"Predicted vs. true {label.replace('_', ' ')}, test configurations")
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.set_ylim(top=1.0)
+    ax.grid(True, which="both", alpha=0.3)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), title="model")
     return summary
 
 

@@ -107,12 +107,17 @@ def _config_summary(config: dict) -> list[str]:
 
 
 def _with_series(rows: pd.DataFrame) -> pd.DataFrame:
-    """Add the column label of each row: the model, with its temperature where metrics carry one."""
+    """Add the column label of each row: the model (and the label it learnt, other than propensity), with
+    its temperature where metrics carry one."""
     rows = rows.copy()
+    names = rows["model"].astype(str)
+    if "label" in rows.columns:  # a model trained on another label than propensity: 'ridge [bond_breaking]'
+        label = rows["label"].fillna("propensity")
+        names = names.where(label == "propensity", names + " [" + label + "]")
     if "temperature" in rows.columns:
-        rows["series"] = [f"{m} (T = {t:g})" for m, t in zip(rows["model"], rows["temperature"], strict=True)]
+        rows["series"] = [f"{m} (T = {t:g})" for m, t in zip(names, rows["temperature"], strict=True)]
     else:
-        rows["series"] = rows["model"].astype(str)
+        rows["series"] = names
     return rows
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -116,13 +117,20 @@ def plot_correlations(
         labels.insert(0, "propensity")
     fig = Figure(figsize=(6.0 * len(labels), 4.0))
     axes = fig.subplots(1, len(labels), squeeze=False)[0]
+    # One colour per model (and temperature) in every panel.
+    cycle = [c["color"] for c in matplotlib.rcParams["axes.prop_cycle"]]
+    if "temperature" in metrics.columns:
+        series = sorted(set(zip(metrics["model"], metrics["temperature"], strict=True)))
+    else:
+        series = sorted(set(metrics["model"]))
+    colours = {key: cycle[i % len(cycle)] for i, key in enumerate(series)}
     summaries = []
     for ax, label in zip(axes, labels, strict=True):
         rows = metrics if label_of is None else metrics[label_of == label]
         label_ceiling = ceiling
         if ceiling is not None and "label" in ceiling.columns:
             label_ceiling = ceiling[ceiling["label"] == label].drop(columns="label")
-        summary = _correlation_panel(ax, rows, label, type_name, label_ceiling)
+        summary = _correlation_panel(ax, rows, label, type_name, label_ceiling, colours)
         summary.insert(0, "label", label)
         summaries.append(summary)
     fig.text(
@@ -150,7 +158,9 @@ def plot_correlations(
     return summary
 
 
-def _correlation_panel(ax, metrics: pd.DataFrame, label: str, type_name: str, ceiling) -> pd.DataFrame:
+def _correlation_panel(
+    ax, metrics: pd.DataFrame, label: str, type_name: str, ceiling, colours: dict[str, str]
+) -> pd.DataFrame:
     """One panel of :func:`plot_correlations`: the models that learnt ``label``, and its ceiling."""
     summary = correlation_summary(metrics, type_name)
     if (summary["time"] <= 0).any():
@@ -165,7 +175,8 @@ def _correlation_panel(ax, metrics: pd.DataFrame, label: str, type_name: str, ce
         name = f"{key[0]}, T = {key[1]:g}" if len(groups) == 2 else str(key[0])
         y = group["pearson_config_mean"].where(group["pearson_config_mean"].notna(), group["pearson"])
         err = group["pearson_config_sem"].fillna(0.0).to_numpy()
-        line = ax.errorbar(group["time"], y, yerr=err, marker="o", capsize=3, label=name)
+        colour = colours.get(tuple(key) if len(groups) == 2 else (key if isinstance(key, str) else key[0]))
+        line = ax.errorbar(group["time"], y, yerr=err, marker="o", capsize=3, label=name, color=colour)
         ax.plot(group["time"], group["pearson"], ls="none", marker="o", mfc="none", color=line[0].get_color())
     per_temperature = summary.drop_duplicates([*groups[1:], "time"]).sort_values("time")
     for _, group in per_temperature.groupby(groups[1:]) if len(groups) == 2 else [(None, per_temperature)]:

@@ -1,8 +1,9 @@
 """The HOOMD-blue engine against the independent reference evaluation and basic thermodynamics.
 
-HOOMD-blue installs from conda-forge only (envs/hoomd.yaml); every test that needs it is skipped where
-``import hoomd`` fails. Two tests run everywhere: the module imports without HOOMD, and ``require()``
-then explains how to install it.
+HOOMD-blue is not on PyPI (scripts/install-hoomd.sh builds it; or conda-forge, envs/hoomd.yaml); every
+test that needs it is marked ``hoomd`` and skipped where ``import hoomd`` fails. The tests without the
+mark run everywhere: the module imports without HOOMD, ``require()`` then explains how to install it,
+and the neighbour-list skin fits small boxes.
 """
 
 from __future__ import annotations
@@ -33,37 +34,39 @@ def engine_class():
     return HoomdEngine
 
 
-def random_start(seed: int = 0) -> Snapshot:
-    """500 KA particles at rho = 1.2 on a jittered lattice (no pair closer than 0.85), some image flags."""
+def random_start(seed: int = 0, n_particles: int = N_PARTICLES) -> Snapshot:
+    """KA particles at rho = 1.2 on a jittered lattice (no pair closer than 0.85), some image flags."""
     rng = np.random.default_rng(seed)
-    length = (N_PARTICLES / DENSITY) ** (1.0 / 3.0)
-    per_edge = int(np.ceil(N_PARTICLES ** (1.0 / 3.0)))
+    length = (n_particles / DENSITY) ** (1.0 / 3.0)
+    per_edge = int(np.ceil(n_particles ** (1.0 / 3.0)))
     spacing = length / per_edge
     grid = np.stack(np.meshgrid(*[np.arange(per_edge)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    sites = grid[rng.choice(len(grid), N_PARTICLES, replace=False)]
+    sites = grid[rng.choice(len(grid), n_particles, replace=False)]
     positions = (sites + 0.5) * spacing - 0.5 * length
     positions += rng.uniform(-1, 1, positions.shape) * 0.5 * (spacing - 0.85)
-    typeid = np.zeros(N_PARTICLES, dtype=np.int32)
-    typeid[rng.choice(N_PARTICLES, N_PARTICLES // 5, replace=False)] = 1
-    images = rng.integers(-2, 3, size=(N_PARTICLES, 3)).astype(np.int32)
+    typeid = np.zeros(n_particles, dtype=np.int32)
+    typeid[rng.choice(n_particles, n_particles // 5, replace=False)] = 1
+    images = rng.integers(-2, 3, size=(n_particles, 3)).astype(np.int32)
     return Snapshot(positions=positions, typeid=typeid, box_length=length, images=images, step=1234)
 
 
-def maxwell_boltzmann(temperature: float, seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(0.0, np.sqrt(temperature), (N_PARTICLES, 3))
+def maxwell_boltzmann(temperature: float, seed: int, n_particles: int = N_PARTICLES) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(0.0, np.sqrt(temperature), (n_particles, 3))
     v -= v.mean(axis=0)
-    return v * np.sqrt(temperature / ((v**2).sum() / (3 * N_PARTICLES - 3)))
+    return v * np.sqrt(temperature / ((v**2).sum() / (3 * n_particles - 3)))
 
 
 @pytest.mark.hoomd
-@pytest.mark.parametrize("mode", ["shift", "truncate"])
-def test_energy_forces_pressure_match_reference(engine_class, mode):
+@pytest.mark.parametrize("mode", ["shift", "truncate", "xplor"])
+@pytest.mark.parametrize("n_particles", [N_PARTICLES, 200])
+def test_energy_forces_pressure_match_reference(engine_class, mode, n_particles):
     """Same configuration, double precision on both sides: only the summation order differs, so energy,
     forces and pressure agree to ~1e-14 relative; 1e-10 leaves room for GPU reduction orders while any
-    physics difference (a cutoff, a shift, a parameter) is >= 1e-4."""
+    physics difference (a cutoff, a shift, the xplor switch, a parameter) is >= 1e-4. N = 200 at rho = 1.2
+    is the tiny test config's box (L/2 = 2.75, r_cut = 2.5): it needs the thinner neighbour-list skin."""
     potential = KobAndersen(cutoff_mode=mode)
-    start = random_start()
-    start.velocities = maxwell_boltzmann(0.8, seed=1)
+    start = random_start(n_particles=n_particles)
+    start.velocities = maxwell_boltzmann(0.8, seed=1, n_particles=n_particles)
     reference = evaluate(start, potential)
     with engine_class(potential, dt=0.005, device="cpu") as engine:
         engine.load(start)
@@ -183,3 +186,131 @@ def test_require_explains_how_to_install(monkeypatch):
         hoomd_engine.require()
     with pytest.raises(EngineNotAvailable, match="conda-forge"):
         hoomd_engine.HoomdEngine(KobAndersen(), dt=0.005)
+    with pytest.raises(EngineNotAvailable, match="scripts/install-hoomd.sh"):
+        hoomd_engine.require()
+
+
+def test_nlist_buffer_fits_the_box():
+    """HOOMD refuses L <= 2 (r_cut + buffer). Expected: the full 0.3 skin where there is room (N = 1000 at
+    rho = 1.2: L/2 = 4.71), 90 % of L/2 - r_cut in the tiny config's box (N = 200: L = 5.5032,
+    0.9 * (2.7516 - 2.5) = 0.2264 to 1e-4), and an error naming the box where even 0.05 does not fit."""
+    from glasspipe.md.hoomd_engine import NLIST_BUFFER, nlist_buffer
+
+    assert nlist_buffer((1000 / 1.2) ** (1 / 3), 2.5) == NLIST_BUFFER
+    tiny = (200 / 1.2) ** (1 / 3)
+    buffer = nlist_buffer(tiny, 2.5)
+    assert buffer == pytest.approx(0.2264, abs=1e-4)
+    assert 2.5 + buffer < tiny / 2
+    with pytest.raises(ValueError, match="box length 5.0500 is too small for the cutoff 2.5"):
+        nlist_buffer(5.05, 2.5)
+
+
+def _velocity_verlet_reference(start: Snapshot, potential, dt: float, n_steps: int) -> np.ndarray:
+    """Unwrapped positions after n_steps of velocity Verlet with the reference forces (numpy, no MD code;
+    positions are kept unwrapped, the forces see them wrapped by ``evaluate``'s minimum image)."""
+    x = start.unwrapped_positions().astype(np.float64)
+    v = start.velocities.astype(np.float64).copy()
+
+    def force(positions):
+        frame = Snapshot(
+            positions=positions,
+            typeid=start.typeid,
+            box_length=start.box_length,
+            images=np.zeros_like(start.images),
+        ).wrapped()
+        return evaluate(frame, potential).forces
+
+    f = force(x)
+    for _ in range(n_steps):
+        v += 0.5 * dt * f
+        x += dt * v
+        f = force(x)
+        v += 0.5 * dt * f
+    return x
+
+
+@pytest.mark.hoomd
+def test_replica_crossing_the_boundary_keeps_image_flags(engine_class, relaxed_start):
+    """An iso-configurational replica whose particles cross the box faces: 60 NVE steps (0.3 tau) from a
+    start with non-zero image flags, every particle within 0.15 of a face given a speed of 1.5 outwards
+    (0.45 in 0.3 tau; in this dense liquid a neighbour turns most back: with LAMMPS' relaxed start, 16 of
+    52 crossed, so >= 10 crossings are asked for). The unwrapped trajectory must equal
+    an independent velocity-Verlet integration with the reference forces: the two differ by summation
+    order only, ~1e-15 amplified by chaos (~e^(0.3 tau * 5 / tau)) to ~1e-13 (LAMMPS: 1.8e-14); 1e-8
+    catches any lost or doubled box length (7.5) and any wrong force."""
+    potential = KobAndersen()
+    start = relaxed_start.copy()
+    half = 0.5 * start.box_length
+    velocities = maxwell_boltzmann(0.6, seed=8)
+    gap = half - np.abs(start.positions)  # (N, 3) distance to the nearest face along each axis
+    axis = gap.argmin(axis=1)
+    rows = np.arange(N_PARTICLES)
+    movers = rows[gap[rows, axis] < 0.15]
+    velocities[movers, axis[movers]] = 1.5 * np.sign(start.positions[movers, axis[movers]])
+    start.velocities = velocities
+    assert len(movers) > 20 and np.any(start.images != 0)
+    expected = _velocity_verlet_reference(start, potential, dt=0.005, n_steps=60)
+    with engine_class(potential, dt=0.005, device="cpu") as engine:
+        engine.load(start)
+        engine.run_nve(60)
+        final = engine.snapshot()
+    crossed = (final.images != start.images).any(axis=1)
+    assert crossed.sum() >= 10
+    np.testing.assert_allclose(final.unwrapped_positions(), expected, rtol=0, atol=1e-8)
+    assert final.step == start.step + 60
+
+
+@pytest.mark.hoomd
+def test_fire_inherent_structure_is_a_minimum(engine_class, relaxed_start):
+    """Inherent structure of a liquid configuration (NVT at T = 0.8 for 5 tau, then FIRE to ||F|| < 1e-6),
+    judged by the reference alone: (1) ||F|| < 1e-6 (the tolerance, 0.1 % slack for summation order);
+    (2) U/N of the liquid minus U/N of its inherent structure between 0.8 and 2.0: the harmonic share is
+    3T/2 = 1.2 at T = 0.8, anharmonicity adds ~0.1-0.3, and a minimiser stopping early or escaping to a
+    lower basin lands outside; (3) U rises along 20 random unit directions of the 3N space: the second
+    difference (U(x + h d) + U(x - h d) - 2 U(x)) / h^2, h = 1e-2, is > 0 (round-off ~ 1e-16 |U| / h^2 ~
+    1e-8; this rules out a stop on a slope or a maximum, not a saddle with a few negative modes)."""
+    potential = KobAndersen()
+    with engine_class(potential, dt=0.005, device="cpu") as engine:
+        engine.load(relaxed_start)
+        engine.set_velocities(maxwell_boltzmann(0.8, seed=9))
+        engine.run_nvt(1000, 0.8, "bussi", 0.1, seed=13)
+        liquid = engine.thermo().potential_energy
+        engine.minimize(force_tolerance=1e-6, max_steps=50_000)
+        inherent = engine.snapshot()
+    result = evaluate(inherent, potential)
+    assert np.linalg.norm(result.forces) < 1e-6 * 1.001
+    assert 0.8 < liquid - result.potential_energy_per_particle < 2.0
+    rng = np.random.default_rng(10)
+    h = 1e-2
+    for _ in range(20):
+        d = rng.normal(size=inherent.positions.shape)
+        d /= np.linalg.norm(d)
+        plus, minus = inherent.copy(), inherent.copy()
+        plus.positions = inherent.positions + h * d
+        minus.positions = inherent.positions - h * d
+        energies = [evaluate(x.wrapped(), potential).potential_energy for x in (plus, minus)]
+        assert (sum(energies) - 2 * result.potential_energy) / h**2 > 0
+
+
+@pytest.mark.hoomd
+def test_minimize_from_a_random_start_stays_in_the_box(engine_class):
+    """The first FIRE step is dt, not 10 dt: from the random lattice start (pairs at 0.85, forces ~ 400)
+    the minimiser must converge without HOOMD stopping on particles out of the box; the images then hold
+    the unwrapped displacement, which FIRE keeps well below one box length (< 1.0 sigma here)."""
+    start = random_start(seed=3)
+    with engine_class(KobAndersen(), dt=0.005, device="cpu") as engine:
+        engine.load(start)
+        engine.minimize(force_tolerance=1e-3, max_steps=20_000)
+        after = engine.snapshot()
+    displacement = np.linalg.norm(after.unwrapped_positions() - start.unwrapped_positions(), axis=1)
+    assert displacement.max() < 1.0
+
+
+@pytest.mark.hoomd
+def test_versions_record_hoomd(engine_class):
+    """versions.json (glasspipe.report.versions) names the HOOMD-blue that is importable here."""
+    import hoomd
+
+    from glasspipe.report.versions import software_versions
+
+    assert software_versions()["hoomd"] == hoomd.version.version

@@ -1,7 +1,8 @@
 """The HOOMD-blue engine (v4 or newer, double precision, CPU or GPU).
 
-HOOMD-blue is not on PyPI: install it from conda-forge with the environment file ``envs/hoomd.yaml``
-(``snakemake --use-conda`` does this for the MD rules) or ``conda install -c conda-forge hoomd``. This
+HOOMD-blue is not on PyPI: build it from source into the virtualenv with ``scripts/install-hoomd.sh``
+(v4.8.2, cached after the first build), or install it from conda-forge with the environment file
+``envs/hoomd.yaml`` (``snakemake --use-conda`` does this for the MD rules). This
 module imports ``hoomd`` only inside functions, so it imports (and ``require()`` reports what to do) where
 HOOMD is absent.
 
@@ -47,9 +48,11 @@ from glasspipe.io.gsd_io import Snapshot
 from glasspipe.md.engine import THERMOSTATS, Engine, EngineNotAvailable, LogCallback, Thermo
 
 _INSTALL_HINT = (
-    "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: create the conda environment "
-    "envs/hoomd.yaml (conda env create -f envs/hoomd.yaml), run the workflow with `snakemake --use-conda` "
-    "so that the MD rules get that environment, or `conda install -c conda-forge hoomd` into this one"
+    "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: build it into this virtualenv with "
+    "scripts/install-hoomd.sh (no conda; 20-40 min once, then seconds from its cache; README, 'HOOMD-blue'), "
+    "or create the conda environment envs/hoomd.yaml (conda env create -f envs/hoomd.yaml), run the workflow "
+    "with `snakemake --use-conda` so that the MD rules get that environment, or `conda install -c "
+    "conda-forge hoomd` into this one"
 )
 NLIST_BUFFER = 0.3  # sigma_AA, the neighbour-list skin (as the LAMMPS engine's 'neighbor 0.3 bin')
 MIN_NLIST_BUFFER = 0.05  # sigma_AA; a thinner skin rebuilds the neighbour list nearly every step

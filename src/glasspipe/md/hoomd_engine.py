@@ -23,9 +23,9 @@ How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
   does). HOOMD's random numbers depend on (Simulation.seed, timestep, particle): the run's seed is folded
   into HOOMD's 16-bit seed range.
 - ``minimize()``: ``md.minimize.FIRE`` with ``ConstantVolume`` and no thermostat, starting at dt and growing
-  to at most 10 dt (LAMMPS' FIRE defaults: HOOMD's ``FIRE(dt=...)`` is the largest step and, as set at
-  attach time, also the first; there is no displacement cap like LAMMPS' dmax, so a first step of 10 dt
-  from a random start throws particles out of the box); force_tolerance is the
+  to at most 4 dt (HOOMD's ``FIRE(dt=...)`` is the largest step and, as set at attach time, also the
+  first; there is no displacement cap like LAMMPS' dmax, and KA from a random start blows up with LAMMPS'
+  dtmax = 10 dt; a blow-up restarts with dt_max halved); force_tolerance is the
   2-norm of the global force vector (as LAMMPS' ftol): HOOMD stops when ||F|| / sqrt(3N) < force_tol,
   so force_tol = force_tolerance / sqrt(3N); the energy and angular-momentum criteria are disabled.
   The step counter is restored afterwards and velocities are zero.
@@ -56,7 +56,7 @@ _INSTALL_HINT = (
 )
 NLIST_BUFFER = 0.3  # sigma_AA, the neighbour-list skin (as the LAMMPS engine's 'neighbor 0.3 bin')
 MIN_NLIST_BUFFER = 0.05  # sigma_AA; a thinner skin rebuilds the neighbour list nearly every step
-FIRE_DT_MAX_FACTOR = 10.0  # FIRE's largest step in units of the MD dt (LAMMPS' dtmax default)
+FIRE_DT_MAX_FACTOR = 4.0  # FIRE's largest step in units of the MD dt (see HoomdEngine.minimize)
 MIN_HOOMD_MAJOR = 4
 
 
@@ -359,23 +359,21 @@ class HoomdEngine(Engine):
             return
         self._run(self._nve_method(), n_steps, log_every, on_log)
 
-    def minimize(self, force_tolerance=1e-8, max_steps=100_000) -> None:
+    def _fire(self, start: Snapshot, dt_max: float, force_tolerance: float, max_steps: int):
+        """FIRE from ``start`` with steps growing from dt to ``dt_max``: (relaxed positions, images,
+        converged), or FloatingPointError when the minimiser blew up (HOOMD: particles out of the box)."""
         hoomd = self._hoomd
         md = hoomd.md
-        start = self.snapshot()
-        start.velocities = np.zeros((self._n, 3))
         # A separate Simulation holds the minimiser (the MD integrator owns the pair force of the main one).
-        self._sim = None
         sim = hoomd.Simulation(device=self._device, seed=0)
         sim.timestep = int(start.step)
         sim.create_state_from_snapshot(self._hoomd_snapshot(start))
-        # FIRE(dt) is the largest step (HOOMD's C++ m_deltaT_max, fixed when the minimiser attaches); the
-        # attach also makes it the first step. Start at the MD dt instead (set after attaching, which
-        # leaves the maximum alone), as LAMMPS' FIRE does (dt initial, dtmax = 10 dt): one step of 10 dt
-        # from a configuration with large forces moves particles by O(L) and HOOMD stops with particles
-        # out of the box. The other parameters are HOOMD's (and LAMMPS') defaults, spelled out.
+        # FIRE(dt) is the largest step (HOOMD's C++ m_deltaT_max, fixed when the minimiser attaches), and
+        # the attach also makes it the first step. Start at the MD dt instead (set after attaching, which
+        # leaves the maximum alone), as LAMMPS' FIRE does. The other parameters are HOOMD's (and LAMMPS')
+        # defaults, spelled out.
         fire = md.minimize.FIRE(
-            dt=FIRE_DT_MAX_FACTOR * self.dt,
+            dt=float(dt_max),
             force_tol=float(force_tolerance) / math.sqrt(3 * self._n),
             angmom_tol=1e300,  # no rotational degrees of freedom
             energy_tol=1e300,  # converge on forces only, as LAMMPS does with etol = 0
@@ -389,26 +387,55 @@ class HoomdEngine(Engine):
             min_steps_conv=10,
         )
         sim.operations.integrator = fire
-        sim.run(0)  # attach: the C++ minimiser now holds dt_max = 10 dt
-        fire.dt = self.dt  # the first step; FIRE grows it by finc_dt up to dt_max
+        sim.run(0)  # attach: the C++ minimiser now holds dt_max
+        fire.dt = min(self.dt, float(dt_max))  # the first step; FIRE grows it by finc_dt up to dt_max
         done = 0
-        while done < max_steps and not fire.converged:
-            n = min(100, int(max_steps) - done)
-            sim.run(n)
-            done += n
-        if not fire.converged:
+        try:
+            while done < max_steps and not fire.converged:
+                n = min(100, int(max_steps) - done)
+                sim.run(n)
+                done += n
+        except RuntimeError as err:  # "Particle with unique tag ... is no longer in the simulation box"
+            raise FloatingPointError(
+                f"FIRE with dt_max = {dt_max:g} blew up after <= {done + 100} steps: {err}"
+            ) from err
+        if not math.isfinite(float(fire.energy)):
+            raise FloatingPointError(f"FIRE with dt_max = {dt_max:g} reached a non-finite energy")
+        frame = sim.state.get_snapshot()
+        positions = np.array(frame.particles.position, dtype=np.float64)
+        images = np.array(frame.particles.image, dtype=np.int32)
+        return positions, images, bool(fire.converged)
+
+    def minimize(self, force_tolerance=1e-8, max_steps=100_000) -> None:
+        start = self.snapshot()
+        start.velocities = np.zeros((self._n, 3))
+        self._sim = None
+        # HOOMD's FIRE has no displacement cap (LAMMPS' dmax = 0.1): it relies on dt_max alone. At
+        # FIRE_DT_MAX_FACTOR = 4 (0.02 for dt = 0.005) KA minimisations from random lattice starts converge
+        # (10 dt blows up on the first hundred steps, 6 dt converges); should one still blow up, it
+        # restarts from the same configuration with dt_max halved, down to dt.
+        dt_max = FIRE_DT_MAX_FACTOR * self.dt
+        while True:
+            try:
+                positions, images, converged = self._fire(start, dt_max, force_tolerance, int(max_steps))
+                break
+            except FloatingPointError as err:
+                if dt_max <= self.dt:
+                    self._build(start)
+                    raise FloatingPointError(f"FIRE failed even with dt_max = dt = {self.dt:g}: {err}") from err
+                warnings.warn(f"{err}; restarting with dt_max = {dt_max / 2:g}", RuntimeWarning, stacklevel=2)
+                dt_max = max(dt_max / 2, self.dt)
+        if not converged:
             warnings.warn(
                 f"FIRE did not reach ||F|| < {force_tolerance:g} in {max_steps} steps",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        frame = sim.state.get_snapshot()
         relaxed = start.copy()
-        relaxed.positions = np.array(frame.particles.position, dtype=np.float64)
-        relaxed.images = np.array(frame.particles.image, dtype=np.int32)
+        relaxed.positions = positions
+        relaxed.images = images
         relaxed.velocities = np.zeros((self._n, 3))
         relaxed.step = start.step  # minimisation does not advance the MD clock
-        del fire, sim
         self._build(relaxed.wrapped())
 
     def metadata(self) -> dict:

@@ -244,6 +244,7 @@ assemble_source() {
             if git -C "$tmp" -c protocol.file.allow=always submodule --quiet update --init -- "$path" >/dev/null 2>&1; then
                 got=1 && break
             fi
+            rm -rf "${tmp:?}/.git/modules/$path" # the failed clone, so that the next source starts afresh
             say "$repo does not provide $path at $commit; trying the next source"
         done
         [ "$got" = 1 ] || die "cannot get submodule $path at commit $commit from ${repos//,/ or } ${mirrors:+under $mirrors}"

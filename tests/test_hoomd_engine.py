@@ -363,3 +363,32 @@ def test_botan_configuration_energy_equals_reference(engine_class, shared_data):
     assert thermo.potential_energy == pytest.approx(reference.potential_energy_per_particle, rel=1e-10)
     assert virial == pytest.approx(reference.virial, rel=1e-10)
     assert np.abs(forces - reference.forces).max() <= 1e-10 * np.abs(reference.forces).max()
+
+
+@pytest.mark.hoomd
+@pytest.mark.slow
+def test_tiny_workflow_runs_on_hoomd(engine_class, tmp_path):
+    """The tiny config end to end through Snakemake with engine.name: hoomd (~80 s on one core): every stage
+    finishes, the MD outputs say hoomd, versions.json names the HOOMD-blue used, and the physics is KA's at
+    T = 0.8: inherent structures in (-8.0, -7.2) as in test_workflow; the production U/N of each
+    configuration within 0.1 of -6.35 (REFERENCE.md at N = 4096; N = 200 over 10 tau fluctuates by ~0.02)."""
+    import json
+
+    import hoomd
+    from conftest import snakemake
+
+    from glasspipe.io.gsd_io import read_metadata
+
+    result = snakemake(tmp_path, "--cores", "2", "--config", "engine={name: hoomd, dt: 0.005, device: cpu}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = tmp_path / "results"
+    assert json.loads((results / "report" / "versions.json").read_text())["hoomd"] == hoomd.version.version
+    for c in range(4):
+        metadata = read_metadata(results / "T0.8" / "equilibrate" / f"cfg{c:03d}.gsd")
+        assert metadata["settings"]["engine"]["name"] == "hoomd"
+        checks_file = json.loads((results / "T0.8" / "equilibrate" / f"cfg{c:03d}.checks.json").read_text())
+        assert checks_file["engine"] == "hoomd"
+        assert -8.0 < checks_file["inherent_potential_energy"] < -7.2
+        thermo = pd.read_parquet(results / "T0.8" / "equilibrate" / f"cfg{c:03d}.thermo.parquet")
+        production = thermo[thermo["phase"] == "production"]
+        assert abs(production["potential_energy"].mean() + 6.35) < 0.1

@@ -1,7 +1,8 @@
 """The HOOMD-blue engine (v4 or newer, double precision, CPU or GPU).
 
-HOOMD-blue is not on PyPI: install it from conda-forge with the environment file ``envs/hoomd.yaml``
-(``snakemake --use-conda`` does this for the MD rules) or ``conda install -c conda-forge hoomd``. This
+HOOMD-blue is not on PyPI: build it from source into the virtualenv with ``scripts/install-hoomd.sh``
+(v4.8.2, cached after the first build), or install it from conda-forge with the environment file
+``envs/hoomd.yaml`` (``snakemake --use-conda`` does this for the MD rules). This
 module imports ``hoomd`` only inside functions, so it imports (and ``require()`` reports what to do) where
 HOOMD is absent.
 
@@ -9,7 +10,8 @@ How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
 - Particles keep their tags, HOOMD's permanent identifiers: tag k is particle k of the snapshot given to
   ``load``, and ``State.get_snapshot`` and ``Force.forces`` return arrays in tag order.
 - The KA mixture is ``md.pair.LJ`` with per-pair ``r_cut`` = potential.r_cut and mode 'shift' (cutoff_mode
-  shift) or 'none' (truncate), on a ``md.nlist.Cell`` neighbour list (buffer 0.3).
+  shift) or 'none' (truncate), on a ``md.nlist.Cell`` neighbour list (buffer 0.3, or less in a box too
+  small for it: HOOMD needs r_cut + buffer < L/2; ``nlist_buffer``).
 - ``thermo()`` reads ``md.compute.ThermodynamicQuantities`` over all particles: potential energy / N, and
   the translational kinetic energy K, from which T_kin = 2K / (3N - 3) is computed here (HOOMD counts
   3N - 3 only when it deems momentum conserved). HOOMD's pressure (2K + W) / 3V is the convention's
@@ -20,7 +22,10 @@ How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
   NVE: ``ConstantVolume(thermostat=None)``. Each run starts a fresh thermostat (as the LAMMPS engine
   does). HOOMD's random numbers depend on (Simulation.seed, timestep, particle): the run's seed is folded
   into HOOMD's 16-bit seed range.
-- ``minimize()``: ``md.minimize.FIRE`` with ``ConstantVolume`` and no thermostat; force_tolerance is the
+- ``minimize()``: ``md.minimize.FIRE`` with ``ConstantVolume`` and no thermostat, starting at dt and growing
+  to at most 4 dt (HOOMD's ``FIRE(dt=...)`` is the largest step and, as set at attach time, also the
+  first; there is no displacement cap like LAMMPS' dmax, and KA from a random start blows up with LAMMPS'
+  dtmax = 10 dt; a blow-up restarts with dt_max halved); force_tolerance is the
   2-norm of the global force vector (as LAMMPS' ftol): HOOMD stops when ||F|| / sqrt(3N) < force_tol,
   so force_tol = force_tolerance / sqrt(3N); the energy and angular-momentum criteria are disabled.
   The step counter is restored afterwards and velocities are zero.
@@ -43,11 +48,15 @@ from glasspipe.io.gsd_io import Snapshot
 from glasspipe.md.engine import THERMOSTATS, Engine, EngineNotAvailable, LogCallback, Thermo
 
 _INSTALL_HINT = (
-    "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: create the conda environment "
-    "envs/hoomd.yaml (conda env create -f envs/hoomd.yaml), run the workflow with `snakemake --use-conda` "
-    "so that the MD rules get that environment, or `conda install -c conda-forge hoomd` into this one"
+    "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: build it into this virtualenv with "
+    "scripts/install-hoomd.sh (no conda; 20-40 min once, then seconds from its cache; README, 'HOOMD-blue'), "
+    "or create the conda environment envs/hoomd.yaml (conda env create -f envs/hoomd.yaml), run the workflow "
+    "with `snakemake --use-conda` so that the MD rules get that environment, or `conda install -c "
+    "conda-forge hoomd` into this one"
 )
 NLIST_BUFFER = 0.3  # sigma_AA, the neighbour-list skin (as the LAMMPS engine's 'neighbor 0.3 bin')
+MIN_NLIST_BUFFER = 0.05  # sigma_AA; a thinner skin rebuilds the neighbour list nearly every step
+FIRE_DT_MAX_FACTOR = 4.0  # FIRE's largest step in units of the MD dt (see HoomdEngine.minimize)
 MIN_HOOMD_MAJOR = 4
 
 
@@ -79,6 +88,25 @@ def require() -> None:
     _import_hoomd()
 
 
+def nlist_buffer(box_length: float, r_cut_max: float) -> float:
+    """The neighbour-list skin (sigma_AA) for a cubic box of edge ``box_length`` and largest cutoff ``r_cut_max``.
+
+    HOOMD's neighbour list refuses boxes with L <= 2 (r_cut + buffer) (it searches one image only), so the
+    skin is NLIST_BUFFER, or 90 % of the room L/2 - r_cut where that is less (N = 200 at rho = 1.2: L/2 =
+    2.75, r_cut = 2.5, buffer 0.23). A thinner skin only costs more list rebuilds (HOOMD rebuilds once a
+    particle moved buffer/2). ValueError when the room is below MIN_NLIST_BUFFER / 0.9.
+    """
+    room = 0.5 * float(box_length) - float(r_cut_max)
+    buffer = min(NLIST_BUFFER, 0.9 * room)
+    if buffer < MIN_NLIST_BUFFER:
+        raise ValueError(
+            f"box length {box_length:.4f} is too small for the cutoff {r_cut_max} on HOOMD-blue: its neighbour "
+            f"list needs r_cut + buffer < L/2 with a buffer of at least {MIN_NLIST_BUFFER}, i.e. L > "
+            f"{2 * (r_cut_max + MIN_NLIST_BUFFER / 0.9):.4f}; use more particles (or the lammps engine)"
+        )
+    return buffer
+
+
 def _fold_seed(seed: int) -> int:
     """HOOMD seeds are 16-bit (Simulation.seed keeps the lowest 16 bits, with a warning): fold explicitly."""
     seed = int(seed)
@@ -101,6 +129,7 @@ class HoomdEngine(Engine):
         self._pending: Snapshot | None = None  # state to rebuild from before the next use
         self._n = 0
         self._box_length = 0.0
+        self._nlist_buffer = NLIST_BUFFER
 
     # --- construction ----------------------------------------------------------------------------
     def _make_device(self, device: str, threads: int):
@@ -127,9 +156,9 @@ class HoomdEngine(Engine):
         """The KA pair force: LJ with per-pair r_cut and the potential's cutoff mode."""
         md = self._hoomd.md
         try:
-            nlist = md.nlist.Cell(buffer=NLIST_BUFFER, deterministic=True)
+            nlist = md.nlist.Cell(buffer=self._nlist_buffer, deterministic=True)
         except TypeError:  # HOOMD releases without the deterministic flag
-            nlist = md.nlist.Cell(buffer=NLIST_BUFFER)
+            nlist = md.nlist.Cell(buffer=self._nlist_buffer)
         mode = {"shift": "shift", "truncate": "none", "xplor": "xplor"}[self.potential.cutoff_mode]
         pair = md.pair.LJ(nlist=nlist, default_r_cut=self.potential.r_cut_max, mode=mode)
         names = self.potential.type_names
@@ -192,14 +221,12 @@ class HoomdEngine(Engine):
             raise ValueError("cannot load an empty snapshot")
         if snapshot.typeid.min() < 0 or snapshot.typeid.max() >= n_types:
             raise ValueError(f"type ids must lie in [0, {n_types}) for types {self.potential.type_names}")
-        if not self.potential.r_cut_max < 0.5 * snapshot.box_length:
-            raise ValueError(
-                f"box length {snapshot.box_length:.4f} is too small for the cutoff {self.potential.r_cut_max}"
-            )
+        buffer = nlist_buffer(snapshot.box_length, self.potential.r_cut_max)  # ValueError if L too small
         start = snapshot.wrapped()
         start.dt = self.dt
         self._n = start.n_particles
         self._box_length = float(start.box_length)
+        self._nlist_buffer = buffer
         self._build(start)
 
     def snapshot(self) -> Snapshot:
@@ -332,43 +359,83 @@ class HoomdEngine(Engine):
             return
         self._run(self._nve_method(), n_steps, log_every, on_log)
 
-    def minimize(self, force_tolerance=1e-8, max_steps=100_000) -> None:
+    def _fire(self, start: Snapshot, dt_max: float, force_tolerance: float, max_steps: int):
+        """FIRE from ``start`` with steps growing from dt to ``dt_max``: (relaxed positions, images,
+        converged), or FloatingPointError when the minimiser blew up (HOOMD: particles out of the box)."""
         hoomd = self._hoomd
         md = hoomd.md
-        start = self.snapshot()
-        start.velocities = np.zeros((self._n, 3))
         # A separate Simulation holds the minimiser (the MD integrator owns the pair force of the main one).
-        self._sim = None
         sim = hoomd.Simulation(device=self._device, seed=0)
         sim.timestep = int(start.step)
         sim.create_state_from_snapshot(self._hoomd_snapshot(start))
+        # FIRE(dt) is the largest step (HOOMD's C++ m_deltaT_max, fixed when the minimiser attaches), and
+        # the attach also makes it the first step. Start at the MD dt instead (set after attaching, which
+        # leaves the maximum alone), as LAMMPS' FIRE does. The other parameters are HOOMD's (and LAMMPS')
+        # defaults, spelled out.
         fire = md.minimize.FIRE(
-            dt=10 * self.dt,  # the largest step FIRE may take (LAMMPS' default dtmax is also 10 dt)
+            dt=float(dt_max),
             force_tol=float(force_tolerance) / math.sqrt(3 * self._n),
             angmom_tol=1e300,  # no rotational degrees of freedom
             energy_tol=1e300,  # converge on forces only, as LAMMPS does with etol = 0
             forces=[self._make_pair()],
             methods=[md.methods.ConstantVolume(filter=hoomd.filter.All())],
+            min_steps_adapt=5,  # N_delaystep
+            finc_dt=1.1,
+            fdec_dt=0.5,
+            alpha_start=0.1,
+            fdec_alpha=0.99,
+            min_steps_conv=10,
         )
         sim.operations.integrator = fire
+        sim.run(0)  # attach: the C++ minimiser now holds dt_max
+        fire.dt = min(self.dt, float(dt_max))  # the first step; FIRE grows it by finc_dt up to dt_max
         done = 0
-        while done < max_steps and not fire.converged:
-            n = min(100, int(max_steps) - done)
-            sim.run(n)
-            done += n
-        if not fire.converged:
+        try:
+            while done < max_steps and not fire.converged:
+                n = min(100, int(max_steps) - done)
+                sim.run(n)
+                done += n
+        except RuntimeError as err:  # "Particle with unique tag ... is no longer in the simulation box"
+            raise FloatingPointError(
+                f"FIRE with dt_max = {dt_max:g} blew up after <= {done + 100} steps: {err}"
+            ) from err
+        if not math.isfinite(float(fire.energy)):
+            raise FloatingPointError(f"FIRE with dt_max = {dt_max:g} reached a non-finite energy")
+        frame = sim.state.get_snapshot()
+        positions = np.array(frame.particles.position, dtype=np.float64)
+        images = np.array(frame.particles.image, dtype=np.int32)
+        return positions, images, bool(fire.converged)
+
+    def minimize(self, force_tolerance=1e-8, max_steps=100_000) -> None:
+        start = self.snapshot()
+        start.velocities = np.zeros((self._n, 3))
+        self._sim = None
+        # HOOMD's FIRE has no displacement cap (LAMMPS' dmax = 0.1): it relies on dt_max alone. At
+        # FIRE_DT_MAX_FACTOR = 4 (0.02 for dt = 0.005) KA minimisations from random lattice starts converge
+        # (10 dt blows up on the first hundred steps, 6 dt converges); should one still blow up, it
+        # restarts from the same configuration with dt_max halved, down to dt.
+        dt_max = FIRE_DT_MAX_FACTOR * self.dt
+        while True:
+            try:
+                positions, images, converged = self._fire(start, dt_max, force_tolerance, int(max_steps))
+                break
+            except FloatingPointError as err:
+                if dt_max <= self.dt:
+                    self._build(start)
+                    raise FloatingPointError(f"FIRE failed even with dt_max = dt = {self.dt:g}: {err}") from err
+                warnings.warn(f"{err}; restarting with dt_max = {dt_max / 2:g}", RuntimeWarning, stacklevel=2)
+                dt_max = max(dt_max / 2, self.dt)
+        if not converged:
             warnings.warn(
                 f"FIRE did not reach ||F|| < {force_tolerance:g} in {max_steps} steps",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        frame = sim.state.get_snapshot()
         relaxed = start.copy()
-        relaxed.positions = np.array(frame.particles.position, dtype=np.float64)
-        relaxed.images = np.array(frame.particles.image, dtype=np.int32)
+        relaxed.positions = positions
+        relaxed.images = images
         relaxed.velocities = np.zeros((self._n, 3))
         relaxed.step = start.step  # minimisation does not advance the MD clock
-        del fire, sim
         self._build(relaxed.wrapped())
 
     def metadata(self) -> dict:
@@ -380,7 +447,7 @@ class HoomdEngine(Engine):
             "floating_point_precision": list(getattr(version, "floating_point_precision", (64, 64))),
             "device": type(self._device).__name__,
             "threads": self.threads,
-            "nlist_buffer": NLIST_BUFFER,
+            "nlist_buffer": self._nlist_buffer,
         }
 
     def close(self) -> None:

@@ -289,7 +289,7 @@ class LammpsEngine(Engine):
         step = self.step
         self._cmd(
             "min_style fire",
-            f"minimize 0.0 {force_tolerance!r} {int(max_steps)} {int(10 * max_steps)}",
+            f"minimize 0.0 {float(force_tolerance)!r} {int(max_steps)} {int(10 * max_steps)}",
         )
         self.set_velocities(np.zeros((self._n, 3)))
         self.set_step(step)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe.io.gsd_io import Snapshot, read_snapshot, read_trajectory
-from glasspipe.labels.ceiling import reliability_from_halves
+from glasspipe.labels.ceiling import pearson_rows, reliability_from_halves
 
 # Single-precision positions carry a relative rounding error of 2**-24 ~ 6e-8; allow a wide margin.
 _POSITION_RTOL = 1e-6
@@ -204,14 +204,6 @@ def propensity_from_files(initial_path: str | Path, replica_paths: Sequence[str 
     return propensity(initial, trajectories)
 
 
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson correlation of x[k] with y[k] for each row k."""
-    x = x - x.mean(axis=-1, keepdims=True)
-    y = y - y.mean(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (x * y).sum(axis=-1) / np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
-
-
 def noise_ceiling(
     initial: Snapshot,
     trajectories: Sequence[Sequence[Snapshot]],
@@ -265,7 +257,7 @@ def noise_ceiling_from_distances(
     else:
         rng = np.random.default_rng(seed)
         orders = [rng.permutation(n_replicas) for _ in range(n_splits)]
-    r_hh = np.stack([_pearson_rows(selected[o[:half]].mean(axis=0), selected[o[half:]].mean(axis=0)) for o in orders])
+    r_hh = np.stack([pearson_rows(selected[o[:half]].mean(axis=0), selected[o[half:]].mean(axis=0)) for o in orders])
     mean = r_hh.mean(axis=0)
     # Spearman-Brown 2 r / (1 + r) for equal halves; the general formula when R is odd (labels.ceiling).
     reliability = reliability_from_halves(mean, half, n_replicas - half)

@@ -18,7 +18,7 @@ from glasspipe.learn.mlp import load_mlp, predict_mlp
 from glasspipe.learn.models import build_bapst
 from glasspipe.learn.registry import read_hparams
 from glasspipe.learn.ridge import RidgeModel
-from glasspipe.learn.train import resolve_device
+from glasspipe.learn.train import check_r_cut, resolve_device
 
 
 def _check_times(sample: Sample, times: np.ndarray, model_dir: Path) -> None:
@@ -159,11 +159,7 @@ def predict_bapst(model_dir: Path, samples: list[Sample], r_cut: float | None = 
     """r_cut: None takes the one the model was trained with; a different value is an error."""
     torch_device = resolve_device(device)
     model, hparams = load_bapst(model_dir, torch_device)
-    trained_r_cut = float(hparams["r_cut"])
-    if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
-        raise ValueError(
-            f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
-        )
+    trained_r_cut = check_r_cut(r_cut, hparams, model_dir)
     times = np.asarray(hparams["times"], dtype=np.float64)
     mean = np.asarray(hparams["target_mean"], dtype=np.float64)
     std = np.asarray(hparams["target_std"], dtype=np.float64)

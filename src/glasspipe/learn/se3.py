@@ -80,6 +80,8 @@ from glasspipe.learn.train import (
     _save_checkpoint,
     _state_to_cpu,
     _validation_pearson,
+    check_r_cut,
+    resolve_device,
     target_standardisation,
 )
 
@@ -390,15 +392,6 @@ def se3_settings(settings: dict) -> dict:
     return out
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error naming the key."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key 'models.se3.device' = 'cuda' but torch sees no CUDA device; use auto or cpu")
-    return torch.device(name)
-
-
 def vector_targets(sample: Sample) -> np.ndarray | None:
     """The sample's displacement-vector target, (N, T, 3) at its label times, or None when it has none.
 
@@ -496,7 +489,7 @@ def train_se3(
     train, validation = list(train), list(validation)
     check_consistent(train + validation)
     opts = se3_settings(settings)
-    device = resolve_device(opts["device"])
+    device = resolve_device(opts["device"], "models.se3.device")
     times = train[0].times
     n_outputs = len(times)
     without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
@@ -690,13 +683,9 @@ def predict_se3(model_dir: str | Path, samples: list[Sample], r_cut: float | Non
     Per-time heads predict at their training times; the FiLM decoder predicts at each sample's own label
     times (de-standardised with the training mean / std interpolated in ln t). r_cut: None or the trained one.
     """
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device, "models.se3.device")
     model, hparams = load_se3(model_dir, torch_device)
-    trained_r_cut = float(hparams["r_cut"])
-    if r_cut is not None and not np.isclose(float(r_cut), trained_r_cut, rtol=1e-12, atol=0.0):
-        raise ValueError(
-            f"r_cut = {r_cut} differs from the r_cut = {trained_r_cut} the model in {model_dir} was trained with"
-        )
+    trained_r_cut = check_r_cut(r_cut, hparams, model_dir)
     trained_times = np.asarray(hparams["times"], dtype=np.float64)
     mean, std = np.asarray(hparams["target_mean"]), np.asarray(hparams["target_std"])
     out = []

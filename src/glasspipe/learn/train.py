@@ -69,17 +69,25 @@ CHECKPOINT = "checkpoint.pt"
 LOG_COLUMNS = ["epoch", "train_loss", "validation_pearson", "wall_s"]
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error naming the key."""
+def resolve_device(name: str = "auto", key: str = "models.bapst.device") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error naming the config ``key``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            "config key 'models.bapst.device' = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'"
-        )
+        raise RuntimeError(f"config key '{key}' = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
     if name not in ("cpu", "cuda"):
-        raise ValueError(f"config key 'models.bapst.device' = {name!r}; choose one of auto, cpu, cuda")
+        raise ValueError(f"config key '{key}' = {name!r}; choose one of auto, cpu, cuda")
     return torch.device(name)
+
+
+def check_r_cut(r_cut: float | None, hparams: dict, model_dir) -> float:
+    """The graph cutoff a saved model was trained with; ``r_cut`` None takes it, another value is an error."""
+    trained = float(hparams["r_cut"])
+    if r_cut is not None and not np.isclose(float(r_cut), trained, rtol=1e-12, atol=0.0):
+        raise ValueError(
+            f"r_cut = {r_cut} differs from the r_cut = {trained} the model in {model_dir} was trained with"
+        )
+    return trained
 
 
 def _a_rows(sample: Sample) -> tuple[np.ndarray, np.ndarray]:

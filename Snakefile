@@ -87,6 +87,8 @@ else:
 
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/learn.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/learning_curve.smk"
 include: "workflow/rules/report.smk"
 
 

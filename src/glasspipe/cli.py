@@ -351,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box-length", type=float, help="box edge in sigma_AA (npz formats; default (N / 1.2)^(1/3))")
     p.set_defaults(func=_cmd_import)
     _add_artifact_parsers(sub)
+    # Transfer across temperatures and learning curves: their subcommands live with their code.
+    from glasspipe.learn import learning_curve, transfer
+
+    transfer.add_parsers(sub)
+    learning_curve.add_parsers(sub)
     return parser
 
 

@@ -573,12 +573,22 @@ def _check_targets(config: dict) -> None:
                 )
 
 
+def _check_extra_sections(config: dict) -> None:
+    """The sections of the optional evaluations (transfer across temperatures, learning curves), checked by
+    their own modules."""
+    from glasspipe.learn import learning_curve, transfer
+
+    transfer.check_config(config)
+    learning_curve.check_config(config)
+
+
 def _check_consistency(config: dict) -> None:
     _check_split(config)
     _check_models(config)
     _check_targets(config)
     _check_label_grid(config)
     _check_label_windows(config)
+    _check_extra_sections(config)
     n_a = n_type_a(config)
     if not 0 < n_a < config["system"]["n_particles"]:
         raise ConfigError(

@@ -14,6 +14,11 @@ results/
   T{T}/models/{model}/fold{k}/...           trained model of fold k (state dict / JSON) and its training log
   T{T}/predictions/{model}.parquet          test-set predictions and targets (every fold's test set)
   T{T}/metrics/{model}.parquet              Pearson correlations per time, type, configuration
+  T{T}/learning_curve/{model}/n{n}/fold{k}/ model trained on the first n training configurations (learning_curve)
+  T{T}/learning_curve/{model}.parquet       its Pearson correlations per n (and the full model's)
+  transfer/{model}/model/...                model trained on the pooled train temperatures (transfer)
+  transfer/{model}/predictions.parquet      its test-temperature predictions, and the in-temperature model's
+  transfer/{model}/metrics.parquet          Pearson correlations of both per test temperature and time
   report/                                   figures, tables, summary.json, resolved config, versions
 
 Imported datasets (config section ``source``) write the same equilibrate/ and labels/ files (there is no
@@ -29,6 +34,7 @@ from pathlib import Path
 from glasspipe.config import temperature_tag
 
 CHECKPOINTS = ".checkpoints"
+TRANSFER = "transfer"  # results/transfer/<model>/: models trained at some temperatures, tested at others
 
 
 def cfg_name(configuration: int | str) -> str:
@@ -51,7 +57,7 @@ class Layout:
         """The results directory that holds ``path`` (any file this layout names)."""
         path = Path(path)
         for parent in path.parents:
-            if re.fullmatch(r"T[0-9.eE+-]+", parent.name) or parent.name == "report":
+            if re.fullmatch(r"T[0-9.eE+-]+", parent.name) or parent.name in ("report", TRANSFER):
                 return parent.parent
         return path.parent
 
@@ -109,6 +115,38 @@ class Layout:
 
     def metrics(self, temperature, model) -> Path:
         return self.tdir(temperature) / "metrics" / f"{model}.parquet"
+
+    # --- learning curves (glasspipe.learn.learning_curve) and transfer (glasspipe.learn.transfer) ---------------
+    def learning_curve_model_dir(self, temperature, model, n_train, fold=0) -> Path:
+        """The model of fold ``fold`` trained on the first ``n_train`` of its training configurations."""
+        return self.tdir(temperature) / "learning_curve" / model / f"n{n_train}" / f"fold{fold}"
+
+    def learning_curve_train_log(self, temperature, model, n_train, fold=0) -> Path:
+        from glasspipe.learn.registry import TRAIN_LOG
+
+        return self.learning_curve_model_dir(temperature, model, n_train, fold) / TRAIN_LOG
+
+    def learning_curve_metrics(self, temperature, model) -> Path:
+        """Pearson correlations of ``model`` per number of training configurations (every fold's test set)."""
+        return self.tdir(temperature) / "learning_curve" / f"{model}.parquet"
+
+    def transfer_dir(self, model) -> Path:
+        return self.root / TRANSFER / model
+
+    def transfer_model_dir(self, model) -> Path:
+        """The model trained on the pooled training configurations of the transfer.train temperatures."""
+        return self.transfer_dir(model) / "model"
+
+    def transfer_train_log(self, model) -> Path:
+        from glasspipe.learn.registry import TRAIN_LOG
+
+        return self.transfer_model_dir(model) / TRAIN_LOG
+
+    def transfer_predictions(self, model) -> Path:
+        return self.transfer_dir(model) / "predictions.parquet"
+
+    def transfer_metrics(self, model) -> Path:
+        return self.transfer_dir(model) / "metrics.parquet"
 
     def checkpoint_dir(self, stage: str, temperature, configuration) -> Path:
         """Scratch space of a resumable stage; outside the declared outputs, so Snakemake keeps it."""

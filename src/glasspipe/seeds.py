@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 # Fixed tags keep the streams of different stages apart even for equal indices.
-STREAMS = {"init": 1, "equilibrate": 2, "replica_velocities": 3, "train": 4}
+STREAMS = {"init": 1, "equilibrate": 2, "replica_velocities": 3, "train": 4, "transfer": 5, "learning_curve": 6}
 
 
 def derive_seed(master_seed: int, stream: str, *indices: int) -> int:

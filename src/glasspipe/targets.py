@@ -28,7 +28,38 @@ def report_inputs(config: dict) -> dict[str, list[Path]]:
             *(layout.benchmark(stage, T, c) for stage in (*data_stages, "structure") for T, c in per_configuration),
             *(layout.benchmark("train", T, model=f"{m}_fold{k}") for T in temperatures for m in models for k in folds),
         ],
+        **extra_report_inputs(config),
     }
+
+
+def extra_report_inputs(config: dict) -> dict[str, list[Path]]:
+    """The metrics of the optional evaluations the report tabulates: transfer across temperatures
+    (glasspipe.learn.transfer) and learning curves (glasspipe.learn.learning_curve); empty lists when off."""
+    from glasspipe.learn import learning_curve, transfer
+
+    layout = Layout(config["results_dir"])
+    curve_runs = learning_curve.runs(config)
+    return {
+        "transfer": [layout.transfer_metrics(m) for m in transfer.runs(config)],
+        "learning_curve": [layout.learning_curve_metrics(T, m) for T in config["temperatures"] for m in curve_runs],
+    }
+
+
+def extra_report_outputs(config: dict) -> dict[str, Path]:
+    """The report files of the optional evaluations, when the config asks for them."""
+    from glasspipe.learn import learning_curve, transfer
+
+    report = Layout(config["results_dir"]).report_dir
+    outputs = {}
+    if transfer.runs(config):
+        outputs |= {"transfer": report / "transfer.parquet", "transfer_md": report / "transfer.md"}
+    if learning_curve.runs(config):
+        outputs |= {
+            "learning_curve": report / "learning_curve.parquet",
+            "learning_curve_png": report / "learning_curve.png",
+            "learning_curve_pdf": report / "learning_curve.pdf",
+        }
+    return outputs
 
 
 def report_outputs(config: dict) -> dict[str, Path]:
@@ -58,6 +89,7 @@ def report_outputs(config: dict) -> dict[str, Path]:
     }
     if not cfg.is_imported(config):  # imported data bring no thermodynamic log of ours to draw
         outputs |= thermo_figures(config)
+    outputs |= extra_report_outputs(config)
     return outputs
 
 

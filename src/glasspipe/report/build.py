@@ -200,6 +200,8 @@ def build_report(
     with atomic_path(outputs["config"]) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
 
+    extra_tables, extra_lines = optional_evaluations(config, outputs, tau_alpha, labels_paths or [])
+
     model_tables = []
     label_column = metrics["label"].fillna("propensity") if "label" in metrics.columns else None
     for label in ["propensity", *(name for name in labels if name != "propensity")]:
@@ -207,6 +209,7 @@ def build_report(
         if rows.empty:
             continue
         model_tables += _pearson_tables(rows, label_ceilings[label], label)
+    model_tables += extra_tables
     equilibration_tables = []
     if not equilibration.empty:
         equilibration_tables.append(("Equilibration", equilibration))
@@ -239,7 +242,97 @@ def build_report(
     }
     timings = costs.groupby("stage")["wall_s"].sum().to_dict() if not costs.empty else None
     sources = dataset_sources(labels_paths or [])
-    write_results_readme(outputs["readme"], config, metrics, versions, files, timings, summary, sources)
+    write_results_readme(
+        outputs["readme"], config, metrics, versions, files, timings, summary, sources, extra_sections=extra_lines
+    )
+
+
+def optional_evaluations(
+    config: dict, outputs: dict, tau_alpha: dict[float, float | None], labels_paths: list[Path]
+) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
+    """The report's part for the optional evaluations: the transfer table (report/transfer.parquet and .md)
+    and the learning-curve figure (report/learning_curve.png|pdf, its data in learning_curve.parquet), when
+    the config asks for them. Returns (tables for metrics.md / metrics.html, lines for results/README.md)."""
+    from glasspipe import config as cfg
+    from glasspipe.learn import learning_curve, transfer
+    from glasspipe.report import summary as headline
+    from glasspipe.report.figures import plot_learning_curve
+    from glasspipe.targets import extra_report_inputs
+
+    inputs = extra_report_inputs(config)
+    known_tau = {T: v for T, v in tau_alpha.items() if v is not None}
+    tables: list[tuple[str, pd.DataFrame]] = []
+    lines: list[str] = []
+    if inputs["transfer"]:
+        table = transfer.summary_table(pd.concat([read_table(p) for p in inputs["transfer"]], ignore_index=True))
+        write_table(table, outputs["transfer"], metadata={"stage": "report", "convention": headline.CONVENTION})
+        text = transfer.markdown_table(table)
+        sentences = transfer.headline_lines(table, known_tau)
+        title = "Transfer across temperatures: mean ± s.e.m. of the per-configuration Pearson (A particles)"
+        with atomic_path(outputs["transfer_md"]) as tmp:
+            tmp.write_text("\n".join([f"# {title}", "", *sentences, "", text.to_markdown(index=False), ""]))
+        tables.append((title, text))
+        unit = "t / tau_alpha" if transfer.time_basis(config) == "tau_alpha" else "t in tau"
+        lines += [
+            "## Transfer across temperatures",
+            "",
+            "Each model was trained on the pooled training configurations of the temperatures "
+            f"{', '.join(f'{T:g}' for T in config['transfer']['train'])} and tested on the test configurations of "
+            f"{', '.join(f'{T:g}' for T in config['transfer']['test'])}, beside the model trained at the test "
+            f"temperature itself (in-temperature) on the same configurations; label times matched by {unit} "
+            "(`report/transfer.md`, `report/transfer.parquet`, `transfer/<model>/`):",
+            "",
+            *sentences,
+            "",
+            text.to_markdown(index=False),
+            "",
+        ]
+    if inputs["learning_curve"]:
+        curve = learning_curve.curve_table(
+            pd.concat([read_table(p) for p in inputs["learning_curve"]], ignore_index=True)
+        )
+        times = learning_curve.figure_times(curve, config["learning_curve"]["time"], known_tau)
+        test_configurations = sorted({c for fold in cfg.split_plan(config) for c in fold["test"]})
+        ceilings = [
+            headline.mean_ceiling(headline.noise_ceilings(labels_paths, label), test_configurations).assign(label=label)
+            for label in sorted(curve["label"].unique())
+        ]
+        data = plot_learning_curve(
+            learning_curve.at_figure_time(curve, times),
+            outputs["learning_curve_png"],
+            outputs["learning_curve_pdf"],
+            outputs["learning_curve"],
+            ceiling=pd.concat(ceilings, ignore_index=True),
+        )
+        cells = data.assign(
+            r=[
+                f"{m:.3f}" + (f" ± {s:.3f}" if s == s else "")
+                for m, s in zip(data["mean_pearson"], data["sem_pearson"], strict=True)
+            ]
+        )
+        pivot = cells.pivot_table(index=["temperature", "time", "n_train"], columns="run", values="r", aggfunc="first")
+        pivot = pivot.rename_axis(columns=None).reset_index()
+        ceiling_of = data.groupby(["temperature", "time"])["ceiling"].first()
+        pivot["noise ceiling"] = [
+            f"{ceiling_of.get((T, t), float('nan')):.3f}"
+            for T, t in zip(pivot["temperature"], pivot["time"], strict=True)
+        ]
+        title = (
+            "Learning curve: mean ± s.e.m. of the per-configuration Pearson (A particles) vs training configurations"
+        )
+        tables.append((title, pivot))
+        lines += [
+            "## Learning curves",
+            "",
+            "Each model retrained on the first n training configurations (same validation and test "
+            "configurations); the largest n is the model above. At one label time per temperature "
+            "(`report/learning_curve.png`, its data in `report/learning_curve.parquet`; every label time in "
+            "`T<T>/learning_curve/<model>.parquet`):",
+            "",
+            pivot.to_markdown(index=False),
+            "",
+        ]
+    return tables, lines
 
 
 HTML_STYLE = """

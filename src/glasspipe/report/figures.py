@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from glasspipe.io.atomic import atomic_path
 from glasspipe.io.tables import write_table
@@ -277,3 +278,89 @@ def plot_relaxation(
         ax.legend()
     _save(fig, out_png, out_pdf)
     return labels
+
+
+def plot_learning_curve(
+    curve: pd.DataFrame,
+    out_png: str | Path,
+    out_pdf: str | Path,
+    out_data: str | Path,
+    ceiling: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Pearson correlation against the number of training configurations, one panel per temperature, one
+    line per model run, at one label time per temperature.
+
+    ``curve``: rows at the drawn label time (glasspipe.learn.learning_curve.curve_table then at_figure_time):
+    columns run, label, temperature, time, n_train, full, mean_pearson, sem_pearson, pooled_pearson. The
+    line is the mean over test configurations of the per-configuration Pearson (A particles), the error bars
+    its s.e.m.; the full model (the ``train`` rule's) is the last point, drawn as a square. ``ceiling``
+    (columns temperature, time, label, ceiling), when given, is drawn as a dashed horizontal line per label:
+    the noise ceiling of the test labels at that time. The data (``curve`` with a ceiling column) is written
+    to ``out_data`` and returned."""
+    _require(curve, ("run", "label", "temperature", "time", "n_train", "full", "mean_pearson", "sem_pearson"), "curve")
+    if curve.empty:
+        raise ValueError("the learning curve has no rows at the chosen label time")
+    data = curve.copy()
+    data["ceiling"] = np.nan
+    if ceiling is not None and not ceiling.empty:
+        for i, row in data.iterrows():
+            match = ceiling[
+                np.isclose(ceiling["temperature"], row["temperature"])
+                & np.isclose(ceiling["time"], row["time"], rtol=1e-9, atol=0)
+                & (ceiling["label"] == row["label"])
+            ]
+            if len(match):
+                data.loc[i, "ceiling"] = float(match["ceiling"].iloc[0])
+    temperatures = sorted(data["temperature"].unique())
+    fig = Figure(figsize=(5.5 * len(temperatures), 4.0))
+    axes = fig.subplots(1, len(temperatures), squeeze=False)[0]
+    cycle = [c["color"] for c in matplotlib.rcParams["axes.prop_cycle"]]
+    colours = {run: cycle[i % len(cycle)] for i, run in enumerate(sorted(data["run"].unique()))}
+    for ax, T in zip(axes, temperatures, strict=True):
+        rows = data[np.isclose(data["temperature"], T)].sort_values("n_train")
+        for run, group in rows.groupby("run", sort=True):
+            colour = colours[run]
+            ax.errorbar(
+                group["n_train"],
+                group["mean_pearson"],
+                yerr=group["sem_pearson"].fillna(0.0),
+                marker="o",
+                capsize=3,
+                color=colour,
+                label=run,
+            )
+            full = group[group["full"].astype(bool)]
+            ax.plot(full["n_train"], full["mean_pearson"], ls="none", marker="s", ms=9, mfc="none", color=colour)
+        for label, group in rows.groupby("label", sort=True):
+            value = group["ceiling"].dropna()
+            if len(value):
+                ax.axhline(float(value.iloc[0]), color="k", ls="--", lw=1.2, label=f"noise ceiling ({label})")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(rows["n_train"].unique()))
+        ax.get_xaxis().set_major_formatter(ScalarFormatter())
+        ax.set_xlabel("training configurations n")
+        ax.set_ylabel("Pearson correlation (A particles)")
+        ax.set_title(f"T = {T:g}, label time t = {rows['time'].iloc[0]:.3g}")
+        ax.axhline(0.0, color="0.7", lw=0.8)
+        ax.set_ylim(top=1.0)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(title="model")
+    fig.text(
+        0.01,
+        -0.02,
+        "mean over test configurations +- s.e.m.; square: the full model; dashed: noise ceiling of the labels",
+        fontsize=7,
+        color="0.4",
+    )
+    _save(fig, out_png, out_pdf)
+    write_table(
+        data,
+        out_data,
+        metadata={
+            "figure": Path(out_png).name,
+            "line": "mean_pearson: mean over test configurations of the per-configuration Pearson, A particles",
+            "error_bars": "sem_pearson",
+            "ceiling": "noise ceiling of the test labels at the drawn time, mean over test configurations",
+        },
+    )
+    return data

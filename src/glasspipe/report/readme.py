@@ -243,13 +243,15 @@ def write_results_readme(
     timings: dict | None = None,
     summary: dict | None = None,
     sources: list[dict] | None = None,
+    extra_sections: list[str] | None = None,
 ) -> str:
     """Write the Markdown README of a results directory to ``out_path`` (atomically) and return its text.
 
     ``config`` is the resolved configuration, ``metrics`` the evaluation table (columns model, time, type,
     scope, configuration, pearson, n_particles), ``versions`` the output of
     :func:`glasspipe.report.versions.software_versions`, ``files`` maps each path in the results directory
-    (relative) to a one-line description, ``timings`` optionally maps stage names to wall-clock seconds.
+    (relative) to a one-line description, ``timings`` optionally maps stage names to wall-clock seconds,
+    ``extra_sections`` Markdown lines placed after the results (the optional evaluations).
     """
     lines: list[str] = [
         "# glasspipe results",
@@ -314,6 +316,8 @@ def write_results_readme(
             "",
             *_text_table(spread, "t (tau)"),
         ]
+    if extra_sections:  # transfer across temperatures, learning curves (glasspipe.report.build)
+        lines += ["", *extra_sections]
     lines += [
         "",
         "### Context: published numbers",

@@ -1,0 +1,253 @@
+"""Learning curves: the test correlation of each model against the number of training configurations.
+
+Config section ``learning_curve`` (``sizes``, ``models``, ``time``). For every model run named (or every
+enabled run), temperature, fold and n of ``sizes``, :func:`train` fits the run on the *first n* training
+configurations of the fold (the split plan's order), choosing on the fold's validation configurations as the
+full model does, through the model registry (the same trainer as the ``train`` rule). :func:`evaluate`
+predicts every fold's test configurations with each of those models and with the full model of the ``train``
+rule (the curve's last point, n = the fold's training set) and writes one table of Pearson correlations with
+an ``n_train`` column. The report draws r against n per model at one label time, with the noise ceiling.
+
+Sizes must be smaller than every fold's training set: the full size is the per-temperature model itself,
+which is not trained twice.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glasspipe import config as cfg
+from glasspipe.learn.transfer import layout_from_args, nested, settings_json
+
+
+# ----------------------------------------------------------------------------- config
+def section(config: dict) -> dict:
+    return config.get("learning_curve") or {}
+
+
+def sizes(config: dict) -> list[int]:
+    """The numbers of training configurations of the curve (without the full training set), ascending."""
+    return sorted(int(n) for n in section(config).get("sizes") or [])
+
+
+def runs(config: dict) -> list[str]:
+    """The model runs of the learning curve: ``learning_curve.models``, or every enabled run; empty when off."""
+    if not sizes(config):
+        return []
+    named = section(config).get("models") or []
+    return list(named) if named else cfg.model_runs(config)
+
+
+def check_config(config: dict) -> None:
+    """Refuse a learning_curve section glasspipe cannot run, naming the key (called by validate_config):
+    models must be enabled runs, and every size smaller than every fold's training set."""
+    part = section(config)
+    if not part.get("sizes"):
+        if part.get("models"):
+            raise cfg.ConfigError(
+                "config key 'learning_curve.models' is set but 'learning_curve.sizes' is empty; give the numbers "
+                "of training configurations, e.g. sizes: [1, 2]"
+            )
+        return
+    enabled_runs = cfg.model_runs(config)
+    if not enabled_runs:
+        raise cfg.ConfigError("config section 'learning_curve' is set but no model is enabled under 'models'")
+    for name in part.get("models") or []:
+        if name not in enabled_runs:
+            raise cfg.ConfigError(
+                f"config key 'learning_curve.models' names {name!r}, which is not an enabled model run; enabled: "
+                f"{enabled_runs}"
+            )
+    smallest = min(len(fold["train"]) for fold in cfg.split_plan(config))
+    too_big = [n for n in sizes(config) if n >= smallest]
+    if too_big:
+        raise cfg.ConfigError(
+            f"config key 'learning_curve.sizes' holds {too_big}, not smaller than the {smallest} training "
+            "configurations of a fold; the full training set is the curve's last point already (the model of the "
+            "'train' rule), so give only smaller sizes"
+        )
+
+
+def train_settings(config: dict, run: str) -> dict:
+    """What a learning-curve training job reads: exactly the full model's training settings (n and the fold
+    are in the job's wildcards), so it reruns when they change."""
+    return cfg.stage_settings(config, f"train_{run}")
+
+
+def evaluate_settings(config: dict, run: str) -> dict:
+    settings = cfg.stage_settings(config, "evaluate")
+    settings["learning_curve.sizes"] = sizes(config)
+    return settings
+
+
+# ----------------------------------------------------------------------------- stages
+def first_configurations(plan: list[dict], fold: int, n_train: int) -> dict[str, list[int]]:
+    """Fold ``fold`` of the plan with its training set cut to its first ``n_train`` configurations
+    (validation and test unchanged). Raises ValueError for n_train < 1 or beyond the training set."""
+    if not 0 <= fold < len(plan):
+        raise ValueError(f"fold {fold} does not exist: the split plan has {len(plan)} fold(s)")
+    split = plan[fold]
+    if not 1 <= n_train <= len(split["train"]):
+        raise ValueError(f"n_train = {n_train} is not between 1 and the {len(split['train'])} training configurations")
+    return {
+        "train": list(split["train"][:n_train]),
+        "validation": list(split["validation"]),
+        "test": list(split["test"]),
+    }
+
+
+def train(settings: dict, run: str, temperature: float, n_train: int, fold: int, layout) -> Path:
+    """Fit ``run`` on the first ``n_train`` training configurations of fold ``fold`` at ``temperature``
+    (validation as for the full model) with the registry's trainer. Writes
+    ``layout.learning_curve_model_dir(temperature, run, n_train, fold)`` (input.json, the model's files,
+    train_log.parquet last) and returns it."""
+    from glasspipe import stages
+    from glasspipe.io.atomic import write_json
+    from glasspipe.learn.registry import get
+    from glasspipe.md.protocols import temperature_key
+    from glasspipe.seeds import derive_seed
+
+    config = cfg.fill_defaults(nested(settings))
+    split = first_configurations(cfg.split_plan(config), fold, n_train)
+    inputs = stages.model_input(config, run)
+    data = {name: stages.load_samples(layout, temperature, split[name], inputs) for name in ("train", "validation")}
+    out_dir = layout.learning_curve_model_dir(temperature, run, n_train, fold)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / stages.INPUT_FILE, {**inputs, "fold": fold, "n_train": n_train, **split})
+    seed = derive_seed(
+        config["seed"], "learning_curve", zlib.crc32(run.encode()), temperature_key(temperature), fold, n_train
+    )
+    get(cfg.run_model(run)).train(data["train"], data["validation"], config, seed, out_dir)
+    return out_dir
+
+
+def evaluate(settings: dict, run: str, temperature: float, layout) -> pd.DataFrame:
+    """Predict every fold's test configurations with the models of every n of learning_curve.sizes and with
+    the full model, and correlate. Writes ``layout.learning_curve_metrics(temperature, run)`` and returns it:
+    the columns of glasspipe.learn.evaluate.correlations plus ``n_train`` (training configurations per fold;
+    the full model's is the smallest fold's), ``full`` (True for the full model), ``temperature``, ``label``
+    and ``run``."""
+    from glasspipe import stages
+    from glasspipe.io.tables import write_table
+    from glasspipe.learn.evaluate import correlations
+    from glasspipe.learn.predict import predict
+
+    config = cfg.fill_defaults(nested(settings))
+    plan = cfg.split_plan(config)
+    model = cfg.run_model(run)
+    n_full = min(len(fold["train"]) for fold in plan)
+    points = [(n, False) for n in sizes(config)] + [(n_full, True)]
+    tables = []
+    label = None
+    for n_train, full in points:
+        predictions = []
+        for fold, split in enumerate(plan):
+            if full:
+                model_dir = layout.model_dir(temperature, run, fold)
+            else:
+                model_dir = layout.learning_curve_model_dir(temperature, run, n_train, fold)
+            inputs = json.loads((model_dir / stages.INPUT_FILE).read_text())
+            label = inputs.get("target", "propensity")
+            samples = stages.load_samples(layout, temperature, split["test"], inputs)
+            predictions.append(predict(model, model_dir, samples))
+        rows = correlations(pd.concat(predictions, ignore_index=True), model)
+        rows.insert(1, "n_train", n_train)
+        rows.insert(2, "full", full)
+        rows.insert(3, "temperature", float(temperature))
+        tables.append(rows)
+    metrics = pd.concat(tables, ignore_index=True)
+    metrics["label"] = label
+    metrics["run"] = run
+    meta = {"stage": "learning_curve", "run": run, "settings": config, "folds": plan}
+    write_table(metrics, layout.learning_curve_metrics(temperature, run), metadata=meta)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- report
+def curve_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, temperature, time, n_train): mean ± s.e.m. over test configurations of the per-configuration
+    Pearson (A particles), and the pooled Pearson. Columns: run, model, label, temperature, time, n_train,
+    full, mean_pearson, sem_pearson, pooled_pearson, n_configurations."""
+    a = metrics[metrics["type"] == "A"]
+    keys = ["run", "model", "label", "temperature", "time", "n_train", "full"]
+    per = a[a["scope"] == "configuration"].groupby(keys)["pearson"].agg(["mean", "sem", "count"])
+    pooled = a[a["scope"] == "pooled"].set_index(keys)["pearson"]
+    out = per.rename(columns={"mean": "mean_pearson", "sem": "sem_pearson", "count": "n_configurations"})
+    out["pooled_pearson"] = pooled.reindex(out.index)
+    return out.reset_index()
+
+
+def figure_times(table: pd.DataFrame, time: float | None, tau_alpha: dict[float, float] | None) -> dict[float, float]:
+    """The label time drawn per temperature: the one nearest ``time`` (tau); with None, nearest that
+    temperature's tau_alpha (``tau_alpha``), else the last label time."""
+    chosen = {}
+    for T, group in table.groupby("temperature"):
+        times = np.unique(group["time"].to_numpy(dtype=np.float64))
+        target = time if time is not None else (tau_alpha or {}).get(float(T))
+        if target is None or not np.isfinite(target) or target <= 0:
+            chosen[float(T)] = float(times[-1])
+        else:
+            chosen[float(T)] = float(times[np.argmin(np.abs(np.log(times) - np.log(target)))])
+    return chosen
+
+
+def at_figure_time(table: pd.DataFrame, times: dict[float, float]) -> pd.DataFrame:
+    """Rows of ``table`` (curve_table) at each temperature's chosen time."""
+    keep = np.zeros(len(table), dtype=bool)
+    for T, t in times.items():
+        keep |= np.isclose(table["temperature"], T) & np.isclose(table["time"], t, rtol=1e-9, atol=0)
+    return table[keep].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- command line
+def _job_settings(args, build) -> dict:
+    if args.settings is not None:
+        settings = cfg.settings_from_json(args.settings)
+    elif args.config is not None:
+        config = cfg.load_config(args.config)
+        if args.model not in runs(config):
+            raise cfg.ConfigError(f"{args.model!r} is not a learning-curve run of {args.config}: {runs(config)}")
+        settings = cfg.settings_from_json(settings_json(build(config, args.model)))
+    else:
+        raise SystemExit("give --settings JSON or --config FILE")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return cfg.fill_defaults(settings)
+
+
+def _cmd_train(args) -> None:
+    settings = _job_settings(args, train_settings)
+    train(settings, args.model, args.temperature, args.size, args.fold, layout_from_args(args))
+
+
+def _cmd_evaluate(args) -> None:
+    metrics = evaluate(_job_settings(args, evaluate_settings), args.model, args.temperature, layout_from_args(args))
+    table = curve_table(metrics)
+    print(table.pivot_table(index="time", columns="n_train", values="mean_pearson").to_string())
+
+
+def add_parsers(sub) -> None:
+    """The subcommands learning-curve-train and learning-curve-evaluate of the ``glasspipe`` CLI."""
+    for name, func, text in (
+        ("learning-curve-train", _cmd_train, "train a model on the first n training configurations of a fold"),
+        ("learning-curve-evaluate", _cmd_evaluate, "test the learning-curve models and the full model"),
+    ):
+        parser = sub.add_parser(name, help=text, description=text)
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument("--settings", help="the job's settings as JSON (what the Snakefile passes)")
+        source.add_argument("--config", help="a glasspipe config file to take the settings from")
+        parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
+        parser.add_argument("--model", required=True, help="a model run ('ridge', 'ridge.bond_breaking')")
+        parser.add_argument("--temperature", type=float, required=True, help="temperature T (eps_AA / k_B)")
+        parser.add_argument("--threads", type=int, help="CPU threads of torch")
+        if name.endswith("train"):
+            parser.add_argument("--size", type=int, required=True, help="number n of training configurations")
+            parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
+        parser.set_defaults(func=func)

@@ -1,0 +1,500 @@
+"""Transfer across temperatures: train on the pooled configurations of some temperatures, test on another.
+
+Config section ``transfer`` (schema: ``transfer.train``, ``transfer.test``, ``transfer.models``). For each
+model run named (or every enabled run):
+
+- :func:`train`: the model is fitted on the *train* configurations of every ``transfer.train`` temperature
+  pooled (the split plan's train set at each), its penalty / epoch chosen on their pooled *validation*
+  configurations. Writes ``layout.transfer_model_dir(run)`` (input.json, the model's files, train_log last).
+- :func:`evaluate`: the *test* configurations of each ``transfer.test`` temperature are predicted by that
+  transfer model and, for comparison, by the model trained at the test temperature itself (the per-temperature
+  model of the ``train`` rule, ``layout.model_dir(T, run, 0)``), on the same configurations. Writes the
+  predictions and the Pearson correlations (Parquet) with the noise ceiling of the test labels beside them.
+
+Label times. The temperatures' label grids differ when ``isoconf.time_unit`` is tau_alpha (one grid in
+t / tau_alpha, scaled by each temperature's ``tau_alpha_estimates``): the k-th label time of every temperature
+is then the same t / tau_alpha, and the models see that common grid (the nominal ``isoconf.times``). With
+``time_unit: tau`` the grids are the same times in tau and are matched as they are. Either way a grid that
+does not match (another length, a time more than one MD step away from the nominal one) is refused, naming
+the temperatures and the times: a model with one output per label time would otherwise learn one physical
+time at one temperature and another elsewhere. Time-conditioned models see the common grid too.
+
+Only single-fold split plans (simulated data) are supported: the transfer's meaning depends on one test set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glasspipe import config as cfg
+
+TIME_BASES = ("tau", "tau_alpha")
+# Column 'scheme' of the metrics: the transfer model, or the model trained at the test temperature itself.
+TRANSFER, IN_TEMPERATURE = "transfer", "in_temperature"
+
+
+# ----------------------------------------------------------------------------- config
+def section(config: dict) -> dict:
+    return config.get("transfer") or {}
+
+
+def is_enabled(config: dict) -> bool:
+    """True when the config asks for a transfer (``transfer.train`` not empty)."""
+    return bool(section(config).get("train"))
+
+
+def runs(config: dict) -> list[str]:
+    """The model runs of the transfer: ``transfer.models``, or every enabled run; empty when it is off."""
+    if not is_enabled(config):
+        return []
+    named = section(config).get("models") or []
+    return list(named) if named else cfg.model_runs(config)
+
+
+def time_basis(config: dict) -> str:
+    """'tau_alpha' when the label times are given in tau_alpha (isoconf.time_unit), else 'tau'."""
+    return "tau_alpha" if config.get("isoconf", {}).get("time_unit", "tau") == "tau_alpha" else "tau"
+
+
+def nominal_times(config: dict) -> np.ndarray:
+    """The label times as the config gives them (sorted, unique), in the unit of isoconf.time_unit."""
+    times = config["isoconf"]["times"]
+    if isinstance(times, dict):
+        times = np.geomspace(times["start"], times["stop"], times["count"])
+    return np.unique(np.asarray(times, dtype=np.float64))
+
+
+def _in(values, temperatures) -> list[float]:
+    return [v for v in values if not any(np.isclose(float(v), float(t), rtol=0, atol=1e-9) for t in temperatures)]
+
+
+def check_config(config: dict) -> None:
+    """Refuse a transfer section glasspipe cannot run, naming the key (called by validate_config).
+
+    train and test must both be given, be temperatures of 'temperatures' and share none; the models named
+    must be enabled runs; the split plan must have one fold; and the label grids of the temperatures must
+    match (see the module docstring)."""
+    part = section(config)
+    train, test, models = part.get("train", []), part.get("test", []), part.get("models", [])
+    if not (train or test or models):
+        return
+    if not train or not test:
+        missing = "transfer.train" if not train else "transfer.test"
+        raise cfg.ConfigError(
+            f"config key '{missing}' is empty: a transfer needs temperatures to train on (transfer.train) and "
+            "to test on (transfer.test); leave the whole 'transfer' section out to switch it off"
+        )
+    temperatures = config["temperatures"]
+    for key, values in (("train", train), ("test", test)):
+        unknown = _in(values, temperatures)
+        if unknown:
+            raise cfg.ConfigError(
+                f"config key 'transfer.{key}' names temperature(s) {unknown} that are not in 'temperatures' "
+                f"{list(temperatures)}; only simulated temperatures can be trained or tested on"
+            )
+    shared = [t for t in test if not _in([t], train)]
+    if shared:
+        raise cfg.ConfigError(
+            f"config keys 'transfer.train' and 'transfer.test' share temperature(s) {shared}; a transfer tests "
+            "on temperatures it did not train on (the in-temperature model is compared automatically)"
+        )
+    enabled_runs = cfg.model_runs(config)
+    for name in models:
+        if name not in enabled_runs:
+            raise cfg.ConfigError(
+                f"config key 'transfer.models' names {name!r}, which is not an enabled model run; enabled: "
+                f"{enabled_runs} (enable it under 'models', or add the label to its 'target')"
+            )
+    if not enabled_runs:
+        raise cfg.ConfigError("config section 'transfer' is set but no model is enabled under 'models'")
+    if cfg.is_imported(config) or len(cfg.split_plan(config)) != 1:
+        raise cfg.ConfigError(
+            "config section 'transfer' needs simulated data with one test set (split.train / validation / test); "
+            "imported datasets and cross-validation folds are not supported"
+        )
+    grids = {float(T): cfg.label_times(config, T) for T in [*train, *test]}
+    estimates = {float(T): cfg.tau_alpha_estimate(config, T) for T in grids}
+    try:
+        common_grid(grids, time_basis(config), estimates, nominal_times(config), config["engine"]["dt"])
+    except ValueError as err:
+        raise cfg.ConfigError(f"config section 'transfer': {err}") from None
+
+
+# ----------------------------------------------------------------------------- label-time matching
+def common_grid(
+    grids: dict[float, np.ndarray],
+    basis: str,
+    tau_alpha: dict[float, float | None] | None = None,
+    nominal: np.ndarray | None = None,
+    dt: float | None = None,
+) -> np.ndarray:
+    """The label-time grid that every temperature's samples are put on, or a ValueError saying why not.
+
+    grids: temperature -> its label times in tau (ascending). basis 'tau': every grid must equal the first
+    (relative 1e-9) and the common grid is that grid, in tau. basis 'tau_alpha': every grid must have the
+    length of ``nominal`` (the config's times in tau_alpha) and each t_k / tau_alpha(T) must be within one
+    MD step (``dt``, the rounding of times onto steps) of nominal_k * tau_alpha(T); the common grid is
+    ``nominal``, in units of tau_alpha."""
+    if basis not in TIME_BASES:
+        raise ValueError(f"unknown time basis {basis!r}; expected one of {TIME_BASES}")
+    if not grids:
+        raise ValueError("no temperatures given")
+    items = [(float(T), np.asarray(times, dtype=np.float64)) for T, times in grids.items()]
+    first_T, first = items[0]
+    if basis == "tau":
+        for T, times in items[1:]:
+            if len(times) != len(first) or not np.allclose(times, first, rtol=1e-9, atol=0):
+                raise ValueError(
+                    f"label times at T = {T:g} ({times.tolist()} tau) differ from those at T = {first_T:g} "
+                    f"({first.tolist()} tau), and isoconf.time_unit is tau, so times are matched in tau; use "
+                    "isoconf.time_unit: tau_alpha to match them by t / tau_alpha"
+                )
+        return first.copy()
+    if nominal is None or dt is None or tau_alpha is None:
+        raise ValueError("matching by t / tau_alpha needs the nominal grid, dt and tau_alpha per temperature")
+    nominal = np.asarray(nominal, dtype=np.float64)
+    for T, times in items:
+        scale = tau_alpha.get(T)
+        if scale is None:
+            raise ValueError(f"T = {T:g} has no tau_alpha estimate (tau_alpha_estimates) to match label times by")
+        if len(times) != len(nominal):
+            raise ValueError(
+                f"T = {T:g} has {len(times)} label times but the grid isoconf.times has {len(nominal)} (in "
+                "tau_alpha): times collapsed onto one MD step, so the grids cannot be matched time by time"
+            )
+        off = np.abs(times - nominal * scale) > dt * (1 + 1e-6)
+        if off.any():
+            k = int(np.flatnonzero(off)[0])
+            raise ValueError(
+                f"label time {times[k]:g} tau at T = {T:g} is not {nominal[k]:g} tau_alpha = "
+                f"{nominal[k] * scale:g} tau (tau_alpha estimate {scale:g}) within one MD step ({dt:g}); the "
+                "labels were made with other isoconf.times or tau_alpha_estimates: rerun the isoconf and labels stages"
+            )
+    return nominal.copy()
+
+
+def align(samples: list, temperature: float, config: dict, common: np.ndarray) -> list:
+    """Copies of ``samples`` (one temperature) whose label times are the common grid (see common_grid).
+    Raises ValueError when their times do not match it."""
+    out = []
+    for sample in samples:
+        grid = common_grid(
+            {float(temperature): sample.times},
+            time_basis(config),
+            {float(temperature): cfg.tau_alpha_estimate(config, temperature)},
+            common,
+            config["engine"]["dt"],
+        )
+        if time_basis(config) == "tau" and not (
+            len(grid) == len(common) and np.allclose(grid, common, rtol=1e-9, atol=0)
+        ):
+            raise ValueError(
+                f"configuration {sample.configuration} at T = {temperature:g} has label times {grid.tolist()} "
+                f"tau but the transfer grid is {np.asarray(common).tolist()} tau"
+            )
+        out.append(dataclasses.replace(sample, times=np.asarray(common, dtype=np.float64).copy()))
+    return out
+
+
+# ----------------------------------------------------------------------------- settings
+def _estimates(config: dict, temperatures: list[float]) -> list[float] | None:
+    if config.get("tau_alpha_estimates") is None:
+        return None
+    return [cfg.tau_alpha_estimate(config, T) for T in temperatures]
+
+
+def _settings(config: dict, run: str, temperatures: list[float], keys: tuple[str, ...]) -> dict:
+    """A job's settings: the run's training sections, the transfer keys ``keys``, the label-time settings
+    and 'temperatures' / 'tau_alpha_estimates' restricted to ``temperatures`` (adding another temperature to
+    the config does not rerun the transfer)."""
+    settings = cfg.stage_settings(config, f"train_{run}")
+    for key in ("isoconf.times", "isoconf.time_unit", "engine.dt", *keys):
+        settings[key] = cfg._get(config, key)
+    settings["temperatures"] = [float(T) for T in temperatures]
+    estimates = _estimates(config, temperatures)
+    if estimates is not None:
+        settings["tau_alpha_estimates"] = estimates
+    return settings
+
+
+def train_settings(config: dict, run: str) -> dict:
+    """What the transfer training job of ``run`` reads (a Snakemake param: edits rerun it)."""
+    return _settings(config, run, section(config)["train"], ("transfer.train",))
+
+
+def evaluate_settings(config: dict, run: str) -> dict:
+    """What the transfer evaluation job of ``run`` reads."""
+    part = section(config)
+    return _settings(config, run, [*part["train"], *part["test"]], ("transfer.train", "transfer.test"))
+
+
+def settings_json(settings: dict) -> str:
+    """Canonical JSON of a job's settings (the Snakemake param; the CLI reads it with settings_from_json)."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def nested(settings: dict) -> dict:
+    """Settings with dotted keys ('isoconf.times') expanded into sections, as the stages read them."""
+    if any("." in key for key in settings):
+        return cfg.settings_from_json(json.dumps(settings))
+    return settings
+
+
+def to_grid(times, reference, grid) -> np.ndarray:
+    """Each of ``times`` replaced by the ``grid`` value at the index of the nearest ``reference`` time (the
+    same times read back from a model file need not be bit-identical)."""
+    times = np.asarray(times, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    index = np.argmin(np.abs(times[:, None] - reference[None, :]), axis=1)
+    return np.asarray(grid, dtype=np.float64)[index]
+
+
+# ----------------------------------------------------------------------------- stages
+def _grid(config: dict, temperatures: list[float]) -> np.ndarray:
+    grids = {float(T): cfg.label_times(config, T) for T in temperatures}
+    estimates = {float(T): cfg.tau_alpha_estimate(config, T) for T in grids}
+    return common_grid(grids, time_basis(config), estimates, nominal_times(config), config["engine"]["dt"])
+
+
+def train(settings: dict, run: str, layout) -> Path:
+    """Fit ``run`` on the pooled train configurations of the transfer.train temperatures, choosing on their
+    pooled validation configurations; the test configurations are not read. Returns the model directory
+    ``layout.transfer_model_dir(run)`` (input.json, the model's files, train_log.parquet last)."""
+    from glasspipe import stages
+    from glasspipe.io.atomic import write_json
+    from glasspipe.learn.registry import get
+    from glasspipe.md.protocols import temperature_key
+    from glasspipe.seeds import derive_seed
+
+    config = cfg.fill_defaults(nested(settings))
+    temperatures = [float(T) for T in config["transfer"]["train"]]
+    plan = cfg.split_plan(config)[0]
+    common = _grid(config, temperatures)
+    inputs = stages.model_input(config, run)
+    data: dict[str, list] = {"train": [], "validation": []}
+    for T in temperatures:
+        for split in data:
+            data[split] += align(stages.load_samples(layout, T, plan[split], inputs), T, config, common)
+    out_dir = layout.transfer_model_dir(run)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        **inputs,
+        "train_temperatures": temperatures,
+        "time_basis": time_basis(config),
+        "times": common.tolist(),
+        **plan,
+    }
+    write_json(out_dir / stages.INPUT_FILE, record)
+    keys = [temperature_key(T) for T in sorted(temperatures)]
+    seed = derive_seed(config["seed"], "transfer", zlib.crc32(run.encode()), *keys)
+    get(cfg.run_model(run)).train(data["train"], data["validation"], config, seed, out_dir)
+    return out_dir
+
+
+def _ceiling(layout, temperature: float, configurations: list[int], label: str, times_tau, common) -> np.ndarray:
+    """Mean noise ceiling of ``label`` over ``configurations`` at each label time, on the common grid (NaN
+    where the labels store none)."""
+    from glasspipe.report.summary import mean_ceiling, noise_ceilings
+
+    paths = [layout.labels(temperature, c) for c in configurations]
+    table = mean_ceiling(noise_ceilings(paths, label), configurations)
+    out = np.full(len(common), np.nan)
+    for k, t in enumerate(times_tau):
+        match = table[np.isclose(table["time"], t, rtol=1e-9, atol=0)]
+        if len(match):
+            out[k] = float(match["ceiling"].iloc[0])
+    return out
+
+
+def evaluate(settings: dict, run: str, layout) -> pd.DataFrame:
+    """Predict the test configurations of each transfer.test temperature with the transfer model and with
+    the model trained at that temperature (fold 0), and correlate. Writes ``layout.transfer_predictions(run)``
+    and ``layout.transfer_metrics(run)`` and returns the metrics.
+
+    Metrics columns: those of glasspipe.learn.evaluate.correlations plus ``scheme`` ('transfer' or
+    'in_temperature'), ``trained_at`` (the training temperatures, e.g. '0.7, 0.8'), ``temperature`` (the test
+    temperature), ``time`` (the common grid, in ``time_unit``: tau or tau_alpha), ``time_tau`` (tau at the
+    test temperature), ``label`` and ``noise_ceiling`` (mean over the test configurations)."""
+    from glasspipe import stages
+    from glasspipe.io.tables import write_table
+    from glasspipe.learn.evaluate import correlations
+    from glasspipe.learn.predict import predict
+
+    config = cfg.fill_defaults(nested(settings))
+    part = config["transfer"]
+    train_temperatures = [float(T) for T in part["train"]]
+    plan = cfg.split_plan(config)[0]
+    model = cfg.run_model(run)
+    model_dir = layout.transfer_model_dir(run)
+    record = json.loads((model_dir / stages.INPUT_FILE).read_text())
+    common = np.asarray(record["times"], dtype=np.float64)
+    if record["train_temperatures"] != train_temperatures:
+        raise ValueError(
+            f"{model_dir} was trained at T = {record['train_temperatures']} but 'transfer.train' is "
+            f"{train_temperatures}; rerun the transfer training"
+        )
+    label = record.get("target", "propensity")
+    trained_at = ", ".join(f"{T:g}" for T in train_temperatures)
+    predictions, metrics = [], []
+    for T in (float(t) for t in part["test"]):
+        samples = stages.load_samples(layout, T, plan["test"], record)
+        aligned = align(samples, T, config, common)
+        times_tau = samples[0].times
+        own_dir = layout.model_dir(T, run, 0)
+        own_record = json.loads((own_dir / stages.INPUT_FILE).read_text())
+        if own_record.get("target", "propensity") != label:
+            raise ValueError(f"{own_dir} learnt {own_record.get('target')!r}, the transfer model {label!r}")
+        schemes = {
+            TRANSFER: (predict(model, model_dir, aligned), trained_at),
+            IN_TEMPERATURE: (predict(model, own_dir, samples), f"{T:g}"),
+        }
+        ceiling = dict(zip(common.tolist(), _ceiling(layout, T, plan["test"], label, times_tau, common), strict=True))
+        for scheme, (table, at) in schemes.items():
+            if scheme == IN_TEMPERATURE:
+                table["time"] = to_grid(table["time"], times_tau, common)
+            table.insert(0, "scheme", scheme)
+            table.insert(1, "temperature", T)
+            predictions.append(table)
+            rows = correlations(table, model)
+            rows.insert(1, "scheme", scheme)
+            rows.insert(2, "trained_at", at)
+            rows.insert(3, "temperature", T)
+            rows["time_tau"] = to_grid(rows["time"], common, times_tau)
+            rows["time_unit"] = record.get("time_basis", time_basis(config))
+            rows["label"] = label
+            rows["run"] = run
+            rows["noise_ceiling"] = rows["time"].map(ceiling)
+            metrics.append(rows)
+    metrics_table = pd.concat(metrics, ignore_index=True)
+    meta = {"stage": "transfer", "run": run, "settings": config, "split": plan}
+    write_table(pd.concat(predictions, ignore_index=True), layout.transfer_predictions(run), metadata=meta)
+    write_table(metrics_table, layout.transfer_metrics(run), metadata=meta)
+    return metrics_table
+
+
+# ----------------------------------------------------------------------------- report
+def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, label, test temperature, time): the transfer model's and the in-temperature
+    model's mean ± s.e.m. over test configurations of the per-configuration Pearson (A particles), and the
+    noise ceiling. Columns: model, label, trained_at, temperature, time, time_unit, time_tau,
+    transfer_mean, transfer_sem, in_temperature_mean, in_temperature_sem, noise_ceiling, n_configurations."""
+    a = metrics[(metrics["type"] == "A") & (metrics["scope"] == "configuration")]
+    keys = ["run", "model", "label", "temperature", "time"]
+    stats = a.groupby([*keys, "scheme"])["pearson"].agg(["mean", "sem", "count"]).unstack("scheme")
+    out = pd.DataFrame(index=stats.index)
+    for scheme in (TRANSFER, IN_TEMPERATURE):
+        out[f"{scheme}_mean"] = stats[("mean", scheme)]
+        out[f"{scheme}_sem"] = stats[("sem", scheme)]
+    out["n_configurations"] = stats[("count", TRANSFER)].astype(int)
+    extra = a[a["scheme"] == TRANSFER].drop_duplicates(keys).set_index(keys)
+    for column in ("trained_at", "time_unit", "time_tau", "noise_ceiling"):
+        out[column] = extra[column]
+    columns = ["trained_at", "time_unit", "time_tau", "transfer_mean", "transfer_sem", "in_temperature_mean"]
+    columns += ["in_temperature_sem", "noise_ceiling", "n_configurations"]
+    return out[columns].reset_index()
+
+
+def _pm(mean, sem) -> str:
+    if mean != mean:
+        return "n/a"
+    return f"{mean:.3f}" + (f" ± {sem:.3f}" if sem == sem else "")
+
+
+def headline_lines(table: pd.DataFrame, tau_alpha: dict[float, float] | None = None) -> list[str]:
+    """One sentence per (run, test temperature), at the label time nearest tau_alpha: 1 tau_alpha on a
+    tau_alpha grid; else the measured tau_alpha of the test temperature (``tau_alpha``), else the last time.
+    'ridge: trained on 0.7, 0.8 -> tested on 0.6 at t = 1 tau_alpha (30 tau): r = ... vs in-temperature
+    r = ... vs noise ceiling ...'."""
+    lines = []
+    for (run, T), group in table.groupby(["run", "temperature"], sort=True):
+        group = group.sort_values("time")
+        if group["time_unit"].iloc[0] == "tau_alpha":
+            target = 1.0
+        else:
+            target = (tau_alpha or {}).get(float(T)) or float(group["time"].max())
+        row = group.iloc[int(np.argmin(np.abs(np.log(group["time"].to_numpy()) - np.log(target))))]
+        when = (
+            f"t = {row['time']:g} tau_alpha ({row['time_tau']:.3g} tau)"
+            if row["time_unit"] == "tau_alpha"
+            else f"t = {row['time']:g} tau"
+        )
+        ceiling = f"{row['noise_ceiling']:.3f}" if row["noise_ceiling"] == row["noise_ceiling"] else "n/a"
+        lines.append(
+            f"- {run}: trained on {row['trained_at']} -> tested on {T:g} at {when}: "
+            f"r = {_pm(row['transfer_mean'], row['transfer_sem'])} vs in-temperature "
+            f"r = {_pm(row['in_temperature_mean'], row['in_temperature_sem'])} vs noise ceiling {ceiling} "
+            f"({int(row['n_configurations'])} test configurations)"
+        )
+    return lines
+
+
+def markdown_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The report's transfer table: text cells (mean ± s.e.m.) per run, test temperature and time."""
+    out = table[["run", "trained_at", "temperature", "time", "time_unit", "time_tau"]].copy()
+    out = out.rename(columns={"temperature": "tested_at"})
+    out["transfer r"] = [_pm(m, s) for m, s in zip(table["transfer_mean"], table["transfer_sem"], strict=True)]
+    out["in-temperature r"] = [
+        _pm(m, s) for m, s in zip(table["in_temperature_mean"], table["in_temperature_sem"], strict=True)
+    ]
+    out["noise ceiling"] = table["noise_ceiling"].map(lambda v: f"{v:.3f}" if v == v else "n/a")
+    return out
+
+
+# ----------------------------------------------------------------------------- command line
+def _job_settings(args, build) -> dict:
+    if args.settings is not None:
+        settings = cfg.settings_from_json(args.settings)
+    elif args.config is not None:
+        config = cfg.load_config(args.config)
+        if args.model not in runs(config):
+            raise cfg.ConfigError(f"{args.model!r} is not a transfer run of {args.config}: {runs(config)}")
+        settings = cfg.settings_from_json(settings_json(build(config, args.model)))
+    else:
+        raise SystemExit("give --settings JSON or --config FILE")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return cfg.fill_defaults(settings)
+
+
+def layout_from_args(args):
+    from glasspipe.layout import Layout
+
+    if args.results_dir is not None:
+        return Layout(args.results_dir)
+    return Layout(cfg.load_config(args.config)["results_dir"] if args.config else "results")
+
+
+def _cmd_train(args) -> None:
+    train(_job_settings(args, train_settings), args.model, layout_from_args(args))
+
+
+def _cmd_evaluate(args) -> None:
+    metrics = evaluate(_job_settings(args, evaluate_settings), args.model, layout_from_args(args))
+    print(markdown_table(summary_table(metrics)).to_string(index=False))
+
+
+def add_parsers(sub) -> None:
+    """The subcommands transfer-train and transfer-evaluate of the ``glasspipe`` CLI."""
+    for name, func, text in (
+        ("transfer-train", _cmd_train, "train a model on the pooled configurations of the transfer.train temperatures"),
+        ("transfer-evaluate", _cmd_evaluate, "test the transfer model and the in-temperature model at transfer.test"),
+    ):
+        parser = sub.add_parser(name, help=text, description=text)
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument("--settings", help="the job's settings as JSON (what the Snakefile passes)")
+        source.add_argument("--config", help="a glasspipe config file to take the settings from")
+        parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
+        parser.add_argument("--model", required=True, help="a model run ('ridge', 'ridge.bond_breaking')")
+        parser.add_argument("--threads", type=int, help="CPU threads of torch")
+        parser.set_defaults(func=func)
+
+
+__all__ = ["add_parsers", "align", "check_config", "common_grid", "evaluate", "runs", "train"]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY
+from conftest import TINY, snakemake
 
 from glasspipe import config as cfg
 from glasspipe import stages
@@ -240,3 +240,69 @@ def test_settings_hold_only_the_transfer_temperatures():
     assert settings["transfer.train"] == [0.8] and "transfer.test" not in settings
     evaluate = transfer.evaluate_settings(config, "ridge")
     assert evaluate["temperatures"] == [0.8, 0.7] and evaluate["tau_alpha_estimates"] == [2.0, 5.0]
+
+
+# ----------------------------------------------------------------------------- through Snakemake
+TINY_TRANSFER = TINY.parent / "tiny_transfer.yaml"
+
+
+def test_tiny_transfer_dry_run_plans_the_transfer_and_learning_curve_jobs(tmp_path):
+    from test_workflow import planned_jobs
+
+    result = snakemake(tmp_path, "-n", configfile=TINY_TRANSFER)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    # One transfer model (ridge, 0.9 -> 0.8); learning curve n = 1 at both temperatures (n = 2 is the full model).
+    assert jobs["transfer_train"] == jobs["transfer_evaluate"] == 1
+    assert jobs["learning_curve_train"] == jobs["learning_curve_evaluate"] == jobs["train"] == 2
+
+
+def test_transfer_config_refused_before_any_job(tmp_path):
+    config = yaml.safe_load(TINY_TRANSFER.read_text())
+    config["transfer"]["test"] = [0.7]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", configfile=bad)
+    assert result.returncode != 0 and "'transfer.test' names temperature(s) [0.7]" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def check_tiny_transfer_results(root) -> None:
+    """The outputs of the tiny transfer workflow (tests/configs/tiny_transfer.yaml) and their consistency
+    with the per-temperature stages."""
+    layout = Layout(root)
+    metrics = pd.read_parquet(layout.transfer_metrics("ridge"))
+    assert set(metrics["scheme"]) == {"transfer", "in_temperature"} and set(metrics["temperature"]) == {0.8}
+    # Label times matched by t / tau_alpha: 0.05, 0.5, 2 tau_alpha = 0.08, 0.8, 3.2 tau at T = 0.8 (1.6).
+    np.testing.assert_allclose(sorted(set(metrics["time"])), [0.05, 0.5, 2.0])
+    np.testing.assert_allclose(sorted(set(metrics["time_tau"])), [0.08, 0.8, 3.2], rtol=1e-9)
+    assert metrics["pearson"].between(-1, 1).all() and metrics["noise_ceiling"].between(0, 1).all()
+    # The in-temperature rows are the evaluate stage's numbers for the same model and test configuration.
+    own = pd.read_parquet(layout.metrics(0.8, "ridge"))
+    key = ["type", "scope", "configuration"]
+    inside = metrics[metrics["scheme"] == "in_temperature"].sort_values([*key, "time_tau"])
+    own = own.sort_values([*key, "time"])
+    np.testing.assert_allclose(inside["pearson"].to_numpy(), own["pearson"].to_numpy(), rtol=0, atol=1e-12)
+    # Learning curve: n = 1 and the full model (n = 2) at both temperatures; the full point is evaluate's.
+    for T in (0.8, 0.9):
+        curve = pd.read_parquet(layout.learning_curve_metrics(T, "ridge"))
+        assert sorted(set(curve["n_train"])) == [1, 2]
+        full = curve[curve["full"]].sort_values([*key, "time"])
+        own = pd.read_parquet(layout.metrics(T, "ridge")).sort_values([*key, "time"])
+        np.testing.assert_allclose(full["pearson"].to_numpy(), own["pearson"].to_numpy(), rtol=0, atol=1e-12)
+    assert "ridge: trained on 0.9 -> tested on 0.8 at t = " in (layout.report_dir / "transfer.md").read_text()
+    assert len(pd.read_parquet(layout.report_dir / "transfer.parquet")) == 3
+    assert (layout.report_dir / "learning_curve.png").stat().st_size > 0
+    figure = pd.read_parquet(layout.report_dir / "learning_curve.parquet")
+    assert sorted(figure["n_train"]) == [1, 1, 2, 2] and figure["ceiling"].between(0, 1).all()
+    readme = (layout.root / "README.md").read_text()
+    assert "## Transfer across temperatures" in readme and "## Learning curves" in readme
+    assert "  transfer/ridge/metrics.parquet\n" in (layout.root / "MANIFEST.sha256").read_text()  # checksummed
+
+
+@pytest.mark.slow
+def test_tiny_transfer_workflow_end_to_end(tmp_path):
+    """Two temperatures of the tiny workflow with transfer and a learning curve (ridge): ~130 s of CPU."""
+    result = snakemake(tmp_path, "--cores", "2", configfile=TINY_TRANSFER)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_tiny_transfer_results(tmp_path / "results")

@@ -429,7 +429,7 @@ def headline_lines(table: pd.DataFrame, tau_alpha: dict[float, float] | None = N
             f"- {run}: trained on {row['trained_at']} -> tested on {T:g} at {when}: "
             f"r = {_pm(row['transfer_mean'], row['transfer_sem'])} vs in-temperature "
             f"r = {_pm(row['in_temperature_mean'], row['in_temperature_sem'])} vs noise ceiling {ceiling} "
-            f"({int(row['n_configurations'])} test configurations)"
+            f"({int(row['n_configurations'])} test configuration(s))"
         )
     return lines
 

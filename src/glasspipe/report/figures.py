@@ -340,7 +340,7 @@ def plot_learning_curve(
         ax.get_xaxis().set_major_formatter(ScalarFormatter())
         ax.set_xlabel("training configurations n")
         ax.set_ylabel("Pearson correlation (A particles)")
-        ax.set_title(f"T = {T:g}, label time t = {rows['time'].iloc[0]:.3g}")
+        ax.set_title(f"T = {T:g}, label time t = {rows['time'].iloc[0]:.3g} tau")
         ax.axhline(0.0, color="0.7", lw=0.8)
         ax.set_ylim(top=1.0)
         ax.grid(True, which="both", alpha=0.3)

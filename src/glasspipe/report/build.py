@@ -365,6 +365,29 @@ def write_html_tables(
         tmp.write_text("\n".join(parts) + "\n")
 
 
+def optional_outputs(config: dict) -> dict[Path, str]:
+    """Descriptions of the files of the optional evaluations (transfer, learning curves) the config asks for."""
+    from glasspipe.learn import learning_curve, transfer
+
+    root = Path(config["results_dir"])
+    described = {}
+    if transfer.runs(config):
+        described |= {
+            root / "transfer" / "<model>" / "model": "model trained on the pooled train temperatures (transfer.train)",
+            root / "transfer" / "<model>" / "metrics.parquet": "Pearson of the transfer and in-temperature models "
+            "at each transfer.test temperature, with the noise ceiling",
+            root / "transfer" / "<model>" / "predictions.parquet": "their predictions on the test configurations",
+        }
+    if learning_curve.runs(config):
+        described |= {
+            root / "T<T>" / "learning_curve" / "<model>" / "n<n>": "models trained on the first n training "
+            "configurations of each fold (learning_curve.sizes)",
+            root / "T<T>" / "learning_curve" / "<model>.parquet": "their Pearson correlations per n, and the full "
+            "model's",
+        }
+    return described
+
+
 def describe_outputs(config: dict) -> dict[str, str]:
     """What each kind of file in the results directory holds."""
     from glasspipe import config as cfg
@@ -385,6 +408,7 @@ def describe_outputs(config: dict) -> dict[str, str]:
         root / "benchmarks": "Snakemake benchmark (wall time, memory) per "
         + ("import, descriptor and training job" if imported else "simulation and training job"),
     }
+    shared |= optional_outputs(config)
     if imported:
         return {
             root / T / "equilibrate" / "cfgNNN.gsd": "imported configuration, time origin of the labels (GSD; "

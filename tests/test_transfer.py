@@ -198,6 +198,30 @@ def test_transfer_learns_what_carries_over_and_not_what_does_not(tmp_path, flip)
     assert len(lines) == 1 and "trained on 0.8 -> tested on 0.7 at t = 1 tau_alpha (5 tau)" in lines[0]
 
 
+@pytest.mark.parametrize("model", ["mlp", "bapst"])
+def test_every_registered_kind_of_model_transfers(tmp_path, model, one_torch_thread):
+    """The descriptor MLP and the graph network (multi-time head) train on the pooled temperatures and are
+    evaluated beside their in-temperature models (tiny sizes: this checks the plumbing of both input kinds,
+    not their accuracy; the MLP must still find the linear signal, r > 0.5)."""
+    config = base_config()
+    config["models"] = {
+        "ridge": {"enabled": False},
+        "mlp": {"enabled": model == "mlp", "epochs": 30, "batch_size": 64},
+        "bapst": {"enabled": model == "bapst", "hidden": 8, "n_message_passing": 1, "epochs": 1}
+        | {"multi_time_head": True, "standardise_targets": True, "augment": False, "device": "cpu"},
+    }
+    config["transfer"] = {"train": [0.8], "test": [0.7]}
+    config = cfg.validate_config(config)
+    layout = write_synthetic_results(tmp_path / "results", config)
+    train_in_temperature(config, layout, model)
+    transfer.train(transfer.train_settings(config, model), model, layout)
+    metrics = transfer.evaluate(transfer.evaluate_settings(config, model), model, layout)
+    assert set(metrics["scheme"]) == {"transfer", "in_temperature"} and sorted(set(metrics["time"])) == [0.1, 1.0]
+    assert metrics["pearson"].notna().all()
+    if model == "mlp":
+        assert (mean_a(metrics, "transfer") > 0.5).all()
+
+
 def test_transfer_pools_the_train_splits_of_every_train_temperature(tmp_path):
     """Training reads the train and validation configurations of each train temperature and nothing else:
     the test temperature's files and the train temperatures' test configurations are deleted first."""

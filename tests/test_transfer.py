@@ -326,7 +326,8 @@ def check_tiny_transfer_results(root) -> None:
 
 @pytest.mark.slow
 def test_tiny_transfer_workflow_end_to_end(tmp_path):
-    """Two temperatures of the tiny workflow with transfer and a learning curve (ridge): ~130 s of CPU."""
+    """Two temperatures of the tiny workflow with transfer and a learning curve (ridge): 42 jobs, ~130 s of
+    CPU, 79 s wall on 2 cores."""
     result = snakemake(tmp_path, "--cores", "2", configfile=TINY_TRANSFER)
     assert result.returncode == 0, result.stderr[-3000:]
     check_tiny_transfer_results(tmp_path / "results")

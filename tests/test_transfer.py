@@ -245,6 +245,24 @@ def test_transfer_pools_the_train_splits_of_every_train_temperature(tmp_path):
     np.testing.assert_allclose(model["times"], [0.1, 1.0])  # the model knows the common grid only
 
 
+def test_command_line_runs_the_transfer_from_a_config_file(tmp_path, capsys):
+    """`glasspipe transfer-train / transfer-evaluate --config FILE` (what a user runs by hand); a run that
+    is not part of the transfer is refused with exit status 2, naming it."""
+    from glasspipe import cli
+
+    config = base_config()
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    layout = write_synthetic_results(tmp_path / "results", cfg.validate_config(config))
+    train_in_temperature(cfg.validate_config(config), layout)
+    common = ["--config", str(path), "--results-dir", str(layout.root), "--model"]
+    assert cli.main(["transfer-train", *common, "ridge"]) == 0
+    assert cli.main(["transfer-evaluate", *common, "ridge"]) == 0
+    assert "in-temperature r" in capsys.readouterr().out and layout.transfer_metrics("ridge").is_file()
+    assert cli.main(["transfer-train", *common, "mlp"]) == 2
+    assert "'mlp' is not a transfer run" in capsys.readouterr().err
+
+
 def test_evaluation_refuses_a_model_trained_elsewhere(tmp_path):
     config = cfg.validate_config(base_config())
     layout = write_synthetic_results(tmp_path / "results", config)

@@ -7,6 +7,7 @@
 REPORT_ITEMS = {
     "figure_png": dict(caption="../report/correlation.rst", category="Models", subcategory="Correlation"),
     "metrics_html": dict(caption="../report/metrics.rst", category="Models", subcategory="Tables"),
+    "learning_curve_png": dict(caption="../report/learning_curve.rst", category="Models", subcategory="Learning curve"),
     "equilibration_html": dict(caption="../report/equilibration.rst", category="Equilibration", subcategory="Checks"),
     "relaxation_png": dict(caption="../report/relaxation.rst", category="Relaxation", subcategory="F_s(q, t)"),
     "config": dict(caption="../report/provenance.rst", category="Provenance", subcategory="Settings"),

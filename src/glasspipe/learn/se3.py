@@ -43,6 +43,21 @@ device; bfloat16 autocast on CUDA when ``mixed_precision`` (the radial MLPs and 
 products, linears and gates do not autocast and stay float32), float32 on CPU. The checkpoint's fingerprint
 covers the settings and a SHA-256 of the training and validation data (positions, types, box, times,
 targets), so regenerated labels never resume old weights.
+
+Options (config keys ``models.se3.*``; all off by default):
+
+- ``held_out_times`` (tau, each one of the label times; decoder ``film`` only): those label-time columns are
+  dropped from training and from the choice of epoch; hparams.json keeps ``label_times`` and
+  ``held_out_times``, the FiLM decoder predicts at every label time, and evaluation marks the held-out ones
+  (:func:`glasspipe.learn.evaluate.mark_held_out`). Per-time heads are refused: they cannot predict a time
+  they never saw.
+- ``aux_local_variance_weight``, ``aux_spatial_correlation_weight`` (with ``aux_correlation_shells``):
+  the losses of :mod:`glasspipe.learn.aux_losses` on the standardised targets of the A particles (the
+  local variance over the graph's neighbourhoods, and <dy_i dy_j> in shells of r_ij), added to the MSE.
+- ``pretrain_denoise: {epochs, noise_sigma}``: before the supervised training, ``epochs`` passes in which
+  Gaussian noise of std ``noise_sigma`` (sigma_AA) is added to the positions and an equivariant l = 1 head
+  (``denoise_head``) learns noise / noise_sigma (:func:`pretrain_denoise`); then the whole network is
+  fine-tuned on the labels (the denoising head is kept in the weights but unused).
 """
 
 from __future__ import annotations

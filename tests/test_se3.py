@@ -580,3 +580,49 @@ def test_pretraining_through_train_se3(tmp_path):
         se3.se3_settings({"pretrain_denoise": {"epochs": 1, "sigma": 0.1}})
     with pytest.raises(ValueError, match="l_max"):
         se3.se3_settings({"l_max": 0, "pretrain_denoise": {"epochs": 1}})
+
+
+def test_stages_train_and_evaluate_mark_the_held_out_time(tmp_path):
+    """Driven from the config: models.se3 {decoder: film, held_out_times: [second label time]} through
+    glasspipe.stages.train and .evaluate (what the Snakemake rules call): hparams.json names the held-out time,
+    the metrics' held_out column is True there only, and the report summary carries the flag."""
+    from test_config import MINIMAL
+
+    from glasspipe import config as cfg
+    from glasspipe import stages
+    from glasspipe.io.gsd_io import Snapshot, write_gsd
+    from glasspipe.io.tables import write_table
+    from glasspipe.layout import Layout
+    from glasspipe.report.summary import headline
+
+    layout = Layout(tmp_path / "results")
+    probe = cfg.validate_config(MINIMAL)
+    times = cfg.label_times(probe, 0.7)
+    se3_settings = {**TINY, "enabled": True, "epochs": 1, "decoder": "film", "held_out_times": [float(times[1])]}
+    models = {"ridge": {"enabled": False}, "mlp": {"enabled": False}, "bapst": {"enabled": False}, "se3": se3_settings}
+    config = cfg.validate_config({**MINIMAL, "graph": {"input": "thermal"}, "models": models})
+    T = 0.7
+    for c in range(config["n_configurations"]):
+        sample = periodic_sample(150, seed=200 + c, times=times)
+        snapshot = Snapshot(
+            positions=sample.positions - 0.5 * sample.box_length, typeid=sample.typeid, box_length=sample.box_length
+        )
+        write_gsd(layout.equilibrated(T, c), [snapshot.wrapped()])
+        n = sample.n_particles
+        table = {
+            "particle": np.tile(np.arange(n), len(times)),
+            "type": np.tile(np.where(sample.typeid == 0, "A", "B"), len(times)),
+            "time": np.repeat(times, n),
+            "propensity": sample.targets.T.reshape(-1),
+            "propensity_std": 0.0,
+        }
+        write_table(pd.DataFrame(table), layout.labels(T, c))
+    stages.train(cfg.settings_from_json(cfg.stage_settings_json(config, "train_se3")), "se3", T, 0, layout)
+    hparams = json.loads((layout.model_dir(T, "se3", 0) / "hparams.json").read_text())
+    assert hparams["held_out_times"] == [float(times[1])] and len(hparams["times"]) == len(times) - 1
+    metrics = stages.evaluate(cfg.settings_from_json(cfg.stage_settings_json(config, "evaluate")), "se3", T, layout)
+    assert sorted(metrics["time"].unique()) == pytest.approx(sorted(times))
+    assert metrics.loc[metrics["held_out"], "time"].unique() == pytest.approx([times[1]])
+    document = headline(metrics, pd.DataFrame(columns=["temperature", "time", "ceiling"]), {}, {})
+    rows = document["temperatures"]["0.7"]["labels"]["propensity"]["se3"]
+    assert [r["held_out"] for r in rows] == [bool(np.isclose(r["time"], times[1])) for r in rows]

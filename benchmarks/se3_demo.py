@@ -14,7 +14,9 @@ With ``--held-out TIME`` (issue 9: "the time-conditioned decoder predicts a held
 of the per-time model's correlation") it trains two models with the same settings: ``se3`` (per-time heads,
 every label time) and ``se3_film_heldout`` (decoder film, trained and epoch-chosen without TIME), and prints
 both, the held-out times marked, and the difference at each held-out time; ``--film-all`` adds a film model
-trained on every time (``se3_film``), which separates the cost of the decoder from that of holding out.
+trained on every time (``se3_film``), which separates the cost of the decoder from that of holding out;
+``--reuse`` keeps models already in ``--out`` (a crude check: same decoder; delete the folder after changing
+other settings).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/se3_demo"))
     parser.add_argument("--held-out", type=float, action="append", default=[], help="label time (tau) to hold out")
     parser.add_argument("--film-all", action="store_true", help="with --held-out: also a film model on all times")
+    parser.add_argument("--reuse", action="store_true", help="keep a model already trained in --out (same settings)")
     args = parser.parse_args()
 
     from glasspipe import stages
@@ -64,10 +67,18 @@ def main() -> None:
         runs["se3_film_heldout"] = {**settings, "decoder": "film", "held_out_times": args.held_out}
     metrics, lines = [], []
     for name, run_settings in runs.items():
-        out = args.out / name
+        # The held-out model's folder names its times, so that runs holding out other times sit side by side.
+        folder = name if name != "se3_film_heldout" else "se3_film_without_" + "_".join(f"{t:g}" for t in args.held_out)
+        out = args.out / folder
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), 0, out)
+        stored = json.loads((out / "hparams.json").read_text()) if (out / "hparams.json").is_file() else {}
+        if not (
+            args.reuse
+            and (out / "train_log.parquet").is_file()
+            and stored.get("decoder") == run_settings.get("decoder", "per_time")
+        ):
+            train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), 0, out)
         wall = time.perf_counter() - started
         table = correlations(predict("se3", out, samples["test"]), name)
         metrics.append(mark_held_out(table, held_out_times(out)))

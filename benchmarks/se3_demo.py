@@ -31,6 +31,33 @@ import pandas as pd
 import yaml
 
 
+def smoothing(predictions: pd.DataFrame, samples, r_cut: float) -> pd.DataFrame:
+    """Over-smoothing of a model's predictions, per label time (mean over test configurations, A particles):
+    std(prediction) / std(label) and <local variance of the prediction> / <that of the label> over each
+    particle's graph neighbourhood (glasspipe.learn.aux_losses.local_variance; 1 = as rough as the label)."""
+    import torch
+
+    from glasspipe.learn.aux_losses import local_variance
+    from glasspipe.learn.data import build_graph
+
+    rows = []
+    for sample in samples:
+        table = predictions[predictions["configuration"] == sample.configuration]
+        times = np.sort(table["time"].unique())
+        wide = table.pivot(index="particle", columns="time", values="prediction").loc[:, times].to_numpy()
+        a = torch.as_tensor(sample.typeid == 0)
+        g = build_graph(sample, r_cut)
+        p, t = torch.as_tensor(wide), torch.as_tensor(sample.targets)
+        std = (p[a].std(0) / t[a].std(0)).numpy()
+        lv_p = local_variance(p, g.senders, g.receivers, a)[a].mean(0)
+        lv_t = local_variance(t, g.senders, g.receivers, a)[a].mean(0)
+        rows += [
+            {"time": tau, "std_ratio": x, "local_variance_ratio": y}
+            for tau, x, y in zip(times, std, (lv_p / lv_t).numpy(), strict=True)
+        ]
+    return pd.DataFrame(rows).groupby("time").mean()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, required=True)
@@ -65,7 +92,7 @@ def main() -> None:
         if args.film_all:
             runs["se3_film"] = {**settings, "decoder": "film"}
         runs["se3_film_heldout"] = {**settings, "decoder": "film", "held_out_times": args.held_out}
-    metrics, lines = [], []
+    metrics, lines, rough = [], [], {}
     for name, run_settings in runs.items():
         # The held-out model's folder names its times, so that runs holding out other times sit side by side.
         folder = name if name != "se3_film_heldout" else "se3_film_without_" + "_".join(f"{t:g}" for t in args.held_out)
@@ -80,8 +107,10 @@ def main() -> None:
         ):
             train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), 0, out)
         wall = time.perf_counter() - started
-        table = correlations(predict("se3", out, samples["test"]), name)
+        predictions = predict("se3", out, samples["test"])
+        table = correlations(predictions, name)
         metrics.append(mark_held_out(table, held_out_times(out)))
+        rough[name] = smoothing(predictions, samples["test"], float(inputs["r_cut"]))
         hparams = json.loads((out / "hparams.json").read_text())
         lines.append(
             f"{name} {run_settings}: {hparams['n_parameters']} parameters, {hparams['epochs']} epochs "
@@ -104,6 +133,8 @@ def main() -> None:
         shown.index = [f"{t:g}{' (held out)' if h else ''}" for t, h in zip(mean.index, held, strict=True)]
     print(shown.to_string())
     print("mean over times:", mean.mean().round(3).to_dict())
+    print("over-smoothing (1 = as rough as the label): std(prediction)/std(label), local variance ratio")
+    print(pd.concat(rough, axis=1).round(3).to_string())
     print("se3 above bapst at", int(np.sum(mean["se3"] > mean.get("bapst", -np.inf))), "of", len(mean), "times")
     for t in args.held_out:
         row = mean.iloc[int(np.argmin(np.abs(np.log(mean.index.to_numpy() / t))))]

@@ -464,6 +464,31 @@ def _check_models(config: dict) -> None:
             )
 
 
+def _check_held_out_times(config: dict) -> None:
+    """models.se3.held_out_times: a time-conditioned decoder, and times that are label times at every temperature."""
+    se3 = config["models"].get("se3", {})
+    held = se3.get("held_out_times") or []
+    if not se3.get("enabled") or not held:
+        return
+    if se3.get("decoder", "per_time") != "film":
+        raise ConfigError(
+            f"config key 'models.se3.held_out_times' = {held} needs 'models.se3.decoder' = 'film': per-time heads "
+            "cannot predict a label time they were not trained on"
+        )
+    if is_imported(config):
+        return  # the dataset's own times; checked against them when training starts
+    for temperature in config["temperatures"]:
+        times = label_times(config, temperature)
+        missing = [t for t in held if not np.isclose(times, t, rtol=1e-3, atol=0.0).any()]
+        if missing:
+            raise ConfigError(
+                f"config key 'models.se3.held_out_times' holds {missing}, not label times at T = {temperature:g} "
+                f"(tau: {np.round(times, 6).tolist()}, from 'isoconf.times')"
+            )
+        if len(held) >= len(times):
+            raise ConfigError("config key 'models.se3.held_out_times' holds out every label time; keep at least one")
+
+
 def _check_label_grid(config: dict) -> None:
     """Refuse label times that collapse onto the same MD step at some temperature (isoconf.times in units of
     tau_alpha at a high T, or times below dt): the grids would differ in length and meaning across temperatures."""
@@ -586,6 +611,7 @@ def _check_consistency(config: dict) -> None:
     _check_split(config)
     _check_models(config)
     _check_targets(config)
+    _check_held_out_times(config)
     _check_label_grid(config)
     _check_label_windows(config)
     _check_extra_sections(config)

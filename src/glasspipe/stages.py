@@ -417,7 +417,7 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     ``fold`` column) and the Pearson correlations (Parquet) of ``model`` at ``temperature``."""
     import json
 
-    from glasspipe.learn.evaluate import correlations
+    from glasspipe.learn.evaluate import correlations, held_out_times, mark_held_out
     from glasspipe.learn.predict import predict
 
     config = cfg.fill_defaults(settings)
@@ -435,6 +435,9 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     # is the row (ridge, bond_breaking) of the report's tables.
     metrics = correlations(predictions, cfg.run_model(model))
     metrics.insert(1, "temperature", float(temperature))
+    # Label times a fold's model was trained without (a time-conditioned decoder's held_out_times).
+    held = {t for fold in range(len(plan)) for t in held_out_times(layout.model_dir(temperature, model, fold))}
+    metrics = mark_held_out(metrics, sorted(held))
     metrics["label"] = inputs.get("target", "propensity")  # the label the model learnt (the last fold's: all agree)
     meta = _metadata("evaluate", settings, model=model, folds=plan)
     write_table(predictions, layout.predictions(temperature, model), metadata=meta)

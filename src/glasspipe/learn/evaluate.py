@@ -118,3 +118,24 @@ def summary(correlation_table: pd.DataFrame) -> pd.DataFrame:
         )
     columns = ["model", "time", "type", "pooled_pearson", "mean_pearson", "sem_pearson", "n_configurations"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def held_out_times(model_dir) -> list[float]:
+    """Label times (tau) a saved model was trained without (hparams.json key ``held_out_times``, written by
+    models with a time-conditioned decoder, e.g. se3 with ``held_out_times``); [] for every other model."""
+    import json
+    from pathlib import Path
+
+    path = Path(model_dir) / "hparams.json"
+    if not path.is_file():
+        return []
+    return [float(t) for t in json.loads(path.read_text()).get("held_out_times") or []]
+
+
+def mark_held_out(metrics: pd.DataFrame, times) -> pd.DataFrame:
+    """``metrics`` with a boolean column ``held_out``: True at label times (tau, relative 1e-6) the model was
+    trained without, so tables and plots can tell interpolation in time from fitted times."""
+    times = np.asarray(list(times), dtype=np.float64)
+    values = metrics["time"].to_numpy(dtype=np.float64)
+    held = np.isclose(values[:, None], times[None, :], rtol=1e-6, atol=0.0).any(axis=1) if len(times) else False
+    return metrics.assign(held_out=np.zeros(len(metrics), dtype=bool) | held)

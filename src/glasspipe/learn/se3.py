@@ -43,12 +43,28 @@ device; bfloat16 autocast on CUDA when ``mixed_precision`` (the radial MLPs and 
 products, linears and gates do not autocast and stay float32), float32 on CPU. The checkpoint's fingerprint
 covers the settings and a SHA-256 of the training and validation data (positions, types, box, times,
 targets), so regenerated labels never resume old weights.
+
+Options (config keys ``models.se3.*``; all off by default):
+
+- ``held_out_times`` (tau, each one of the label times; decoder ``film`` only): those label-time columns are
+  dropped from training and from the choice of epoch; hparams.json keeps ``label_times`` and
+  ``held_out_times``, the FiLM decoder predicts at every label time, and evaluation marks the held-out ones
+  (:func:`glasspipe.learn.evaluate.mark_held_out`). Per-time heads are refused: they cannot predict a time
+  they never saw.
+- ``aux_local_variance_weight``, ``aux_spatial_correlation_weight`` (with ``aux_correlation_shells``):
+  the losses of :mod:`glasspipe.learn.aux_losses` on the standardised targets of the A particles (the
+  local variance over the graph's neighbourhoods, and <dy_i dy_j> in shells of r_ij), added to the MSE.
+- ``pretrain_denoise: {epochs, noise_sigma}``: before the supervised training, ``epochs`` passes in which
+  Gaussian noise of std ``noise_sigma`` (sigma_AA) is added to the positions and an equivariant l = 1 head
+  (``denoise_head``) learns noise / noise_sigma (:func:`pretrain_denoise`); then the whole network is
+  fine-tuned on the labels (the denoising head is kept in the weights but unused).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import logging
 import math
@@ -65,6 +81,7 @@ from torch import nn
 
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
+from glasspipe.learn import aux_losses
 from glasspipe.learn.data import Sample, build_graph, check_consistent
 from glasspipe.learn.models import count_parameters
 from glasspipe.learn.train import (
@@ -200,6 +217,7 @@ class SE3GNN(nn.Module):
         time_features: list[float] | None = None,
         n_vector_outputs: int = 0,
         checkpoint_layers: bool = False,
+        denoise_head: bool = False,
     ):
         super().__init__()
         # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
@@ -209,6 +227,11 @@ class SE3GNN(nn.Module):
             raise ValueError(f"config key 'models.se3.decoder' = {decoder!r}; choose one of {DECODERS}")
         if n_vector_outputs and l_max < 1:
             raise ValueError("a vector output needs l_max >= 1 (config key 'models.se3.l_max')")
+        if denoise_head and l_max < 1:
+            raise ValueError(
+                "denoising pretraining needs l_max >= 1 (config keys 'models.se3.l_max', 'pretrain_denoise')"
+            )
+        self.has_denoise_head = bool(denoise_head)
         self.n_outputs, self.channels, self.n_layers, self.l_max = (
             int(n_outputs),
             int(channels),
@@ -256,6 +279,8 @@ class SE3GNN(nn.Module):
             self.register_buffer("time_features", features.to(torch.float32))
         if self.n_vector_outputs:
             self.vector_head = o3.Linear(self.irreps_final, o3.Irreps(f"{self.n_vector_outputs}x1o"))
+        if self.has_denoise_head:  # the l = 1 output of denoising pretraining (pretrain_denoise)
+            self.denoise_head = o3.Linear(self.irreps_final, o3.Irreps("1x1o"))
 
     def hparams(self) -> dict:
         return {
@@ -273,6 +298,7 @@ class SE3GNN(nn.Module):
             "decoder": self.decoder,
             "time_features": self.time_features.tolist() if self.decoder == "film" else None,
             "n_vector_outputs": self.n_vector_outputs,
+            "denoise_head": self.has_denoise_head,
         }
 
     def set_time_features(self, features) -> None:
@@ -321,6 +347,14 @@ class SE3GNN(nn.Module):
     def forward(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:
         return self.forward_all(node_features, edge_vectors, senders, receivers)[0]
 
+    def denoise(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:
+        """(N, 3) l = 1 output of the denoising head (x, y, z order): the predicted position noise / sigma."""
+        if not self.has_denoise_head:
+            raise ValueError("this model has no denoising head (models.se3.pretrain_denoise.epochs = 0)")
+        x = self.features(node_features, edge_vectors, senders, receivers)
+        with _float32(x.device):
+            return self.denoise_head(x.float())
+
 
 # ------------------------------------------------------------------------------------------- settings
 
@@ -344,7 +378,16 @@ SE3_DEFAULTS = {
     "mixed_precision": True,
     "checkpoint_layers": False,
     "device": "auto",
+    # Label times (tau) left out of training: the FiLM decoder still predicts them (test of interpolation in t).
+    "held_out_times": [],
+    # Auxiliary losses against over-smoothing (glasspipe.learn.aux_losses); 0 = off.
+    "aux_local_variance_weight": 0.0,
+    "aux_spatial_correlation_weight": 0.0,
+    "aux_correlation_shells": [[0.0, 1.4], [1.4, 2.0], [2.0, 2.6]],  # sigma_AA
+    # Self-supervised pretraining: predict Gaussian noise (std noise_sigma, sigma_AA) added to the positions.
+    "pretrain_denoise": {"epochs": 0, "noise_sigma": 0.05},
 }
+PRETRAIN_DEFAULTS = SE3_DEFAULTS["pretrain_denoise"]
 
 
 def se3_settings(settings: dict) -> dict:
@@ -389,6 +432,71 @@ def se3_settings(settings: dict) -> dict:
         raise ValueError(f"config key 'models.se3.vector_loss_weight' = {out['vector_loss_weight']} must be >= 0")
     if out["device"] not in ("auto", "cpu", "cuda"):
         raise ValueError(f"config key 'models.se3.device' = {out['device']!r}; choose one of auto, cpu, cuda")
+    held_out = m["held_out_times"] if m["held_out_times"] is not None else []
+    if not isinstance(held_out, (list, tuple)) or not all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in held_out
+    ):
+        raise ValueError(
+            f"config key 'models.se3.held_out_times' = {held_out!r} must be a list of label times > 0 (tau)"
+        )
+    out["held_out_times"] = [float(t) for t in held_out]
+    if out["held_out_times"] and out["decoder"] != "film":
+        raise ValueError(
+            f"config key 'models.se3.held_out_times' = {out['held_out_times']} needs 'models.se3.decoder' = 'film': "
+            f"the {out['decoder']!r} decoder has one head per training time and cannot predict a time it never saw"
+        )
+    for key in ("aux_local_variance_weight", "aux_spatial_correlation_weight"):
+        out[key] = float(m[key])
+        if not out[key] >= 0:
+            raise ValueError(f"config key 'models.se3.{key}' = {m[key]} must be >= 0 (0 = off)")
+    out["aux_correlation_shells"] = [
+        list(s) for s in aux_losses.check_shells(m["aux_correlation_shells"], "models.se3.aux_correlation_shells")
+    ]
+    pretrain = m["pretrain_denoise"] or {}
+    unknown = sorted(set(pretrain) - set(PRETRAIN_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"config keys {['models.se3.pretrain_denoise.' + k for k in unknown]} are unknown; known: "
+            f"{sorted(PRETRAIN_DEFAULTS)}"
+        )
+    pretrain = {**PRETRAIN_DEFAULTS, **pretrain}
+    out["pretrain_denoise"] = {"epochs": int(pretrain["epochs"]), "noise_sigma": float(pretrain["noise_sigma"])}
+    if out["pretrain_denoise"]["epochs"] < 0 or not out["pretrain_denoise"]["noise_sigma"] > 0:
+        raise ValueError(
+            f"config key 'models.se3.pretrain_denoise' = {pretrain}: epochs must be >= 0 and noise_sigma > 0 (sigma_AA)"
+        )
+    if out["pretrain_denoise"]["epochs"] and out["l_max"] < 1:
+        raise ValueError(
+            "config key 'models.se3.pretrain_denoise.epochs' > 0 needs 'models.se3.l_max' >= 1 (a vector output)"
+        )
+    return out
+
+
+def held_out_columns(times, held_out_times, key: str = "models.se3.held_out_times") -> np.ndarray:
+    """Boolean (T,): which of the label ``times`` (tau) are held out. Each held-out time must match a label time
+    to a relative 1e-3 (label times are rounded to the MD step grid); at least one time must stay in training."""
+    times = np.asarray(times, dtype=np.float64)
+    held = np.zeros(len(times), dtype=bool)
+    for t in held_out_times:
+        match = np.isclose(times, float(t), rtol=1e-3, atol=0.0)
+        if not match.any():
+            raise ValueError(
+                f"config key '{key}' holds {t:g}, which is not one of the label times {np.round(times, 6).tolist()} "
+                "(tau; isoconf.times, or the imported dataset's times)"
+            )
+        held |= match
+    if held.all():
+        raise ValueError(f"config key '{key}' = {list(held_out_times)} holds out every label time; keep at least one")
+    return held
+
+
+def select_times(sample: Sample, keep: np.ndarray) -> Sample:
+    """A copy of ``sample`` with only the label-time columns ``keep`` (bool (T,)) of its targets (and vector
+    targets)."""
+    out = dataclasses.replace(sample, times=sample.times[keep], targets=sample.targets[:, keep])
+    vectors = vector_targets(sample)
+    if vectors is not None:
+        out.vector_targets = vectors[:, keep]
     return out
 
 
@@ -439,6 +547,7 @@ def build_se3(
     times,
     reference_time: float,
     n_vector_outputs: int,
+    denoise_head: bool = False,
 ) -> SE3GNN:
     radial_cutoff = float(r_cut) if opts["radial_cutoff"] is None else opts["radial_cutoff"]
     if radial_cutoff < float(r_cut):
@@ -461,6 +570,7 @@ def build_se3(
         time_features=time_features(times, reference_time) if opts["decoder"] == "film" else None,
         n_vector_outputs=n_vector_outputs,
         checkpoint_layers=opts["checkpoint_layers"],
+        denoise_head=denoise_head,
     )
 
 
@@ -472,6 +582,80 @@ def _autocast(device: torch.device, enabled: bool):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _shell_pairs(item, sample: Sample, r_cut: float, shells, device):
+    """(senders, receivers, distances) of every ordered pair within the outermost shell: the graph's edges
+    when the shells end inside graph.r_cut, else a pair list of its own (freud, same minimum-image rule)."""
+    reach = max(hi for _, hi in shells)
+    if not reach < 0.5 * sample.box_length:
+        raise ValueError(
+            f"config key 'models.se3.aux_correlation_shells' reaches r = {reach:g}, not below half the box length "
+            f"({0.5 * sample.box_length:.4f}) of configuration {sample.configuration}; use smaller shells"
+        )
+    graph = item.graph if reach <= r_cut else build_graph(sample, reach).to(device)
+    return graph.senders, graph.receivers, torch.linalg.vector_norm(graph.edge_vectors, dim=1)
+
+
+def auxiliary_loss(opts: dict, item, prediction: torch.Tensor, shells) -> torch.Tensor:
+    """The weighted auxiliary losses of :mod:`glasspipe.learn.aux_losses` on the standardised targets of the
+    A particles (the particles of the main loss): local variance over the graph's neighbourhoods and the shell
+    correlations; 0 when both weights are 0."""
+    total = prediction.new_zeros(())
+    g = item.graph
+    if opts["aux_local_variance_weight"] > 0:
+        total = total + opts["aux_local_variance_weight"] * aux_losses.local_variance_loss(
+            prediction, item.targets, g.senders, g.receivers, item.mask
+        )
+    if opts["aux_spatial_correlation_weight"] > 0:
+        senders, receivers, distances = item.pairs
+        total = total + opts["aux_spatial_correlation_weight"] * aux_losses.spatial_correlation_loss(
+            prediction, item.targets, senders, receivers, distances, shells, item.mask
+        )
+    return total
+
+
+def noised_edges(graph, noise: torch.Tensor) -> torch.Tensor:
+    """Edge vectors after displacing every particle by ``noise`` (N, 3): r_receiver - r_sender changes by
+    noise_receiver - noise_sender. The edge set stays that of the clean configuration (a pair crossing r_cut
+    by the noise keeps its edge; the radial envelope makes such edges nearly weightless)."""
+    return graph.edge_vectors + noise[graph.receivers] - noise[graph.senders]
+
+
+def denoise_loss(model: SE3GNN, graph, noise_sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """Mean squared error between the denoising head's output and the position noise / noise_sigma (unit
+    variance per component: an untrained zero output scores 1), all particles, one Gaussian draw."""
+    noise = torch.randn(graph.n_nodes, 3, generator=generator, device="cpu").to(graph.edge_vectors.device)
+    predicted = model.denoise(
+        graph.node_features, noised_edges(graph, noise_sigma * noise), graph.senders, graph.receivers
+    )
+    return torch.mean((predicted - noise) ** 2)
+
+
+def pretrain_denoise(
+    model: SE3GNN, train_data: list, epochs: int, noise_sigma: float, opts: dict, seed: int
+) -> list[float]:
+    """Self-supervised pretraining (seed 001): ``epochs`` passes over the training graphs, each step adding
+    Gaussian noise (std ``noise_sigma``, sigma_AA, per component) to the positions and training the equivariant
+    l = 1 denoising head to output noise / noise_sigma (:func:`denoise_loss`); Adam at the supervised learning
+    rate, constant, gradient clipping as in training. Returns the mean loss of each epoch."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
+    generator = torch.Generator().manual_seed(int(seed) + 1)
+    order = np.random.default_rng(int(seed) + 1)
+    log = []
+    model.train()
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        for index in order.permutation(len(train_data)):
+            loss = denoise_loss(model, train_data[index].graph, noise_sigma, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), opts["grad_clip"])
+            optimizer.step()
+            total += float(loss.detach())
+        log.append(total / len(train_data))
+        logger.info("se3: denoising pretraining epoch %d/%d loss %.4f", epoch, epochs, log[-1])
+    return log
 
 
 def train_se3(
@@ -490,6 +674,14 @@ def train_se3(
     check_consistent(train + validation)
     opts = se3_settings(settings)
     device = resolve_device(opts["device"], "models.se3.device")
+    label_times = np.asarray(train[0].times, dtype=np.float64)
+    held = np.zeros(len(label_times), dtype=bool)
+    if opts["held_out_times"]:
+        # Train (and choose the epoch) without the held-out columns; the FiLM decoder predicts them later.
+        held = held_out_columns(label_times, opts["held_out_times"])
+        train = [select_times(s, ~held) for s in train]
+        validation = [select_times(s, ~held) for s in validation]
+        logger.info("se3: label times %s held out of training", label_times[held].tolist())
     times = train[0].times
     n_outputs = len(times)
     without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
@@ -515,6 +707,10 @@ def train_se3(
     if vector_weight > 0:
         for item, s in zip(train_data, train, strict=True):
             item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=device)
+    shells = [tuple(x) for x in opts["aux_correlation_shells"]]
+    if opts["aux_spatial_correlation_weight"] > 0:
+        for item, s in zip(train_data, train, strict=True):
+            item.pairs = _shell_pairs(item, s, r_cut, shells, device)
     mean_neighbours = float(sum(d.graph.n_edges for d in train_data) / sum(d.graph.n_nodes for d in train_data))
     reference_time = float(np.exp(np.mean(np.log(times))))
     logger.info(
@@ -524,7 +720,10 @@ def train_se3(
 
     torch.manual_seed(int(seed))
     n_vector = n_outputs if vector_weight > 0 else 0
-    model = build_se3(opts, n_outputs, r_cut, mean_neighbours, times, reference_time, n_vector).to(device)
+    pretrain = opts["pretrain_denoise"]
+    model = build_se3(
+        opts, n_outputs, r_cut, mean_neighbours, times, reference_time, n_vector, denoise_head=pretrain["epochs"] > 0
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
     rng = np.random.default_rng(int(seed))
     epochs = opts["epochs"]
@@ -543,8 +742,12 @@ def train_se3(
     rows: list[dict] = []
     best = {"state": None, "epoch": 0, "pearson": float("nan")}
     start_epoch = 0
+    pretrain_log: list[float] = []
     state = _load_checkpoint(checkpoint_path, fingerprint, device)
+    if state is None and pretrain["epochs"] > 0:
+        pretrain_log = pretrain_denoise(model, train_data, pretrain["epochs"], pretrain["noise_sigma"], opts, seed)
     if state is not None:
+        pretrain_log = list(state.get("pretrain_log", []))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
@@ -574,6 +777,7 @@ def train_se3(
             loss = torch.mean((prediction[item.mask] - item.targets[item.mask]) ** 2, dim=0).sum()
             if vectors is not None:
                 loss = loss + vector_weight * torch.mean((vectors.float()[item.mask] - item.vectors[item.mask]) ** 2)
+            loss = loss + auxiliary_loss(opts, item, prediction, shells)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), opts["grad_clip"])
@@ -603,6 +807,7 @@ def train_se3(
                 "torch_rng": torch.get_rng_state(),
                 "best": best,
                 "log": rows,
+                "pretrain_log": pretrain_log,
             },
         )
 
@@ -614,6 +819,8 @@ def train_se3(
         **model.hparams(),
         "r_cut": float(r_cut),
         "times": [float(t) for t in times],
+        "label_times": label_times.tolist(),
+        "held_out_times": label_times[held].tolist(),
         "reference_time": reference_time,
         "standardise_targets": opts["standardise_targets"],
         "target_mean": np.asarray(mean, dtype=np.float64).tolist(),
@@ -628,8 +835,20 @@ def train_se3(
         "n_parameters": count_parameters(model),
         **{
             k: opts[k]
-            for k in ("learning_rate", "lr_schedule", "grad_clip", "patience", "vector_loss_weight", "mixed_precision")
+            for k in (
+                "learning_rate",
+                "lr_schedule",
+                "grad_clip",
+                "patience",
+                "vector_loss_weight",
+                "mixed_precision",
+                "aux_local_variance_weight",
+                "aux_spatial_correlation_weight",
+                "aux_correlation_shells",
+                "pretrain_denoise",
+            )
         },
+        "pretrain_denoise_loss": pretrain_log,
         "seed": int(seed),
         "device": str(device),
         "data_sha256": fingerprint["data_sha256"],
@@ -667,7 +886,7 @@ def load_se3(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     hparams = read_hparams(model_dir, "se3")
     keys = ("n_outputs", "channels", "n_layers", "l_max", "n_basis", "radial_cutoff", "polynomial_p", "radial_layers",
             "radial_neurons", "n_types", "mean_neighbours", "decoder", "time_features", "n_vector_outputs")  # fmt: skip
-    model = SE3GNN(**{k: hparams[k] for k in keys})
+    model = SE3GNN(**{k: hparams[k] for k in keys}, denoise_head=bool(hparams.get("denoise_head", False)))
     try:
         model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))
     except Exception as err:

@@ -31,7 +31,11 @@ def _pearson_tables(metrics: pd.DataFrame, ceiling: pd.DataFrame, label: str) ->
     per_config = metrics[(metrics["scope"] == "configuration") & (metrics["type"] == "A")]
     stats = per_config.groupby(["temperature", "time", "model"])["pearson"].agg(["mean", "sem"])
     sem = stats["sem"].map(lambda v: f" ± {v:.3f}" if v == v else "")  # no s.e.m. from one configuration
-    cells = (stats["mean"].map("{:.3f}".format) + sem).unstack("model")
+    cells = stats["mean"].map("{:.3f}".format) + sem
+    if "held_out" in per_config.columns:  # a label time the model was trained without: marked, noted below
+        held = per_config.groupby(["temperature", "time", "model"])["held_out"].any().reindex(cells.index)
+        cells = cells.where(~held.fillna(False).astype(bool), cells + " (held out)")
+    cells = cells.unstack("model")
     if not ceiling.empty:
         cells = cells.join(ceiling.set_index(["temperature", "time"])["ceiling"].map("{:.3f}".format))
     pooled = metrics[(metrics["scope"] == "pooled") & (metrics["type"] == "A")]

@@ -93,6 +93,8 @@ def headline(
             "mean_spearman": _finite(per_config["spearman"].mean()) if "spearman" in per_config and n else None,
             "n_test_configurations": n,
             "noise_ceiling": _finite(match["ceiling"].iloc[0]) if len(match) else None,
+            # True where the model was trained without this label time (glasspipe.learn.evaluate.mark_held_out).
+            "held_out": bool(group["held_out"].fillna(False).astype(bool).any()) if "held_out" in group else False,
         }
         node = temperatures.setdefault(f"{float(temperature):g}", {"tau_alpha": ta, "labels": {}})
         models = node["labels"].setdefault(label, {})

@@ -81,8 +81,12 @@ def cwt_label(positions: np.ndarray, interval: float, scales, dtype=np.float64) 
     for k, trajectory in enumerate(flat):
         # (F, 3, N): each coordinate's N trajectories contiguous; psi is odd, so the origin drops out.
         x = np.ascontiguousarray((trajectory - trajectory[:1]).transpose(0, 2, 1), dtype=dtype).reshape(n_frames, -1)
-        coef = (weights @ x).reshape(n_scales, n_frames, 3, n)
-        out[k] = np.sqrt(coef[:, :, 0] ** 2 + coef[:, :, 1] ** 2 + coef[:, :, 2] ** 2)
+        coef = weights @ x
+        np.square(coef, out=coef)  # in place: no temporaries of the coefficients' size
+        coef = coef.reshape(n_scales, n_frames, 3, n)
+        np.add(coef[:, :, 0], coef[:, :, 1], out=out[k])
+        out[k] += coef[:, :, 2]
+    np.sqrt(out, out=out)
     return out.reshape(*lead, n_scales, n_frames, n)
 
 

@@ -73,17 +73,17 @@ class _Accumulator:
         return table
 
 
-def _compute_block(specs, block, resolved, context, pool, threads) -> dict[str, np.ndarray]:
-    """{column: (r, K, N)} of every label of ``specs`` on the replicas ``block`` (r, K, N, 3), the replicas split
-    among the threads of ``pool`` (None: this thread)."""
+def _compute_block(specs, block, resolved, context, pool, threads) -> list[dict[str, np.ndarray]]:
+    """[{column: (r_k, K, N)}] of every label of ``specs`` on consecutive parts of the replicas ``block``
+    (r, K, N, 3), in replica order: the parts are split among the threads of ``pool`` (None: one part, this
+    thread). The parts are not concatenated (the accumulators take them one after the other)."""
 
     def work(part):
         return {c: v for spec in specs for c, v in spec.compute(part, resolved[spec.name], context).items()}
 
     if pool is None or len(block) == 1:
-        return work(block)
-    results = list(pool.map(work, np.array_split(block, min(threads, len(block)))))
-    return {column: np.concatenate([r[column] for r in results]) for column in results[0]}
+        return [work(block)]
+    return list(pool.map(work, np.array_split(block, min(threads, len(block)))))
 
 
 @dataclass
@@ -204,8 +204,9 @@ def compute_labels(
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
 
     def add_block(specs_, block, context):
-        for column, values in _compute_block(specs_, block, resolved, context, pool, threads).items():
-            acc.setdefault(column, _Accumulator(n_replicas)).add(values)
+        for part in _compute_block(specs_, block, resolved, context, pool, threads):
+            for column, values in part.items():
+                acc.setdefault(column, _Accumulator(n_replicas)).add(values)
 
     def flush_dense():
         add_block(

@@ -8,7 +8,11 @@ The initial neighbours of particle i are the particles j with |r_ij(0)| < r_in s
 the pair separations followed from their minimum image at t = 0; the label is its mean over the replicas.
 C_B = 1 while i keeps its cage and falls towards 0 as the cage is lost. A particle without initial
 neighbours has C_B = NaN.
-Defaults r_in = 1.3, r_out = 1.7 (units of sigma_ij), as in GlassMLP.
+Defaults r_in = 1.45, r_out = 1.7 (units of sigma_ij): the values of G. Jung's analysis code for the 3D
+Kob-Andersen mixture at T = 0.44 (github.com/GerhardJung/StructDynGlass, input.opt 'BB 1.45 1.7' in the commits
+of 2022-02 to 2022-05, e.g. 0c2a9e8; dyn_bb.cpp counts neighbours with r^2 < r_in^2 sigma_ij^2 at t = 0 and those
+still within r_out sigma_ij at t), the code behind GlassMLP and GlassBench's 3D bond breaking. Its 2D runs use
+other values (1.3/1.7 early, 1.4/1.8 for the ternary 2D KA). r_in = 1.45 is near the first minimum of g_AA.
 """
 
 from __future__ import annotations

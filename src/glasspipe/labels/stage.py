@@ -198,7 +198,10 @@ def compute_labels(
     is_a = initial.typeid == 0
     label_positions, label_times = [], None
     dense_times, interval = None, None
-    dense_block: list[np.ndarray] = []
+    # The dense trajectories of one block of replicas, filled in place (float64): no per-replica copies and
+    # no stacking; reused from block to block (the labels return new arrays, never views of it).
+    dense_buffer: np.ndarray | None = None
+    in_buffer = 0
     acc: dict[str, _Accumulator] = {}
 
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
@@ -209,12 +212,13 @@ def compute_labels(
                 acc.setdefault(column, _Accumulator(n_replicas)).add(values)
 
     def flush_dense():
+        nonlocal in_buffer
         add_block(
             dense_specs,
-            np.stack(dense_block),
+            dense_buffer[:in_buffer],
             Context(origin, initial.typeid, initial.box_length, dense_times, interval),
         )
-        dense_block.clear()
+        in_buffer = 0
 
     count = 0
     for item in replicas:
@@ -240,12 +244,21 @@ def compute_labels(
                 interval = _check_spacing(times_d, item.dt, item.source)
             elif len(times_d) != len(dense_times) or not np.allclose(times_d, dense_times, rtol=1e-9, atol=1e-12):
                 raise ValueError(f"{item.source} has other dense-window times than the first replica")
-            dense_block.append(np.asarray(item.dense_positions, dtype=np.float64))
-            if len(dense_block) == chunk_replicas:
+            positions_d = np.asarray(item.dense_positions)
+            if dense_buffer is None:
+                dense_buffer = np.empty((min(chunk_replicas, n_replicas), *positions_d.shape))
+            if positions_d.shape != dense_buffer.shape[1:]:
+                raise ValueError(
+                    f"{item.source}: dense-window positions of shape {positions_d.shape}, the first replica's are "
+                    f"{dense_buffer.shape[1:]}"
+                )
+            dense_buffer[in_buffer] = positions_d  # converted to float64 in the copy
+            in_buffer += 1
+            if in_buffer == len(dense_buffer):
                 flush_dense()
     if count != n_replicas:
         raise ValueError(f"{count} replicas given, {n_replicas} expected")
-    if dense_block:
+    if in_buffer:
         flush_dense()
     positions = np.stack(label_positions)  # (R, K, N, 3)
     context = Context(origin, initial.typeid, initial.box_length, label_times)

@@ -208,7 +208,9 @@ def test_phop_window_equals_brute_force(h, small_blocks):
         np.testing.assert_allclose(ours[r], expected, atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("p_c,t_f", [(0.02, 2), (0.1, 0), (10.0, 3)])
+# p_c = 0.003 is below the vibrations' own p: every segment splits again, down to two-frame pieces (the deepest
+# recursion, segment ends at the window's edges included).
+@pytest.mark.parametrize("p_c,t_f", [(0.02, 2), (0.1, 0), (10.0, 3), (0.003, 1)])
 def test_phop_iterative_equals_brute_force(p_c, t_f, small_blocks):
     traj = _caged_trajectories(n_replicas=2, n_frames=30, n=8, seed=3)
     ours = phop_iterative(traj, p_c, t_f)

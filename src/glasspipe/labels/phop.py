@@ -189,6 +189,47 @@ def _first_split(s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
     return np.sqrt(a_about_b, out=a_about_b)
 
 
+def _first_children(s1, s2, p_c, t_star, hops_row, hops_frame, hops_value):
+    """Level one of the recursion: the children [0, t* - 1] and [t* + 1, F - 1] of every row's first split, p(t)
+    for t = 1 .. F - 2 in (M, F - 2) arrays (the segment ends a, b per row and side). Appends the hops found
+    to the lists and returns the segments (row, a, b) of the next level."""
+    n_rows, n_frames = s2.shape[0], s2.shape[1] - 1
+    rows = np.arange(n_rows)[:, None]
+    t = np.arange(1, n_frames - 1)[None, :]
+    ts = t_star[:, None]
+    left = t < ts
+    a = np.where(left, 0, ts + 1)
+    b = np.where(left, ts - 1, n_frames - 1)
+    # Sums over U = [a, t] and V = [t, b]: S[t + 1] - S[a] and S[b + 1] - S[t] (S[0] = 0 on the left side).
+    sum_a = s1[:, :, 2:n_frames] - np.where(left, s1[:, :, :1], s1[:, rows, ts + 1])
+    sum_b = np.where(left, s1[:, rows, ts], s1[:, :, n_frames : n_frames + 1]) - s1[:, :, 1 : n_frames - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # frames outside both children: masked below
+        inv_a = 1.0 / (t - a + 1.0)
+        inv_b = 1.0 / (b - t + 1.0)
+        q_a = (s2[:, 2:n_frames] - np.where(left, s2[:, :1], s2[rows, ts + 1])) * inv_a
+        q_b = (np.where(left, s2[rows, ts], s2[:, n_frames : n_frames + 1]) - s2[:, 1 : n_frames - 1]) * inv_b
+        cross = _dot(sum_a, sum_b) * (2.0 * inv_a * inv_b)
+        a_about_b = q_a - cross + _dot(sum_b, sum_b) * (inv_b * inv_b)
+        b_about_a = q_b - cross + _dot(sum_a, sum_a) * (inv_a * inv_a)
+        p = np.sqrt(np.maximum(a_about_b, 0.0) * np.maximum(b_about_a, 0.0))
+    p[(t <= a) | (t >= b)] = -np.inf  # t* - 1, t*, t* + 1 and the frames of a side without interior
+    next_row, next_a, next_b = [], [], []
+    for side in (left, ~left):
+        masked = np.where(side, p, -np.inf)
+        best = masked.argmax(axis=1)  # the first frame at the side's maximum
+        value = masked[rows[:, 0], best]
+        (hit,) = np.nonzero(value >= p_c)
+        frame = best[hit] + 1
+        hops_row.append(hit)
+        hops_frame.append(frame)
+        hops_value.append(value[hit])
+        seg_a, seg_b = a[hit, best[hit]], b[hit, best[hit]]
+        next_row += [hit, hit]
+        next_a += [seg_a, frame + 1]
+        next_b += [frame - 1, seg_b]
+    return np.concatenate(next_row), np.concatenate(next_a), np.concatenate(next_b)
+
+
 def _recursion(
     s1: np.ndarray, s2: np.ndarray, p_c: float, t_f_frames: int, t_star: np.ndarray, p_star: np.ndarray
 ) -> np.ndarray:
@@ -206,10 +247,9 @@ def _recursion(
     every = np.arange(n_rows)
     t_star = np.asarray(t_star, dtype=np.int64)
     hops_row, hops_frame, hops_value = [every], [t_star], [np.asarray(p_star, dtype=np.float64)]
-    # Children [a, t* - 1] and [t* + 1, b] of each split; a segment needs an interior frame (b - a >= 2).
-    seg_row = np.concatenate([every, every])
-    seg_a = np.concatenate([np.zeros(n_rows, dtype=np.int64), t_star + 1])
-    seg_b = np.concatenate([t_star - 1, np.full(n_rows, n_frames - 1, dtype=np.int64)])
+    # The children [0, t* - 1] and [t* + 1, F - 1] of the first split cover almost every frame of the row: they
+    # are evaluated on contiguous (M, F - 2) arrays; the deeper levels, on fewer frames, segment by segment.
+    seg_row, seg_a, seg_b = _first_children(s1, s2, p_c, t_star, hops_row, hops_frame, hops_value)
     while True:
         keep = seg_b - seg_a >= 2
         seg_row, seg_a, seg_b = seg_row[keep], seg_a[keep], seg_b[keep]

@@ -42,21 +42,28 @@ def _planar(positions: np.ndarray) -> np.ndarray:
     return planar
 
 
-def _cumulative(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """S1[k] = sum_{f<k} x_f (3, ..., F+1, ...) and S2[k] = sum_{f<k} |x_f|^2 along ``axis`` (of x[d])."""
-    shape = list(x.shape)
-    shape[axis + 1] += 1
-    s1 = np.zeros(shape)
-    inner = [slice(None)] * len(shape)
-    inner[axis + 1] = slice(1, None)
-    np.cumsum(x, axis=axis + 1, out=s1[tuple(inner)])
-    s2 = np.zeros(shape[1:])
-    np.cumsum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2], axis=axis, out=s2[tuple(inner[1:])])
+def _cumulative(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x (3, F, b) -> S1 (3, F+1, b) with S1[k] = sum_{f<k} x_f, and S2 (F+1, b) with S2[k] = sum_{f<k} |x_f|^2.
+
+    The running sums are a loop over the frames, each step adding one frame of every particle at once: about
+    twice as fast as numpy.cumsum along the middle axis.
+    """
+    n_frames, width = x.shape[1], x.shape[2]
+    s1 = np.empty((3, n_frames + 1, width))
+    s1[:, 0] = 0.0
+    s1[:, 1:] = x
+    s2 = np.empty((n_frames + 1, width))
+    s2[0] = 0.0
+    np.einsum("ijk,ijk->jk", x, x, out=s2[1:])
+    for f in range(2, n_frames + 1):
+        s1[:, f] += s1[:, f - 1]
+        s2[f] += s2[f - 1]
     return s1, s2
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+    """sum over the first axis (x, y, z) of u * v, one pass (einsum)."""
+    return np.einsum("i...,i...->...", u, v)
 
 
 # Trajectories are processed in blocks of this many particles (per replica): the temporaries then stay small
@@ -117,7 +124,7 @@ def phop_both(
         return window, None if iterative is None else np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
     flat_window = None if window is None else window.reshape(-1, n_frames, n)
     for l, part, x in _blocks(positions):
-        s1, s2 = _cumulative(x[:, 0], axis=0)  # (3, F+1, b), (F+1, b)
+        s1, s2 = _cumulative(x[:, 0])  # (3, F+1, b), (F+1, b)
         if h is not None:
             flat_window[l, h : n_frames - h, part] = _window_block(s1, s2, h)
         if p_c is None or n_frames < 3:

@@ -27,7 +27,8 @@ def cage_relative(displacement: np.ndarray, neighbours: InitialNeighbours) -> np
     # (N, frames * 3): one sparse product averages every frame and component over the neighbours.
     columns = np.moveaxis(displacement.reshape(-1, n, 3), 1, 0).reshape(n, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        summed = (neighbours.incidence @ columns[neighbours.j]) / neighbours.count[:, None]
+        # adjacency @ columns sums the rows of the neighbours j of each i (no (pairs x columns) gather)
+        summed = (neighbours.adjacency @ columns) / neighbours.count[:, None]
     cage = np.moveaxis(summed.reshape(n, -1, 3), 0, 1).reshape(shape)
     out = displacement - cage
     out[..., neighbours.count == 0, :] = np.nan

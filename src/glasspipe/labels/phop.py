@@ -119,9 +119,9 @@ def phop_both(
         if n_frames < 2 * h + 1:
             h = None
     if p_c is not None:
-        iterative = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n, n_frames))
+        iterative = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n_frames, n))  # (L, F, N): contiguous frames
     if h is None and (p_c is None or n_frames < 3):
-        return window, None if iterative is None else np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
+        return window, None if iterative is None else iterative.reshape(shape)
     flat_window = None if window is None else window.reshape(-1, n_frames, n)
     for l, part, x in _blocks(positions):
         s1, s2 = _cumulative(x[:, 0])  # (3, F+1, b), (F+1, b)
@@ -137,11 +137,10 @@ def phop_both(
             # Cumulative sums of the hopping trajectories, one row each: (3, M, F+1) and (M, F+1).
             rows1 = np.ascontiguousarray(s1[:, :, hops].transpose(0, 2, 1))
             rows2 = np.ascontiguousarray(s2[:, hops].T)
-            iterative[l, part.start + hops] = _recursion(
-                rows1, rows2, p_c, int(t_f_frames), best[hops] + 1, p_star[hops]
-            )
+            labels = _recursion(rows1, rows2, p_c, int(t_f_frames), best[hops] + 1, p_star[hops])  # (M, F)
+            iterative[l][:, part.start + hops] = labels.T
     if iterative is not None:
-        iterative = np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
+        iterative = iterative.reshape(shape)
     return window, iterative
 
 

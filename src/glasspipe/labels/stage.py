@@ -54,13 +54,12 @@ class _Accumulator:
         """values: (r, K, N) of the next r replicas (in replica order)."""
         if self.total is None:
             self.total = np.zeros(values.shape[1:])
-            self.first_half = np.zeros(values.shape[1:])
             self.single = np.array(values[0], dtype=np.float64)
         for value in values:  # in place, replica by replica: no temporaries of the block's size
             self.total += value
-            if self.seen < self.half:
-                self.first_half += value
             self.seen += 1
+            if self.seen == self.half:  # the same sums in the same order as a separate first-half sum
+                self.first_half = self.total.copy()
 
     def mean(self) -> np.ndarray:
         return self.total / self.n_replicas

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from glasspipe import config as cfg
+from glasspipe.learn.data import Sample
 from glasspipe.learn.ridge import fit_ridge
 from glasspipe.learn.weights import importance_weights, pooled_weights, weighting_settings
 
@@ -309,3 +310,46 @@ def test_mlp_trains_with_weights_and_alpha_zero_is_the_plain_run(tmp_path):
         states[name] = torch.load(tmp_path / name / "model.pt", weights_only=True)
     assert all(torch.equal(states["none"][k], states["off"][k]) for k in states["none"])
     assert not all(torch.equal(states["none"][k], states["on"][k]) for k in states["none"])
+
+
+def _graph_sample(configuration: int, seed: int, n: int = 60) -> Sample:
+    """A small periodic configuration (density 1.2) with a skewed two-time label: rare large 'hops'."""
+    rng = np.random.default_rng(seed)
+    box = (n / 1.2) ** (1 / 3)
+    hops = (rng.random((n, 2)) < 0.1) * 3.0 + rng.random((n, 2)) * 0.1
+    return Sample(
+        configuration=configuration,
+        typeid=(np.arange(n) >= 48).astype(np.int32),
+        positions=rng.uniform(0, box, (n, 3)),
+        box_length=box,
+        times=np.array([1.0, 2.0]),
+        targets=hops,
+    )
+
+
+@pytest.mark.parametrize("model", ["bapst", "se3"])
+def test_graph_models_train_with_weights_and_alpha_zero_is_the_plain_run(model, tmp_path):
+    """train_bapst / train_se3 with loss_weighting: alpha = 0 writes exactly the weights of a run without the
+    block (and may resume its checkpoint); alpha = 1 trains to other weights."""
+    import torch
+
+    if model == "se3":
+        pytest.importorskip("e3nn")
+        from glasspipe.learn.se3 import train_se3 as trainer
+
+        settings = {"channels": 4, "n_layers": 1, "l_max": 1, "radial_neurons": 8, "device": "cpu", "epochs": 2}
+    else:
+        from glasspipe.learn.train import train_bapst as trainer
+
+        settings = {"hidden": 8, "n_message_passing": 1, "epochs": 2, "augment": False, "device": "cpu"}
+    train, validation = [_graph_sample(0, 1), _graph_sample(1, 2)], [_graph_sample(2, 3)]
+    torch.set_num_threads(1)
+    states = {}
+    for name, block in (("none", None), ("off", {"alpha": 0.0}), ("on", {"alpha": 1.0, "n_bins": 10})):
+        run = dict(settings) if block is None else {**settings, "loss_weighting": block}
+        trainer(train, validation, run, 1.5, 3, tmp_path / name)
+        states[name] = torch.load(tmp_path / name / "model.pt", weights_only=True)
+    assert all(torch.equal(states["none"][k], states["off"][k]) for k in states["none"])
+    assert not all(torch.equal(states["none"][k], states["on"][k]) for k in states["none"])
+    with pytest.raises(ValueError, match=rf"models\.{model}\.loss_weighting\.alpha"):
+        trainer(train, validation, {**settings, "loss_weighting": {"alpha": -1}}, 1.5, 3, tmp_path / "bad")

@@ -49,7 +49,7 @@ def _displacement(positions: np.ndarray, settings: dict, context: Context) -> di
 def _cage_relative(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
     d = cage_relative(displacements(positions, context.origin), context.neighbours(settings["r_cage"]))
     out = {f"cage_disp_{c}": d[..., k] for k, c in enumerate(_XYZ)}
-    out["cage_propensity"] = np.linalg.norm(d, axis=-1)
+    out["cage_propensity"] = np.sqrt(np.einsum("...i,...i->...", d, d))  # |d^CR|, one pass
     return out
 
 

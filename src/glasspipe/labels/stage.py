@@ -268,7 +268,8 @@ def compute_labels(
         add_block(label_specs, positions[start : start + chunk_replicas], context)
     if pool is not None:
         pool.shutdown()
-    distances = np.linalg.norm(positions - origin, axis=-1)
+    delta = positions - origin
+    distances = np.sqrt(np.einsum("...i,...i->...", delta, delta))  # |r_i(t) - r_i(0)|, one pass (norm is slow on 3)
     table = _long_table(initial, label_times, distances)
     ceilings = []
     column_info = {}

@@ -1,8 +1,11 @@
 """Time and peak memory of every dynamical label (glasspipe.labels) for one N = 4096 configuration.
 
 Usage:
-    OMP_NUM_THREADS=2 python benchmarks/labels.py [--threads 2] [--replicas 32] [--label-times 20] [--dense-frames 200]
+    OMP_NUM_THREADS=1 python benchmarks/labels.py [--threads 2] [--replicas 32] [--label-times 20] [--dense-frames 200]
         [--interval 0.1] [--scales 0.5 1 2 5] [--chunk 4] [--repeat 1]
+
+(OMP_NUM_THREADS=1: the label threads (--threads) already share the cores; BLAS threads on top of them
+spin and compete, the CWT's matrix product then costs about 1.5 times the CPU.)
 
 The initial configuration is BOTAN's T = 0.44 sample (``initial_positions``, ``types``, L = 15.05658; a
 random one when the file is absent); the replica trajectories are synthetic (seeded): vibrations of 0.08

@@ -208,7 +208,9 @@ def test_phop_window_equals_brute_force(h, small_blocks):
         np.testing.assert_allclose(ours[r], expected, atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("p_c,t_f", [(0.02, 2), (0.1, 0), (10.0, 3)])
+# p_c = 0.003 is below the vibrations' own p: every segment splits again, down to two-frame pieces (the deepest
+# recursion, segment ends at the window's edges included).
+@pytest.mark.parametrize("p_c,t_f", [(0.02, 2), (0.1, 0), (10.0, 3), (0.003, 1)])
 def test_phop_iterative_equals_brute_force(p_c, t_f, small_blocks):
     traj = _caged_trajectories(n_replicas=2, n_frames=30, n=8, seed=3)
     ours = phop_iterative(traj, p_c, t_f)
@@ -430,14 +432,14 @@ def test_stage_writes_every_label_and_its_ceiling(tmp_path, threads):
     steps_index = [all_steps.index(s) + 1 for s in label_steps]
     at_labels = trajectories[:, steps_index]  # (R, K, N, 3)
     expected_bb = np.mean(
-        [brute_bond_breaking(origin.tolist(), at_labels[r], typeid, box, 1.3, 1.7) for r in range(n_replicas)], axis=0
+        [brute_bond_breaking(origin.tolist(), at_labels[r], typeid, box, 1.45, 1.7) for r in range(n_replicas)], axis=0
     )
     np.testing.assert_allclose(table["bond_breaking"].to_numpy().reshape(3, 40), expected_bb, atol=TOL)
     np.testing.assert_allclose(
         table["disp_x"].to_numpy().reshape(3, 40), (at_labels[..., 0] - origin[:, 0]).mean(axis=0), atol=1e-6
     )
     cage = np.mean(
-        [brute_cage_relative(origin.tolist(), at_labels[r], typeid, box, 1.3) for r in range(n_replicas)], axis=0
+        [brute_cage_relative(origin.tolist(), at_labels[r], typeid, box, 1.45) for r in range(n_replicas)], axis=0
     )
     np.testing.assert_allclose(table["cage_disp_z"].to_numpy().reshape(3, 40), cage[..., 2], atol=1e-6)
     assert list(table.columns[:5]) == ["particle", "type", "time", "propensity", "propensity_std"]
@@ -459,6 +461,7 @@ def test_stage_writes_every_label_and_its_ceiling(tmp_path, threads):
     assert set(ceil["n_half1"]) == {1} and set(ceil["n_half2"]) == {2}
     meta = read_metadata(out)
     assert meta["label_info"]["labels"]["bond_breaking"]["settings_tau"]["r_out"] == 1.7
+    assert meta["label_info"]["labels"]["bond_breaking"]["settings_tau"]["r_in"] == 1.45  # the default (Jung's code)
     assert len(meta["noise_ceiling"]["ceiling"]) == 3 and len(meta["self_isf"]["fs_A"]) == 3
 
 
@@ -525,8 +528,8 @@ def test_config_refuses_label_times_that_collapse_onto_one_step():
 
 
 def test_botan_bond_breaking_versus_propensity_at_tau_alpha(shared_data):
-    """Bond breaking (r_in 1.3, r_out 1.7) and propensity of the 32 BOTAN replicas at tau_alpha (time index 7),
-    configuration 1 of the training sample: the particles that move far are those that lose their
+    """Bond breaking (r_in 1.45, r_out 1.7: the defaults) and propensity of the 32 BOTAN replicas at tau_alpha
+    (time index 7), configuration 1 of the training sample: the particles that move far are those that lose their
     neighbours, so the two labels must be strongly anti-correlated over the A particles."""
     from glasspipe import importers
 
@@ -539,7 +542,7 @@ def test_botan_bond_breaking_versus_propensity_at_tau_alpha(shared_data):
     origin = np.asarray(data["initial_positions"], dtype=np.float64)
     replicas = np.asarray(data["positions"], dtype=np.float64)[:, None]  # (32, 1, N, 3) unwrapped
     typeid = np.asarray(data["types"], dtype=np.int32)
-    c_b = bond_breaking(replicas, initial_neighbours(origin, typeid, box, 1.3), 1.7).mean(axis=0)[0]
+    c_b = bond_breaking(replicas, initial_neighbours(origin, typeid, box, 1.45), 1.7).mean(axis=0)[0]
     propensity = imported.propensity[0]  # the importer's propensity at the file's single time (tau_alpha)
     is_a = typeid == 0
     r = np.corrcoef(c_b[is_a], propensity[is_a])[0, 1]

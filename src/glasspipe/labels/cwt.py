@@ -78,11 +78,18 @@ def cwt_label(positions: np.ndarray, interval: float, scales, dtype=np.float64) 
     weights = np.ascontiguousarray(matrices.T, dtype=dtype)  # (S F, F)
     flat = positions.reshape(-1, n_frames, n, 3)
     out = np.empty((flat.shape[0], n_scales, n_frames, n), dtype=np.float64)
+    # Buffers reused for every trajectory (fresh large arrays would be page-faulted in again each time).
+    x = np.empty((n_frames, 3, n), dtype=dtype)
+    coef = np.empty((n_scales * n_frames, 3 * n), dtype=dtype)
     for k, trajectory in enumerate(flat):
         # (F, 3, N): each coordinate's N trajectories contiguous; psi is odd, so the origin drops out.
-        x = np.ascontiguousarray((trajectory - trajectory[:1]).transpose(0, 2, 1), dtype=dtype).reshape(n_frames, -1)
-        coef = (weights @ x).reshape(n_scales, n_frames, 3, n)
-        out[k] = np.sqrt(coef[:, :, 0] ** 2 + coef[:, :, 1] ** 2 + coef[:, :, 2] ** 2)
+        np.subtract(trajectory.transpose(0, 2, 1), trajectory[:1].transpose(0, 2, 1), out=x, casting="same_kind")
+        np.matmul(weights, x.reshape(n_frames, -1), out=coef)
+        np.square(coef, out=coef)  # in place: no temporaries of the coefficients' size
+        squares = coef.reshape(n_scales, n_frames, 3, n)
+        np.add(squares[:, :, 0], squares[:, :, 1], out=out[k])
+        out[k] += squares[:, :, 2]
+    np.sqrt(out, out=out)
     return out.reshape(*lead, n_scales, n_frames, n)
 
 

@@ -27,7 +27,8 @@ def cage_relative(displacement: np.ndarray, neighbours: InitialNeighbours) -> np
     # (N, frames * 3): one sparse product averages every frame and component over the neighbours.
     columns = np.moveaxis(displacement.reshape(-1, n, 3), 1, 0).reshape(n, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        summed = (neighbours.incidence @ columns[neighbours.j]) / neighbours.count[:, None]
+        # adjacency @ columns sums the rows of the neighbours j of each i (no (pairs x columns) gather)
+        summed = (neighbours.adjacency @ columns) / neighbours.count[:, None]
     cage = np.moveaxis(summed.reshape(n, -1, 3), 0, 1).reshape(shape)
     out = displacement - cage
     out[..., neighbours.count == 0, :] = np.nan
@@ -48,7 +49,7 @@ def _displacement(positions: np.ndarray, settings: dict, context: Context) -> di
 def _cage_relative(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
     d = cage_relative(displacements(positions, context.origin), context.neighbours(settings["r_cage"]))
     out = {f"cage_disp_{c}": d[..., k] for k, c in enumerate(_XYZ)}
-    out["cage_propensity"] = np.linalg.norm(d, axis=-1)
+    out["cage_propensity"] = np.sqrt(np.einsum("...i,...i->...", d, d))  # |d^CR|, one pass
     return out
 
 

@@ -26,6 +26,7 @@ class InitialNeighbours:
     sigma: np.ndarray  # sigma_ij of each pair (sigma_AA)
     count: np.ndarray  # neighbours per particle (N,)
     incidence: sp.csr_matrix
+    adjacency: sp.csr_matrix | None = None  # (N x N) with A[i, j] = 1 per pair: sums a per-particle quantity over j
 
 
 def initial_neighbours(
@@ -49,4 +50,7 @@ def initial_neighbours(
     shift = pairs.vectors[keep] - (positions[j] - positions[i])
     count = np.bincount(i, minlength=n)
     incidence = sp.csr_matrix((np.ones(len(i)), (i, np.arange(len(i)))), shape=(n, len(i)))
-    return InitialNeighbours(i=i, j=j, shift=shift, sigma=sigma_ij, count=count, incidence=incidence)
+    adjacency = sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return InitialNeighbours(
+        i=i, j=j, shift=shift, sigma=sigma_ij, count=count, incidence=incidence, adjacency=adjacency
+    )

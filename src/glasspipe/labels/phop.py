@@ -20,8 +20,10 @@ two-frame window), a spurious second hop. Every recorded hop (t*, p*) gives p* t
 t* (the largest p* where hops overlap), and 0 elsewhere. The recursion starts from the whole window.
 
 Both forms are vectorised over particles (blocks of BLOCK_PARTICLES per replica): the window sums come from
-cumulative sums along the frame axis; the first split of the iterative form is computed for a whole block,
-and each further level of the recursion handles every open segment of the hopping trajectories at once.
+running sums along the frame axis (shared by both forms); the first split of the iterative form is computed
+for a whole block, its two children for all hopping trajectories of the block at once on contiguous arrays,
+and each deeper level of the recursion handles every still-open segment of those trajectories in one flat
+array. Everything is float64 (the tests compare with brute-force loops to 1e-10).
 """
 
 from __future__ import annotations
@@ -42,29 +44,28 @@ def _planar(positions: np.ndarray) -> np.ndarray:
     return planar
 
 
-def _cumulative(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """S1[k] = sum_{f<k} x_f (3, ..., F+1, ...) and S2[k] = sum_{f<k} |x_f|^2 along ``axis`` (of x[d])."""
-    shape = list(x.shape)
-    shape[axis + 1] += 1
-    s1 = np.zeros(shape)
-    inner = [slice(None)] * len(shape)
-    inner[axis + 1] = slice(1, None)
-    np.cumsum(x, axis=axis + 1, out=s1[tuple(inner)])
-    s2 = np.zeros(shape[1:])
-    np.cumsum(x[0] * x[0] + x[1] * x[1] + x[2] * x[2], axis=axis, out=s2[tuple(inner[1:])])
+def _cumulative(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x (3, F, b) -> S1 (3, F+1, b) with S1[k] = sum_{f<k} x_f, and S2 (F+1, b) with S2[k] = sum_{f<k} |x_f|^2.
+
+    The running sums are a loop over the frames, each step adding one frame of every particle at once: about
+    twice as fast as numpy.cumsum along the middle axis.
+    """
+    n_frames, width = x.shape[1], x.shape[2]
+    s1 = np.empty((3, n_frames + 1, width))
+    s1[:, 0] = 0.0
+    s1[:, 1:] = x
+    s2 = np.empty((n_frames + 1, width))
+    s2[0] = 0.0
+    np.einsum("ijk,ijk->jk", x, x, out=s2[1:])
+    for f in range(2, n_frames + 1):
+        s1[:, f] += s1[:, f - 1]
+        s2[f] += s2[f - 1]
     return s1, s2
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
-
-
-def _phop_from_sums(m_a, q_a, m_b, q_b) -> np.ndarray:
-    """sqrt(<|r - m_B|^2>_A <|r - m_A|^2>_B) from window means m (3, ...) and mean squares q of |r|^2."""
-    cross = _dot(m_a, m_b)
-    a_about_b = q_a - 2.0 * cross + _dot(m_b, m_b)
-    b_about_a = q_b - 2.0 * cross + _dot(m_a, m_a)
-    return np.sqrt(np.clip(a_about_b, 0.0, None) * np.clip(b_about_a, 0.0, None))
+    """sum over the first axis (x, y, z) of u * v, one pass (einsum)."""
+    return np.einsum("i...,i...->...", u, v)
 
 
 # Trajectories are processed in blocks of this many particles (per replica): the temporaries then stay small
@@ -120,95 +121,181 @@ def phop_both(
         if n_frames < 2 * h + 1:
             h = None
     if p_c is not None:
-        iterative = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n, n_frames))
+        iterative = np.zeros((int(np.prod(shape[:-2], dtype=np.int64)), n_frames, n))  # (L, F, N): contiguous frames
     if h is None and (p_c is None or n_frames < 3):
-        return window, None if iterative is None else np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
+        return window, None if iterative is None else iterative.reshape(shape)
     flat_window = None if window is None else window.reshape(-1, n_frames, n)
-    t = np.arange(1, n_frames - 1)[:, None]
     for l, part, x in _blocks(positions):
-        s1, s2 = _cumulative(x, axis=1)
+        s1, s2 = _cumulative(x[:, 0])  # (3, F+1, b), (F+1, b)
         if h is not None:
-            # For t = h .. F-1-h: A = frames t-h..t (sums S[t+1] - S[t-h]), B = frames t..t+h (S[t+h+1] - S[t]).
-            m_a = (s1[:, :, h + 1 : n_frames - h + 1] - s1[:, :, : n_frames - 2 * h]) / (h + 1.0)
-            q_a = (s2[:, h + 1 : n_frames - h + 1] - s2[:, : n_frames - 2 * h]) / (h + 1.0)
-            m_b = (s1[:, :, 2 * h + 1 :] - s1[:, :, h : n_frames - h]) / (h + 1.0)
-            q_b = (s2[:, 2 * h + 1 :] - s2[:, h : n_frames - h]) / (h + 1.0)
-            flat_window[l, h : n_frames - h, part] = _phop_from_sums(m_a, q_a, m_b, q_b)[0]
+            flat_window[l, h : n_frames - h, part] = _window_block(s1, s2, h)
         if p_c is None or n_frames < 3:
             continue
-        # Iterative, first split: A = [0, t], B = [t, F-1] for t = 1 .. F-2.
-        m_a = s1[:, :, 2:n_frames] / (t + 1.0)
-        q_a = s2[:, 2:n_frames] / (t + 1.0)
-        m_b = (s1[:, :, n_frames : n_frames + 1] - s1[:, :, 1 : n_frames - 1]) / (n_frames - t)
-        q_b = (s2[:, n_frames : n_frames + 1] - s2[:, 1 : n_frames - 1]) / (n_frames - t)
-        p = _phop_from_sums(m_a, q_a, m_b, q_b)[0]  # (F-2, b)
+        p = _first_split(s1, s2)  # (F-2, b): U = [0, t], V = [t, F-1] for t = 1 .. F-2
         best = p.argmax(axis=0)  # the first frame at the maximum
         p_star = p[best, np.arange(p.shape[1])]
         (hops,) = np.nonzero(p_star >= p_c)
         if hops.size:
-            rows = np.ascontiguousarray(x[:, 0, :, hops].transpose(1, 0, 2))  # (3, M, F)
-            iterative[l, part.start + hops] = _iterative_rows(rows, p_c, int(t_f_frames), best[hops] + 1, p_star[hops])
+            # Cumulative sums of the hopping trajectories, one row each: (3, M, F+1) and (M, F+1).
+            rows1 = np.ascontiguousarray(s1[:, :, hops].transpose(0, 2, 1))
+            rows2 = np.ascontiguousarray(s2[:, hops].T)
+            labels = _recursion(rows1, rows2, p_c, int(t_f_frames), best[hops] + 1, p_star[hops])  # (M, F)
+            iterative[l][:, part.start + hops] = labels.T
     if iterative is not None:
-        iterative = np.swapaxes(iterative.reshape(*shape[:-2], n, n_frames), -1, -2)
+        iterative = iterative.reshape(shape)
     return window, iterative
 
 
-def _iterative_rows(
-    rows: np.ndarray, p_c: float, t_f_frames: int, t_star: np.ndarray, p_star: np.ndarray
-) -> np.ndarray:
-    """The recursion on trajectories ``rows`` (3, M, F) whose first split is at frames ``t_star`` (M,) with
-    values ``p_star``; returns their labels (M, F)."""
-    n_rows, n_frames = rows.shape[1:]
-    labels = np.zeros((n_rows, n_frames))
-    s1, s2 = _cumulative(rows, axis=1)  # (3, M, F+1), (M, F+1)
-    frames = np.arange(n_frames)
-    boundary = np.zeros((n_rows, n_frames), dtype=bool)
-    boundary[:, 0] = boundary[:, -1] = True
-    every = np.arange(n_rows)
-    hops_row, hops_frame, hops_value = [every], [t_star], [p_star]
-    # Children [a, t* - 1] and [t* + 1, b]: t* - 1, t*, t* + 1 become segment ends.
-    for offset in (-1, 0, 1):
-        boundary[every, t_star + offset] = True
-    active = every
-    while active.size:
-        bnd = boundary[active]
-        s1a, s2a = s1[:, active], s2[active]
-        # a(t): last boundary at or before t; b(t): first boundary at or after t.
-        a = np.maximum.accumulate(np.where(bnd, frames, 0), axis=1)
-        b = np.flip(np.minimum.accumulate(np.flip(np.where(bnd, frames, n_frames - 1), axis=1), axis=1), axis=1)
-        n_a = frames - a + 1.0
-        n_b = b - frames + 1.0
-        m_a = (s1a[:, :, 1:] - np.take_along_axis(s1a, a[None], axis=2)) / n_a
-        q_a = (s2a[:, 1:] - np.take_along_axis(s2a, a, axis=1)) / n_a
-        m_b = (np.take_along_axis(s1a, b[None] + 1, axis=2) - s1a[:, :, :n_frames]) / n_b
-        q_b = (np.take_along_axis(s2a, b + 1, axis=1) - s2a[:, :n_frames]) / n_b
-        # Candidates lie strictly inside a segment (not on a boundary).
-        p = np.where(bnd, -np.inf, _phop_from_sums(m_a, q_a, m_b, q_b))
-        # Segments are the runs of frames between boundaries: id = number of boundaries at or before t.
-        seg = np.cumsum(bnd, axis=1) + (np.arange(active.size) * (n_frames + 1))[:, None]
-        flat_seg, flat_p = seg.ravel(), p.ravel()
-        starts = np.flatnonzero(np.r_[True, flat_seg[1:] != flat_seg[:-1]])
-        run_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, flat_p.size]))
-        seg_max = np.maximum.reduceat(flat_p, starts)[run_of]
-        hit_idx = np.flatnonzero((flat_p == seg_max) & (seg_max >= p_c))
-        if hit_idx.size == 0:
-            break
-        _, first = np.unique(run_of[hit_idx], return_index=True)  # first frame at the maximum of each run
-        chosen = hit_idx[first]
-        local_row, frame = np.divmod(chosen, n_frames)
-        row = active[local_row]
-        hops_row.append(row)
+def _window_block(s1: np.ndarray, s2: np.ndarray, h: int) -> np.ndarray:
+    """Sliding-window p_hop at t = h .. F-1-h from cumulative sums s1 (3, F+1, b), s2 (F+1, b): (F-2h, b).
+
+    With n = h + 1 frames per window, S_X and Q_X the sums of r and |r|^2 over window X:
+    n^2 <|r - m_B|^2>_A = n Q_A - 2 S_A.S_B + |S_B|^2 (and A <-> B), so p_hop = sqrt(product) / n^2. The window
+    sums W[t] over frames t..t+h are formed once: S_A(t) = W[t - h], S_B(t) = W[t]; |W|^2 is shared as well.
+    """
+    n_frames = s2.shape[0] - 1
+    n = h + 1
+    m = n_frames - 2 * h
+    w1 = s1[:, n:] - s1[:, : n_frames + 1 - n]  # (3, F-h, b)
+    w2 = s2[n:] - s2[: n_frames + 1 - n]  # (F-h, b)
+    g = _dot(w1, w1)  # |W|^2
+    cross = _dot(w1[:, :m], w1[:, h:])  # S_A . S_B
+    cross *= 2.0
+    a_about_b = n * w2[:m]
+    a_about_b -= cross
+    a_about_b += g[h:]
+    b_about_a = n * w2[h:]
+    b_about_a -= cross
+    b_about_a += g[:m]
+    np.maximum(a_about_b, 0.0, out=a_about_b)
+    np.maximum(b_about_a, 0.0, out=b_about_a)
+    a_about_b *= b_about_a
+    np.sqrt(a_about_b, out=a_about_b)
+    a_about_b *= 1.0 / (n * n)
+    return a_about_b
+
+
+def _first_split(s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """p(t) of the whole window split at t = 1 .. F-2 (U = [0, t], V = [t, F-1]): (F-2, b)."""
+    n_frames = s2.shape[0] - 1
+    t = np.arange(1, n_frames - 1, dtype=np.float64)[:, None]
+    inv_a, inv_b = 1.0 / (t + 1.0), 1.0 / (n_frames - t)
+    sum_a, q_a = s1[:, 2:n_frames], s2[2:n_frames]
+    sum_b = s1[:, n_frames : n_frames + 1] - s1[:, 1 : n_frames - 1]
+    q_b = s2[n_frames : n_frames + 1] - s2[1 : n_frames - 1]
+    cross = _dot(sum_a, sum_b)
+    cross *= 2.0 * inv_a * inv_b
+    a_about_b = q_a * inv_a
+    a_about_b -= cross
+    a_about_b += _dot(sum_b, sum_b) * (inv_b * inv_b)
+    b_about_a = q_b * inv_b
+    b_about_a -= cross
+    b_about_a += _dot(sum_a, sum_a) * (inv_a * inv_a)
+    np.maximum(a_about_b, 0.0, out=a_about_b)
+    np.maximum(b_about_a, 0.0, out=b_about_a)
+    a_about_b *= b_about_a
+    return np.sqrt(a_about_b, out=a_about_b)
+
+
+def _first_children(s1, s2, p_c, t_star, hops_row, hops_frame, hops_value):
+    """Level one of the recursion: the children [0, t* - 1] and [t* + 1, F - 1] of every row's first split, p(t)
+    for t = 1 .. F - 2 in (M, F - 2) arrays (the segment ends a, b per row and side). Appends the hops found
+    to the lists and returns the segments (row, a, b) of the next level."""
+    n_rows, n_frames = s2.shape[0], s2.shape[1] - 1
+    rows = np.arange(n_rows)[:, None]
+    t = np.arange(1, n_frames - 1)[None, :]
+    ts = t_star[:, None]
+    left = t < ts
+    a = np.where(left, 0, ts + 1)
+    b = np.where(left, ts - 1, n_frames - 1)
+    # Sums over U = [a, t] and V = [t, b]: S[t + 1] - S[a] and S[b + 1] - S[t] (S[0] = 0 on the left side).
+    sum_a = s1[:, :, 2:n_frames] - np.where(left, s1[:, :, :1], s1[:, rows, ts + 1])
+    sum_b = np.where(left, s1[:, rows, ts], s1[:, :, n_frames : n_frames + 1]) - s1[:, :, 1 : n_frames - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # frames outside both children: masked below
+        inv_a = 1.0 / (t - a + 1.0)
+        inv_b = 1.0 / (b - t + 1.0)
+        q_a = (s2[:, 2:n_frames] - np.where(left, s2[:, :1], s2[rows, ts + 1])) * inv_a
+        q_b = (np.where(left, s2[rows, ts], s2[:, n_frames : n_frames + 1]) - s2[:, 1 : n_frames - 1]) * inv_b
+        cross = _dot(sum_a, sum_b) * (2.0 * inv_a * inv_b)
+        a_about_b = q_a - cross + _dot(sum_b, sum_b) * (inv_b * inv_b)
+        b_about_a = q_b - cross + _dot(sum_a, sum_a) * (inv_a * inv_a)
+        p = np.sqrt(np.maximum(a_about_b, 0.0) * np.maximum(b_about_a, 0.0))
+    p[(t <= a) | (t >= b)] = -np.inf  # t* - 1, t*, t* + 1 and the frames of a side without interior
+    next_row, next_a, next_b = [], [], []
+    for side in (left, ~left):
+        masked = np.where(side, p, -np.inf)
+        best = masked.argmax(axis=1)  # the first frame at the side's maximum
+        value = masked[rows[:, 0], best]
+        (hit,) = np.nonzero(value >= p_c)
+        frame = best[hit] + 1
+        hops_row.append(hit)
         hops_frame.append(frame)
-        hops_value.append(flat_p[chosen])
-        for offset in (-1, 0, 1):
-            boundary[row, frame + offset] = True
-        active = np.unique(row)
-    if hops_row:
-        row, frame, value = (np.concatenate(v) for v in (hops_row, hops_frame, hops_value))
-        for offset in range(-t_f_frames, t_f_frames + 1):  # a loop over frame offsets, not over particles
-            target = frame + offset
-            ok = (target >= 0) & (target < n_frames)
-            np.maximum.at(labels, (row[ok], target[ok]), value[ok])
+        hops_value.append(value[hit])
+        seg_a, seg_b = a[hit, best[hit]], b[hit, best[hit]]
+        next_row += [hit, hit]
+        next_a += [seg_a, frame + 1]
+        next_b += [frame - 1, seg_b]
+    return np.concatenate(next_row), np.concatenate(next_a), np.concatenate(next_b)
+
+
+def _recursion(
+    s1: np.ndarray, s2: np.ndarray, p_c: float, t_f_frames: int, t_star: np.ndarray, p_star: np.ndarray
+) -> np.ndarray:
+    """The recursion on M trajectories given by their cumulative sums s1 (3, M, F+1), s2 (M, F+1), whose first
+    split is at frames ``t_star`` (M,) with values ``p_star``; returns their labels (M, F).
+
+    Only open segments are visited: each level evaluates p at every interior frame of every segment still
+    open, the segments of all trajectories side by side in one flat array (window sums gathered from the
+    cumulative sums), and a segment whose maximum is below p_c is closed for good.
+    """
+    n_rows, n_frames = s2.shape[0], s2.shape[1] - 1
+    stride = n_frames + 1
+    flat1 = s1.reshape(3, -1)
+    flat2 = s2.reshape(-1)
+    every = np.arange(n_rows)
+    t_star = np.asarray(t_star, dtype=np.int64)
+    hops_row, hops_frame, hops_value = [every], [t_star], [np.asarray(p_star, dtype=np.float64)]
+    # The children [0, t* - 1] and [t* + 1, F - 1] of the first split cover almost every frame of the row: they
+    # are evaluated on contiguous (M, F - 2) arrays; the deeper levels, on fewer frames, segment by segment.
+    seg_row, seg_a, seg_b = _first_children(s1, s2, p_c, t_star, hops_row, hops_frame, hops_value)
+    while True:
+        keep = seg_b - seg_a >= 2
+        seg_row, seg_a, seg_b = seg_row[keep], seg_a[keep], seg_b[keep]
+        if seg_row.size == 0:
+            break
+        length = seg_b - seg_a - 1  # interior frames of each segment
+        offsets = np.cumsum(length) - length
+        seg_of = np.repeat(np.arange(seg_row.size), length)
+        a, b = seg_a[seg_of], seg_b[seg_of]
+        t = np.arange(seg_of.size) - offsets[seg_of] + a + 1
+        base = seg_row[seg_of] * stride
+        at_t, after_t, at_a, after_b = base + t, base + t + 1, base + a, base + b + 1
+        inv_a = 1.0 / (t - a + 1.0)
+        inv_b = 1.0 / (b - t + 1.0)
+        sum_a = flat1[:, after_t] - flat1[:, at_a]
+        sum_b = flat1[:, after_b] - flat1[:, at_t]
+        cross = _dot(sum_a, sum_b) * (2.0 * inv_a * inv_b)
+        a_about_b = (flat2[after_t] - flat2[at_a]) * inv_a - cross + _dot(sum_b, sum_b) * (inv_b * inv_b)
+        b_about_a = (flat2[after_b] - flat2[at_t]) * inv_b - cross + _dot(sum_a, sum_a) * (inv_a * inv_a)
+        p = np.sqrt(np.maximum(a_about_b, 0.0) * np.maximum(b_about_a, 0.0))
+        seg_max = np.maximum.reduceat(p, offsets)[seg_of]
+        hit = np.flatnonzero((p == seg_max) & (seg_max >= p_c))
+        if hit.size == 0:
+            break
+        _, first = np.unique(seg_of[hit], return_index=True)  # the first frame at each segment's maximum
+        chosen = hit[first]
+        split, frame = seg_of[chosen], t[chosen]
+        hops_row.append(seg_row[split])
+        hops_frame.append(frame)
+        hops_value.append(p[chosen])
+        seg_row = np.concatenate([seg_row[split], seg_row[split]])
+        seg_a, seg_b = np.concatenate([seg_a[split], frame + 1]), np.concatenate([frame - 1, seg_b[split]])
+    labels = np.zeros((n_rows, n_frames))
+    row, frame, value = (np.concatenate(v) for v in (hops_row, hops_frame, hops_value))
+    for offset in range(-t_f_frames, t_f_frames + 1):  # a loop over frame offsets, not over particles
+        target = frame + offset
+        ok = (target >= 0) & (target < n_frames)
+        np.maximum.at(labels, (row[ok], target[ok]), value[ok])
     return labels
 
 

@@ -54,13 +54,12 @@ class _Accumulator:
         """values: (r, K, N) of the next r replicas (in replica order)."""
         if self.total is None:
             self.total = np.zeros(values.shape[1:])
-            self.first_half = np.zeros(values.shape[1:])
             self.single = np.array(values[0], dtype=np.float64)
         for value in values:  # in place, replica by replica: no temporaries of the block's size
             self.total += value
-            if self.seen < self.half:
-                self.first_half += value
             self.seen += 1
+            if self.seen == self.half:  # the same sums in the same order as a separate first-half sum
+                self.first_half = self.total.copy()
 
     def mean(self) -> np.ndarray:
         return self.total / self.n_replicas
@@ -73,17 +72,17 @@ class _Accumulator:
         return table
 
 
-def _compute_block(specs, block, resolved, context, pool, threads) -> dict[str, np.ndarray]:
-    """{column: (r, K, N)} of every label of ``specs`` on the replicas ``block`` (r, K, N, 3), the replicas split
-    among the threads of ``pool`` (None: this thread)."""
+def _compute_block(specs, block, resolved, context, pool, threads) -> list[dict[str, np.ndarray]]:
+    """[{column: (r_k, K, N)}] of every label of ``specs`` on consecutive parts of the replicas ``block``
+    (r, K, N, 3), in replica order: the parts are split among the threads of ``pool`` (None: one part, this
+    thread). The parts are not concatenated (the accumulators take them one after the other)."""
 
     def work(part):
         return {c: v for spec in specs for c, v in spec.compute(part, resolved[spec.name], context).items()}
 
     if pool is None or len(block) == 1:
-        return work(block)
-    results = list(pool.map(work, np.array_split(block, min(threads, len(block)))))
-    return {column: np.concatenate([r[column] for r in results]) for column in results[0]}
+        return [work(block)]
+    return list(pool.map(work, np.array_split(block, min(threads, len(block)))))
 
 
 @dataclass
@@ -198,22 +197,27 @@ def compute_labels(
     is_a = initial.typeid == 0
     label_positions, label_times = [], None
     dense_times, interval = None, None
-    dense_block: list[np.ndarray] = []
+    # The dense trajectories of one block of replicas, filled in place (float64): no per-replica copies and
+    # no stacking; reused from block to block (the labels return new arrays, never views of it).
+    dense_buffer: np.ndarray | None = None
+    in_buffer = 0
     acc: dict[str, _Accumulator] = {}
 
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
 
     def add_block(specs_, block, context):
-        for column, values in _compute_block(specs_, block, resolved, context, pool, threads).items():
-            acc.setdefault(column, _Accumulator(n_replicas)).add(values)
+        for part in _compute_block(specs_, block, resolved, context, pool, threads):
+            for column, values in part.items():
+                acc.setdefault(column, _Accumulator(n_replicas)).add(values)
 
     def flush_dense():
+        nonlocal in_buffer
         add_block(
             dense_specs,
-            np.stack(dense_block),
+            dense_buffer[:in_buffer],
             Context(origin, initial.typeid, initial.box_length, dense_times, interval),
         )
-        dense_block.clear()
+        in_buffer = 0
 
     count = 0
     for item in replicas:
@@ -239,12 +243,21 @@ def compute_labels(
                 interval = _check_spacing(times_d, item.dt, item.source)
             elif len(times_d) != len(dense_times) or not np.allclose(times_d, dense_times, rtol=1e-9, atol=1e-12):
                 raise ValueError(f"{item.source} has other dense-window times than the first replica")
-            dense_block.append(np.asarray(item.dense_positions, dtype=np.float64))
-            if len(dense_block) == chunk_replicas:
+            positions_d = np.asarray(item.dense_positions)
+            if dense_buffer is None:
+                dense_buffer = np.empty((min(chunk_replicas, n_replicas), *positions_d.shape))
+            if positions_d.shape != dense_buffer.shape[1:]:
+                raise ValueError(
+                    f"{item.source}: dense-window positions of shape {positions_d.shape}, the first replica's are "
+                    f"{dense_buffer.shape[1:]}"
+                )
+            dense_buffer[in_buffer] = positions_d  # converted to float64 in the copy
+            in_buffer += 1
+            if in_buffer == len(dense_buffer):
                 flush_dense()
     if count != n_replicas:
         raise ValueError(f"{count} replicas given, {n_replicas} expected")
-    if dense_block:
+    if in_buffer:
         flush_dense()
     positions = np.stack(label_positions)  # (R, K, N, 3)
     context = Context(origin, initial.typeid, initial.box_length, label_times)
@@ -255,7 +268,8 @@ def compute_labels(
         add_block(label_specs, positions[start : start + chunk_replicas], context)
     if pool is not None:
         pool.shutdown()
-    distances = np.linalg.norm(positions - origin, axis=-1)
+    delta = positions - origin
+    distances = np.sqrt(np.einsum("...i,...i->...", delta, delta))  # |r_i(t) - r_i(0)|, one pass (norm is slow on 3)
     table = _long_table(initial, label_times, distances)
     ceilings = []
     column_info = {}

@@ -6,8 +6,9 @@ physics-inspired machine learning", Phys. Rev. Lett. 130, 238202 (2023): the inp
 training configurations; a small MLP narrows to a **2-unit linear bottleneck** and widens again to one
 output per label time (their network predicts all times at once; ``multi_time_head = false`` trains one
 network per time instead). Hidden layers use ELU. The loss is the mean squared error on the standardised
-targets (per time: mean and std over the training A particles) of the A particles. GlassMLP's extra loss
-terms on the spatial correlations of the prediction are not reproduced.
+targets (per time: mean and std over the training A particles) of the A particles, each squared residual
+times its importance weight with ``loss_weighting.alpha`` > 0 (glasspipe.learn.weights). GlassMLP's extra
+loss terms on the spatial correlations of the prediction are not reproduced.
 
 The model reads :attr:`Sample.descriptors` (whatever the structure stage computed: radial g(r) bins, or
 coarse-grained descriptors of the thermal or the inherent structure) and nothing else.
@@ -38,6 +39,7 @@ from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
 from glasspipe.learn.data import Sample, check_consistent
 from glasspipe.learn.registry import read_hparams
+from glasspipe.learn.weights import importance_weights, weighting_settings
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +174,12 @@ def train_mlp(
 
     x = features(x_train)
     y = torch.as_tensor((y_train - target_mean) / target_std, dtype=torch.float32)
+    # Importance weights of the loss (models.mlp.loss_weighting, glasspipe.learn.weights; None when alpha = 0).
+    weighting = weighting_settings(settings, "models.mlp")
+    weights = None
+    if weighting["alpha"] > 0:
+        w = importance_weights(y_train, weighting["alpha"], weighting["n_bins"], weighting["max_weight"])
+        weights = torch.as_tensor(w.reshape(len(y_train), -1), dtype=torch.float32)
     validation_sets = [
         (features(s.descriptors[s.typeid == A_TYPEID]), s.targets[s.typeid == A_TYPEID]) for s in validation
     ]
@@ -198,7 +206,10 @@ def train_mlp(
         order = torch.randperm(len(x), generator=generator)
         loss_sum = 0.0
         for batch in order.split(opts["batch_size"]):
-            loss = torch.mean((model(x[batch]) - y[batch]) ** 2, dim=0).sum()
+            squared = (model(x[batch]) - y[batch]) ** 2
+            if weights is not None:
+                squared = squared * weights[batch]
+            loss = torch.mean(squared, dim=0).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -18,6 +18,9 @@ the training configurations (K = min(5, number of training configurations); fold
 configurations, so particles of one configuration never sit on both sides); with a single training
 configuration the folds are interleaved particle subsets of it.
 
+With ``models.ridge.loss_weighting.alpha`` > 0 the squared residuals are importance-weighted (Pezzicoli's
+thesis eq. 2.20, glasspipe.learn.weights; a weighted least-squares fit per time, see :func:`_weighted_path`).
+
 The model is saved as plain JSON (see :meth:`RidgeModel.to_dict`), readable without glasspipe.
 """
 
@@ -131,21 +134,59 @@ def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def fit_path(features: np.ndarray, targets: np.ndarray, alphas: list[float]) -> tuple[np.ndarray, ...]:
+def fit_path(
+    features: np.ndarray, targets: np.ndarray, alphas: list[float], weighting: dict | None = None
+) -> tuple[np.ndarray, ...]:
     """Closed-form ridge fits for every relative penalty alpha (penalty alpha * n on n rows).
 
     features (n, F), targets (n, T). Returns feature mean (F,), std (F,), coefficients (n_alpha, T, F) on the
-    standardised features and intercepts (T,).
+    standardised features and intercepts (n_alpha, T) (unweighted: the training mean of the targets, the same
+    for every alpha).
+    weighting: the ``loss_weighting`` settings (glasspipe.learn.weights); with alpha > 0 each time is a
+    weighted least-squares fit (see :func:`_weighted_path`), otherwise the plain fit below, unchanged.
     """
     mean, std = standardisation(features)
     x = (features - mean) / std
+    if weighting is not None and weighting["alpha"] > 0:
+        return (mean, std, *_weighted_path(x, targets, alphas, weighting))
     y_mean = targets.mean(axis=0)
     gram = x.T @ x
     rhs = x.T @ (targets - y_mean)
     eye = np.eye(gram.shape[0])
     n_rows = len(features)
     coefficients = np.stack([_solve(gram + alpha * n_rows * eye, rhs).T for alpha in alphas])
-    return mean, std, coefficients, y_mean
+    return mean, std, coefficients, np.tile(y_mean, (len(alphas), 1))
+
+
+def _weighted_path(x: np.ndarray, targets: np.ndarray, alphas: list[float], weighting: dict) -> tuple[np.ndarray, ...]:
+    """Importance-weighted ridge on standardised features x (n, F): per time t, with w the weights of
+    glasspipe.learn.weights.importance_weights (mean 1 over the rows, from this fit's own targets),
+
+        minimise sum_i w_it (y_it - b_t - x_i . c_t)^2 + alpha * n * |c_t|^2   (intercept b_t not penalised),
+
+    solved as c_t = (Xc^T W Xc + alpha n I)^-1 Xc^T W (y - ybar_w), Xc = x - xbar_w (weighted means), and
+    b_t = ybar_w - xbar_w . c_t. Returns coefficients (n_alpha, T, F) and intercepts (n_alpha, T) in the model's
+    form (prediction = intercept + x . c, x standardised with the unweighted training mean and std).
+    """
+    from glasspipe.learn.weights import importance_weights
+
+    weights = importance_weights(targets, weighting["alpha"], weighting["n_bins"], weighting["max_weight"])
+    n_rows, n_features = x.shape
+    eye = np.eye(n_features)
+    coefficients = np.empty((len(alphas), targets.shape[1], n_features))
+    intercepts = np.empty((len(alphas), targets.shape[1]))
+    for t in range(targets.shape[1]):  # one weighted Gram matrix per label time (a loop over times)
+        w = weights[:, t]
+        x_mean = w @ x / w.sum()
+        y_mean = w @ targets[:, t] / w.sum()
+        centred = x - x_mean
+        weighted = centred * w[:, None]
+        gram = weighted.T @ centred
+        rhs = weighted.T @ (targets[:, t] - y_mean)
+        for k, alpha in enumerate(alphas):
+            coefficients[k, t] = _solve(gram + alpha * n_rows * eye, rhs)
+            intercepts[k, t] = y_mean - x_mean @ coefficients[k, t]
+    return coefficients, intercepts
 
 
 def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -162,7 +203,7 @@ def _mean_group_pearson(
     scores = []
     for x, y in zip(features, targets, strict=True):
         standardised = (x - mean) / std
-        per_alpha = [pearson_columns(standardised @ c.T + intercepts, y) for c in coefficients]
+        per_alpha = [pearson_columns(standardised @ c.T + b, y) for c, b in zip(coefficients, intercepts, strict=True)]
         scores.append(np.stack(per_alpha))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -175,6 +216,7 @@ def fit_ridge(
     alphas: list[float],
     feature_names: list[str],
     times: np.ndarray,
+    weighting: dict | None = None,
 ) -> tuple[RidgeModel, pd.DataFrame]:
     """Fit the ridge baseline and choose alpha per time.
 
@@ -182,13 +224,16 @@ def fit_ridge(
     Returns the model and the penalty scan: one row per (time, alpha) with the selection score
     (mean Pearson over held-out configurations), the train Pearson of the fit on all training rows and
     whether that alpha was chosen.
+    weighting: ``models.ridge.loss_weighting`` (glasspipe.learn.weights): with alpha > 0 every fit (and every
+    K-fold fit) is importance-weighted with weights from its own training targets; the selection score stays
+    the unweighted Pearson correlation.
     """
     alphas = [float(a) for a in alphas]
     if not alphas:
         raise ValueError("no ridge penalties (models.ridge.alphas) given")
     x_all = np.concatenate([x for x, _ in train])
     y_all = np.concatenate([y for _, y in train])
-    mean, std, coefficients, intercepts = fit_path(x_all, y_all, alphas)
+    mean, std, coefficients, intercepts = fit_path(x_all, y_all, alphas, weighting)
 
     if validation:
         selection = "validation"
@@ -202,7 +247,7 @@ def fit_ridge(
         for held_out in folds:
             fit_x = np.concatenate([x[~mask] for (x, _), mask in zip(train, held_out, strict=True)])
             fit_y = np.concatenate([y[~mask] for (_, y), mask in zip(train, held_out, strict=True)])
-            f_mean, f_std, f_coef, f_int = fit_path(fit_x, fit_y, alphas)
+            f_mean, f_std, f_coef, f_int = fit_path(fit_x, fit_y, alphas, weighting)
             test_x = [x[mask] for (x, _), mask in zip(train, held_out, strict=True) if mask.any()]
             test_y = [y[mask] for (_, y), mask in zip(train, held_out, strict=True) if mask.any()]
             fold_scores.append(_mean_group_pearson(test_x, test_y, f_mean, f_std, f_coef, f_int))
@@ -222,7 +267,7 @@ def fit_ridge(
         feature_mean=mean,
         feature_std=std,
         coefficients=np.stack([coefficients[chosen[t], t] for t in range(n_times)]),
-        intercepts=intercepts,
+        intercepts=np.array([intercepts[chosen[t], t] for t in range(n_times)]),
         alpha=np.asarray([alphas[k] for k in chosen]),
         alphas_tried=alphas,
         selection=selection,
@@ -230,7 +275,7 @@ def fit_ridge(
     standardised = (x_all - mean) / std
     rows = []
     for k, alpha in enumerate(alphas):
-        train_r = pearson_columns(standardised @ coefficients[k].T + intercepts, y_all)
+        train_r = pearson_columns(standardised @ coefficients[k].T + intercepts[k], y_all)
         for t in range(n_times):
             rows.append(
                 {

@@ -95,12 +95,15 @@ from glasspipe.learn.train import (
     _none_if_nan,
     _Prepared,
     _save_checkpoint,
+    _set_loss_weights,
     _state_to_cpu,
     _validation_pearson,
     check_r_cut,
     resolve_device,
     target_standardisation,
+    weighted_mse,
 )
+from glasspipe.learn.weights import weighting_settings
 
 logger = logging.getLogger(__name__)
 
@@ -392,7 +395,7 @@ PRETRAIN_DEFAULTS = SE3_DEFAULTS["pretrain_denoise"]
 
 def se3_settings(settings: dict) -> dict:
     """``models.se3`` with every key filled from :data:`SE3_DEFAULTS`, typed and checked (errors name the key)."""
-    unknown = sorted(set(settings) - set(SE3_DEFAULTS) - {"enabled"})
+    unknown = sorted(set(settings) - set(SE3_DEFAULTS) - {"enabled", "loss_weighting"})  # the latter: weights.py
     if unknown:
         raise ValueError(
             f"config keys {['models.se3.' + k for k in unknown]} are unknown; known: {sorted(SE3_DEFAULTS)}"
@@ -738,6 +741,9 @@ def train_se3(
         "validation_configurations": _configurations(validation),
         "data_sha256": data_hash(train + validation),
     }
+    _set_loss_weights(train_data, train, settings, "models.se3")  # importance-weighted loss (alpha 0: off)
+    if train_data[0].weights is not None:
+        fingerprint["loss_weighting"] = weighting_settings(settings, "models.se3")
     checkpoint_path = out_dir / CHECKPOINT
     rows: list[dict] = []
     best = {"state": None, "epoch": 0, "pearson": float("nan")}
@@ -774,7 +780,7 @@ def train_se3(
             with _autocast(device, opts["mixed_precision"]):
                 prediction, vectors = model.forward_all(g.node_features, g.edge_vectors, g.senders, g.receivers)
             prediction = prediction.float()
-            loss = torch.mean((prediction[item.mask] - item.targets[item.mask]) ** 2, dim=0).sum()
+            loss = weighted_mse(prediction, item)
             if vectors is not None:
                 loss = loss + vector_weight * torch.mean((vectors.float()[item.mask] - item.vectors[item.mask]) ** 2)
             loss = loss + auxiliary_loss(opts, item, prediction, shells)

@@ -61,6 +61,7 @@ from glasspipe.io.tables import write_table
 from glasspipe.learn.data import Graph, Sample, build_graph, check_consistent
 from glasspipe.learn.models import build_bapst, count_parameters, cube_symmetries, parameter_groups
 from glasspipe.learn.ridge import fit_ridge
+from glasspipe.learn.weights import pooled_weights, weighting_settings
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ def train_ridge(train: list[Sample], validation: list[Sample], settings: dict, o
     validation_rows = [_a_rows(s) for s in validation]
     if sum(len(x) for x, _ in train_rows) == 0:
         raise ValueError("the training configurations hold no A particles")
-    model, scan = fit_ridge(train_rows, validation_rows, alphas, train[0].descriptor_names, train[0].times)
+    weighting = weighting_settings(settings, "models.ridge")  # importance-weighted loss (alpha 0: off)
+    model, scan = fit_ridge(train_rows, validation_rows, alphas, train[0].descriptor_names, train[0].times, weighting)
     for t, (tau, alpha) in enumerate(zip(model.times, model.alpha, strict=True)):
         chosen = scan[(scan["time"] == tau) & scan["chosen"]]
         score = float(chosen["selection_pearson"].iloc[0]) if len(chosen) else float("nan")
@@ -223,6 +225,27 @@ class _Prepared:
         targets = (sample.targets - mean) / std
         self.targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
         self.mask = torch.as_tensor(sample.typeid == A_TYPEID, device=device)
+        self.weights: torch.Tensor | None = None  # (N, T) importance weights of the loss (None: unweighted)
+
+
+def _set_loss_weights(data: list[_Prepared], samples: list[Sample], settings: dict, key: str) -> None:
+    """Give each training item its importance weights (``<key>.loss_weighting``, glasspipe.learn.weights): one
+    histogram of the raw training labels of all A particles; left None when alpha = 0 (the plain loss)."""
+    weighting = weighting_settings(settings, key)
+    if weighting["alpha"] == 0:
+        return
+    masks = [s.typeid == A_TYPEID for s in samples]
+    for item, w in zip(data, pooled_weights([s.targets for s in samples], masks, weighting), strict=True):
+        item.weights = torch.as_tensor(w, dtype=torch.float32, device=item.targets.device)
+
+
+def weighted_mse(prediction: torch.Tensor, item: _Prepared) -> torch.Tensor:
+    """Mean squared error on A particles per label time, summed over times; each squared residual times its
+    importance weight when ``item.weights`` is set (else exactly the plain loss)."""
+    squared = (prediction[item.mask] - item.targets[item.mask]) ** 2
+    if item.weights is not None:
+        squared = squared * item.weights[item.mask]
+    return torch.mean(squared, dim=0).sum()
 
 
 def pearson_torch(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -386,6 +409,9 @@ def train_bapst(
     }
     if opts["lr_schedule"] != "constant":  # the schedule depends on the number of epochs
         fingerprint["epochs"] = epochs
+    _set_loss_weights(train_data, [s for s in train if s.configuration not in without_a], settings, "models.bapst")
+    if train_data[0].weights is not None:  # (off: the fingerprint of older checkpoints is unchanged)
+        fingerprint["loss_weighting"] = weighting_settings(settings, "models.bapst")
     checkpoint_path = out_dir / CHECKPOINT
     rows: list[dict] = []
     # One entry per independently trained network: its best epoch's state, epoch and validation Pearson.
@@ -432,7 +458,7 @@ def train_bapst(
             prediction = model(g.node_features, edges, g.senders, g.receivers)
             # Mean squared error on A particles; per label time, summed over times (for one network per
             # time, the sum of independent losses: each network gets the gradient of its own).
-            loss = torch.mean((prediction[item.mask] - item.targets[item.mask]) ** 2, dim=0).sum()
+            loss = weighted_mse(prediction, item)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             for params in groups:  # clipped per network, as when training them one by one

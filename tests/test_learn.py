@@ -18,7 +18,7 @@ import torch
 
 from glasspipe.io.gsd_io import Snapshot, write_gsd
 from glasspipe.io.tables import read_table, write_table
-from glasspipe.learn import train as train_module
+from glasspipe.learn import checkpoint
 from glasspipe.learn.data import Sample, build_graph, load_sample
 from glasspipe.learn.evaluate import correlations, pearson, summary
 from glasspipe.learn.models import BapstGNN, count_parameters, cube_symmetries
@@ -297,19 +297,19 @@ def test_training_resumes_from_checkpoint(tmp_path, monkeypatch):
     train_bapst(train, validation, settings, R_CUT, seed=5, out_dir=tmp_path / "straight")
 
     # Interrupted after epoch 2 (the checkpoint is written, then the job dies).
-    original = train_module._save_checkpoint
+    original = checkpoint.save
 
     def dying_after_two(path, state):
         original(path, state)
         if state["epoch"] == 2:
             raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", dying_after_two)
+    monkeypatch.setattr(checkpoint, "save", dying_after_two)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         train_bapst(train, validation, {**settings, "epochs": 2}, R_CUT, seed=5, out_dir=out)
     assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
-    monkeypatch.setattr(train_module, "_save_checkpoint", original)
+    monkeypatch.setattr(checkpoint, "save", original)
 
     train_bapst(train, validation, settings, R_CUT, seed=5, out_dir=out)
     log = read_table(out / "train_log.parquet")
@@ -328,16 +328,16 @@ def test_checkpoint_with_other_settings_is_not_reused(tmp_path, monkeypatch):
     train, validation, _ = _split()
     train, validation = train[:2], validation[:1]
     settings = {**FAST_BAPST, "epochs": 2, "hidden": 8}
-    original = train_module._save_checkpoint
+    original = checkpoint.save
 
     def dying(path, state):
         original(path, state)
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", dying)
+    monkeypatch.setattr(checkpoint, "save", dying)
     with pytest.raises(KeyboardInterrupt):
         train_bapst(train, validation, settings, R_CUT, seed=5, out_dir=tmp_path)
-    monkeypatch.setattr(train_module, "_save_checkpoint", original)
+    monkeypatch.setattr(checkpoint, "save", original)
     train_bapst(train, validation, {**settings, "learning_rate": 1e-3}, R_CUT, seed=5, out_dir=tmp_path)
     assert read_table(tmp_path / "train_log.parquet")["epoch"].tolist() == [1, 2]
 

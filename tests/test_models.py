@@ -224,12 +224,12 @@ def test_ridge_learns_a_known_function_of_structure(tmp_path):
 
 
 def test_cosine_schedule_decays_to_zero():
-    from glasspipe.learn.train import _learning_rate
+    from glasspipe.learn.train import scheduled_learning_rate
 
-    assert _learning_rate(1e-3, "constant", 50, 100) == 1e-3
-    assert _learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)
-    assert _learning_rate(1e-3, "cosine", 50, 100) == pytest.approx(5e-4)
-    assert _learning_rate(1e-3, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert scheduled_learning_rate(1e-3, "constant", 50, 100) == 1e-3
+    assert scheduled_learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)
+    assert scheduled_learning_rate(1e-3, "cosine", 50, 100) == pytest.approx(5e-4)
+    assert scheduled_learning_rate(1e-3, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_invariant_and_radial_basis_edge_features():

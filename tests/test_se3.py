@@ -15,7 +15,7 @@ from conftest import random_sequential_addition
 
 pytest.importorskip("e3nn")
 
-from glasspipe.learn import se3  # noqa: E402
+from glasspipe.learn import checkpoint, se3  # noqa: E402
 from glasspipe.learn.data import Sample, build_graph  # noqa: E402
 from glasspipe.learn.models import cube_symmetries  # noqa: E402
 from glasspipe.learn.predict import predict  # noqa: E402
@@ -165,9 +165,9 @@ def test_layer_checkpointing_gives_the_same_gradients():
     sample = periodic_sample(100, seed=5)
     g = build_graph(sample, R_CUT)
     grads = []
-    for checkpoint in (False, True):
+    for recompute in (False, True):
         torch.manual_seed(0)
-        net = se3.SE3GNN(n_outputs=1, channels=4, n_layers=2, mean_neighbours=30.0, checkpoint_layers=checkpoint)
+        net = se3.SE3GNN(n_outputs=1, channels=4, n_layers=2, mean_neighbours=30.0, checkpoint_layers=recompute)
         net(g.node_features, g.edge_vectors, g.senders, g.receivers).square().sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
     assert grads[0].abs().max() > 0
@@ -249,18 +249,18 @@ def test_checkpoint_fingerprint_covers_the_labels(tmp_path, monkeypatch, caplog)
     changed.targets[0, 0] += 1.0
     assert se3.data_hash([changed]) != se3.data_hash(train)
 
-    original_save = se3._save_checkpoint
+    original_save = checkpoint.save
 
     def save_then_die(path, state):
         original_save(path, state)
         raise Killed
 
     def run(samples):
-        monkeypatch.setattr(se3, "_save_checkpoint", save_then_die)
+        monkeypatch.setattr(checkpoint, "save", save_then_die)
         with pytest.raises(Killed):
             se3.train_se3(samples, [], settings, R_CUT, seed=0, out_dir=tmp_path)
         assert (tmp_path / "checkpoint.pt").is_file() and not (tmp_path / "train_log.parquet").exists()
-        monkeypatch.setattr(se3, "_save_checkpoint", original_save)
+        monkeypatch.setattr(checkpoint, "save", original_save)
         caplog.clear()
         with caplog.at_level(logging.INFO):
             se3.train_se3(samples, [], settings, R_CUT, seed=0, out_dir=tmp_path)
@@ -270,10 +270,10 @@ def test_checkpoint_fingerprint_covers_the_labels(tmp_path, monkeypatch, caplog)
     log = pd.read_parquet(tmp_path / "train_log.parquet")
     assert log["epoch"].tolist() == [1, 2, 3]
     # Kill a run on the original labels, then train on changed labels: the checkpoint is not used.
-    monkeypatch.setattr(se3, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(Killed):
         se3.train_se3(train, [], settings, R_CUT, seed=0, out_dir=tmp_path)
-    monkeypatch.setattr(se3, "_save_checkpoint", original_save)
+    monkeypatch.setattr(checkpoint, "save", original_save)
     with caplog.at_level(logging.INFO):
         caplog.clear()
         se3.train_se3([changed], [], settings, R_CUT, seed=0, out_dir=tmp_path)

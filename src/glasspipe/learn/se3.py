@@ -63,7 +63,6 @@ Options (config keys ``models.se3.*``; all off by default):
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import hashlib
 import logging
@@ -81,26 +80,24 @@ from torch import nn
 
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
-from glasspipe.learn import aux_losses
+from glasspipe.learn import aux_losses, checkpoint
 from glasspipe.learn.data import Sample, build_graph, check_consistent
 from glasspipe.learn.models import count_parameters
 from glasspipe.learn.train import (
     A_TYPEID,
     CHECKPOINT,
     LOG_COLUMNS,
-    _configurations,
-    _learning_rate,
-    _load_checkpoint,
-    _nanmean,
-    _none_if_nan,
-    _Prepared,
-    _save_checkpoint,
-    _set_loss_weights,
-    _state_to_cpu,
-    _validation_pearson,
+    PreparedGraph,
     check_r_cut,
+    configuration_ids,
+    nanmean_or_nan,
+    none_if_nan,
     resolve_device,
+    scheduled_learning_rate,
+    set_loss_weights,
+    state_to_cpu,
     target_standardisation,
+    validation_pearsons,
     weighted_mse,
 )
 from glasspipe.learn.weights import weighting_settings
@@ -705,8 +702,8 @@ def train_se3(
         target_standardisation(train) if opts["standardise_targets"] else (np.zeros(n_outputs), np.ones(n_outputs))
     )
     started = time.perf_counter()
-    train_data = [_Prepared(s, r_cut, mean, std, device) for s in train]
-    validation_data = [_Prepared(s, r_cut, mean, std, device) for s in validation]
+    train_data = [PreparedGraph(s, r_cut, mean, std, device) for s in train]
+    validation_data = [PreparedGraph(s, r_cut, mean, std, device) for s in validation]
     if vector_weight > 0:
         for item, s in zip(train_data, train, strict=True):
             item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=device)
@@ -737,11 +734,11 @@ def train_se3(
         "r_cut": float(r_cut),
         "seed": int(seed),
         "times": [float(t) for t in times],
-        "train_configurations": _configurations(train),
-        "validation_configurations": _configurations(validation),
+        "train_configurations": configuration_ids(train),
+        "validation_configurations": configuration_ids(validation),
         "data_sha256": data_hash(train + validation),
     }
-    _set_loss_weights(train_data, train, settings, "models.se3")  # importance-weighted loss (alpha 0: off)
+    set_loss_weights(train_data, train, settings, "models.se3")  # importance-weighted loss (alpha 0: off)
     if train_data[0].weights is not None:
         fingerprint["loss_weighting"] = weighting_settings(settings, "models.se3")
     checkpoint_path = out_dir / CHECKPOINT
@@ -749,17 +746,13 @@ def train_se3(
     best = {"state": None, "epoch": 0, "pearson": float("nan")}
     start_epoch = 0
     pretrain_log: list[float] = []
-    state = _load_checkpoint(checkpoint_path, fingerprint, device)
+    state = checkpoint.load(checkpoint_path, fingerprint, device)
     if state is None and pretrain["epochs"] > 0:
         pretrain_log = pretrain_denoise(model, train_data, pretrain["epochs"], pretrain["noise_sigma"], opts, seed)
     if state is not None:
         pretrain_log = list(state.get("pretrain_log", []))
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"].cpu())
-        start_epoch, rows = int(state["epoch"]), list(state["log"])
-        best = {**state["best"], "state": {k: v.cpu() for k, v in state["best"]["state"].items()}}
+        start_epoch, rows = checkpoint.restore(state, model, optimizer, rng)
+        best = {**state["best"], "state": checkpoint.state_on_cpu(state["best"]["state"])}
         logger.info("se3: resuming from %s after epoch %d", checkpoint_path, start_epoch)
 
     model.train()
@@ -770,7 +763,7 @@ def train_se3(
         epoch_start = time.perf_counter()
         loss_sum = 0.0
         for k, index in enumerate(rng.permutation(len(train_data))):
-            lr = _learning_rate(
+            lr = scheduled_learning_rate(
                 opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
             )
             for group in optimizer.param_groups:
@@ -790,10 +783,10 @@ def train_se3(
             optimizer.step()
             loss_sum += float(loss.detach()) / n_outputs
         with _autocast(device, opts["mixed_precision"]):
-            per_time = _validation_pearson(model, validation_data, n_outputs)
-        score = _nanmean(per_time)
+            per_time = validation_pearsons(model, validation_data, n_outputs)
+        score = nanmean_or_nan(per_time)
         if best["state"] is None or not validation_data or (math.isfinite(score) and not score <= best["pearson"]):
-            best = {"state": _state_to_cpu(model), "epoch": epoch, "pearson": score}
+            best = {"state": state_to_cpu(model), "epoch": epoch, "pearson": score}
         wall = time.perf_counter() - epoch_start
         rows.append(
             {"epoch": epoch, "train_loss": loss_sum / len(train_data), "validation_pearson": score, "wall_s": wall}
@@ -802,23 +795,13 @@ def train_se3(
             "se3: epoch %d/%d train loss %.4g validation Pearson %.4f (best %.4f at epoch %d) %.1f s",
             epoch, epochs, rows[-1]["train_loss"], score, best["pearson"], best["epoch"], wall,
         )  # fmt: skip
-        _save_checkpoint(
+        checkpoint.save(
             checkpoint_path,
-            {
-                "fingerprint": fingerprint,
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "numpy_rng": copy.deepcopy(rng.bit_generator.state),
-                "torch_rng": torch.get_rng_state(),
-                "best": best,
-                "log": rows,
-                "pretrain_log": pretrain_log,
-            },
+            checkpoint.training_state(fingerprint, epoch, model, optimizer, rng, best, rows, pretrain_log=pretrain_log),
         )
 
     if best["state"] is None:
-        best["state"] = _state_to_cpu(model)
+        best["state"] = state_to_cpu(model)
     hparams = {
         "model": "se3",
         "model_class": type(model).__module__ + "." + type(model).__qualname__,
@@ -836,7 +819,7 @@ def train_se3(
         "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut, no self-edges",
         "node_features": "one-hot particle type (0 = A, 1 = B)",
         "best_epoch": int(best["epoch"]),
-        "best_validation_pearson": _none_if_nan(best["pearson"]),
+        "best_validation_pearson": none_if_nan(best["pearson"]),
         "epochs": len(rows),
         "n_parameters": count_parameters(model),
         **{
@@ -858,8 +841,8 @@ def train_se3(
         "seed": int(seed),
         "device": str(device),
         "data_sha256": fingerprint["data_sha256"],
-        "train_configurations": _configurations(train),
-        "validation_configurations": _configurations(validation),
+        "train_configurations": configuration_ids(train),
+        "validation_configurations": configuration_ids(validation),
         "wall_s": float(sum(r["wall_s"] for r in rows)),
         "torch_version": torch.__version__,
         "e3nn_version": __import__("e3nn").__version__,

@@ -44,7 +44,6 @@ again after a finished run trains from scratch.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import platform
@@ -58,6 +57,7 @@ import torch
 
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
+from glasspipe.learn import checkpoint
 from glasspipe.learn.data import Graph, Sample, build_graph, check_consistent
 from glasspipe.learn.models import build_bapst, count_parameters, cube_symmetries, parameter_groups
 from glasspipe.learn.ridge import fit_ridge
@@ -66,7 +66,7 @@ from glasspipe.learn.weights import pooled_weights, weighting_settings
 logger = logging.getLogger(__name__)
 
 A_TYPEID = 0
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = checkpoint.FILENAME
 LOG_COLUMNS = ["epoch", "train_loss", "validation_pearson", "wall_s"]
 
 
@@ -96,11 +96,11 @@ def _a_rows(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return sample.descriptors[mask], sample.targets[mask]
 
 
-def _configurations(samples: list[Sample]) -> list[int]:
+def configuration_ids(samples: list[Sample]) -> list[int]:
     return [int(s.configuration) for s in samples]
 
 
-def _none_if_nan(value: float) -> float | None:
+def none_if_nan(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
@@ -138,15 +138,15 @@ def train_ridge(train: list[Sample], validation: list[Sample], settings: dict, o
             score,
         )
     data = model.to_dict()
-    data["train_configurations"] = _configurations(train)
-    data["validation_configurations"] = _configurations(validation)
+    data["train_configurations"] = configuration_ids(train)
+    data["validation_configurations"] = configuration_ids(validation)
     write_json(out_dir / "model.json", data)
     metadata = {
         "model": "ridge",
         "settings": dict(settings),
         "selection": model.selection,
-        "train_configurations": _configurations(train),
-        "validation_configurations": _configurations(validation),
+        "train_configurations": configuration_ids(train),
+        "validation_configurations": configuration_ids(validation),
         "wall_s": time.perf_counter() - started,
     }
     write_table(scan, out_dir / "train_log.parquet", metadata=metadata)
@@ -216,7 +216,7 @@ def target_standardisation(samples: list[Sample]) -> tuple[np.ndarray, np.ndarra
     return mean, std
 
 
-class _Prepared:
+class PreparedGraph:
     """A graph with its (possibly standardised) targets and A mask, on the training device."""
 
     def __init__(self, sample: Sample, r_cut: float, mean: np.ndarray, std: np.ndarray, device: torch.device):
@@ -228,7 +228,7 @@ class _Prepared:
         self.weights: torch.Tensor | None = None  # (N, T) importance weights of the loss (None: unweighted)
 
 
-def _set_loss_weights(data: list[_Prepared], samples: list[Sample], settings: dict, key: str) -> None:
+def set_loss_weights(data: list[PreparedGraph], samples: list[Sample], settings: dict, key: str) -> None:
     """Give each training item its importance weights (``<key>.loss_weighting``, glasspipe.learn.weights): one
     histogram of the raw training labels of all A particles; left None when alpha = 0 (the plain loss)."""
     weighting = weighting_settings(settings, key)
@@ -239,7 +239,7 @@ def _set_loss_weights(data: list[_Prepared], samples: list[Sample], settings: di
         item.weights = torch.as_tensor(w, dtype=torch.float32, device=item.targets.device)
 
 
-def weighted_mse(prediction: torch.Tensor, item: _Prepared) -> torch.Tensor:
+def weighted_mse(prediction: torch.Tensor, item: PreparedGraph) -> torch.Tensor:
     """Mean squared error on A particles per label time, summed over times; each squared residual times its
     importance weight when ``item.weights`` is set (else exactly the plain loss)."""
     squared = (prediction[item.mask] - item.targets[item.mask]) ** 2
@@ -258,7 +258,7 @@ def pearson_torch(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def _validation_pearson(model: torch.nn.Module, data: list[_Prepared], n_outputs: int) -> np.ndarray:
+def validation_pearsons(model: torch.nn.Module, data: list[PreparedGraph], n_outputs: int) -> np.ndarray:
     """Per label time, the mean over validation configurations of the Pearson correlation on A particles."""
     if not data:
         return np.full(n_outputs, np.nan)
@@ -275,38 +275,18 @@ def _validation_pearson(model: torch.nn.Module, data: list[_Prepared], n_outputs
         return np.nanmean(stacked, axis=0)
 
 
-def _nanmean(values) -> float:
+def nanmean_or_nan(values) -> float:
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0 or np.isnan(values).all():
         return float("nan")
     return float(np.nanmean(values))
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """Write the checkpoint atomically (a function of its own so tests can interrupt a run here)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_checkpoint(path: Path, fingerprint: dict, device: torch.device) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # a truncated or foreign file: start again rather than stop
-        logger.warning("checkpoint %s is not readable (%s); training starts from scratch", path, err)
-        return None
-    if state.get("fingerprint") != fingerprint:
-        logger.warning("checkpoint %s was written with other settings or data; training starts from scratch", path)
-        return None
-    return state
-
-
-def _state_to_cpu(model: torch.nn.Module) -> dict:
+def state_to_cpu(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
+def scheduled_learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
     """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""
     if schedule == "cosine":
         return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
@@ -359,10 +339,10 @@ def train_bapst(
     without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
     if without_a:
         logger.warning("bapst: training configurations %s hold no A particles and are left out", without_a)
-    train_data = [_Prepared(s, r_cut, mean, std, device) for s in train if s.configuration not in without_a]
+    train_data = [PreparedGraph(s, r_cut, mean, std, device) for s in train if s.configuration not in without_a]
     if not train_data:
         raise ValueError("the training configurations hold no A particles")
-    validation_data = [_Prepared(s, r_cut, mean, std, device) for s in validation]
+    validation_data = [PreparedGraph(s, r_cut, mean, std, device) for s in validation]
     n_edges = [d.graph.n_edges for d in train_data]
     # Incoming edges per particle, self-edge included when the model adds one.
     mean_degree = float(np.sum(n_edges) / sum(d.graph.n_nodes for d in train_data)) + float(opts["self_edges"])
@@ -403,13 +383,13 @@ def train_bapst(
         "r_cut": float(r_cut),
         "seed": int(seed),
         "times": [float(t) for t in times],
-        "train_configurations": _configurations(train),
-        "validation_configurations": _configurations(validation),
+        "train_configurations": configuration_ids(train),
+        "validation_configurations": configuration_ids(validation),
         "n_particles": [int(s.n_particles) for s in train + validation],
     }
     if opts["lr_schedule"] != "constant":  # the schedule depends on the number of epochs
         fingerprint["epochs"] = epochs
-    _set_loss_weights(train_data, [s for s in train if s.configuration not in without_a], settings, "models.bapst")
+    set_loss_weights(train_data, [s for s in train if s.configuration not in without_a], settings, "models.bapst")
     if train_data[0].weights is not None:  # (off: the fingerprint of older checkpoints is unchanged)
         fingerprint["loss_weighting"] = weighting_settings(settings, "models.bapst")
     checkpoint_path = out_dir / CHECKPOINT
@@ -417,17 +397,12 @@ def train_bapst(
     # One entry per independently trained network: its best epoch's state, epoch and validation Pearson.
     best: list[dict] = [{"state": None, "epoch": 0, "pearson": float("nan")} for _ in groups]
     start_epoch = 0
-    state = _load_checkpoint(checkpoint_path, fingerprint, device)
+    state = checkpoint.load(checkpoint_path, fingerprint, device)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"].cpu())
-        start_epoch = int(state["epoch"])
-        rows = list(state["log"])
+        start_epoch, rows = checkpoint.restore(state, model, optimizer, rng)
         best = [
             {
-                "state": None if b["state"] is None else {k: v.cpu() for k, v in b["state"].items()},
+                "state": checkpoint.state_on_cpu(b["state"]),
                 "epoch": int(b["epoch"]),
                 "pearson": float(b["pearson"]),
             }
@@ -445,7 +420,7 @@ def train_bapst(
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         for k, index in enumerate(rng.permutation(len(train_data))):
-            lr = _learning_rate(
+            lr = scheduled_learning_rate(
                 opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
             )
             for group in optimizer.param_groups:
@@ -467,8 +442,8 @@ def train_bapst(
             loss_sum += loss.detach() / n_outputs
             meter.update(epoch - 1 + (k + 1) / len(train_data))  # in fractional epochs: steady within long epochs
         train_loss = float(loss_sum.item()) / len(train_data)
-        per_time = _validation_pearson(model, validation_data, n_outputs)
-        scores = [_nanmean(per_time)] if len(groups) == 1 else [float(v) for v in per_time]
+        per_time = validation_pearsons(model, validation_data, n_outputs)
+        scores = [nanmean_or_nan(per_time)] if len(groups) == 1 else [float(v) for v in per_time]
         for entry, score in zip(best, scores, strict=True):
             improved = (
                 entry["state"] is None
@@ -476,8 +451,8 @@ def train_bapst(
                 or (math.isfinite(score) and not score <= entry["pearson"])
             )
             if improved:
-                entry.update(state=_state_to_cpu(model), epoch=epoch, pearson=score)
-        validation_pearson = _nanmean(per_time)
+                entry.update(state=state_to_cpu(model), epoch=epoch, pearson=score)
+        validation_pearson = nanmean_or_nan(per_time)
         wall = time.perf_counter() - epoch_start
         rows.append(
             {"epoch": epoch, "train_loss": train_loss, "validation_pearson": validation_pearson, "wall_s": wall}
@@ -492,26 +467,16 @@ def train_bapst(
             ", ".join(str(b["epoch"]) for b in best),
             wall,
         )
-        _save_checkpoint(
-            checkpoint_path,
-            {
-                "fingerprint": fingerprint,
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "numpy_rng": copy.deepcopy(rng.bit_generator.state),
-                "torch_rng": torch.get_rng_state(),
-                "best": best,
-                "log": rows,
-            },
+        checkpoint.save(
+            checkpoint_path, checkpoint.training_state(fingerprint, epoch, model, optimizer, rng, best, rows)
         )
 
     for entry in best:  # epochs == 0 cannot happen with a valid config; keep the current weights
         if entry["state"] is None:
-            entry["state"] = _state_to_cpu(model)
+            entry["state"] = state_to_cpu(model)
     best_state = _assemble_best(model, best)
     best_epochs = [int(b["epoch"]) for b in best]
-    best_pearsons = [_none_if_nan(b["pearson"]) for b in best]
+    best_pearsons = [none_if_nan(b["pearson"]) for b in best]
     hparams = {
         "model": "bapst",
         "model_class": type(model).__module__ + "." + type(model).__qualname__,
@@ -533,7 +498,7 @@ def train_bapst(
         "node_features": "one-hot particle type (0 = A, 1 = B)",
         # One network (multi-time head): its best epoch; one network per time: the best epoch of each.
         "best_epoch": best_epochs[0] if len(best) == 1 else best_epochs,
-        "best_validation_pearson": _none_if_nan(_nanmean([b["pearson"] for b in best])),
+        "best_validation_pearson": none_if_nan(nanmean_or_nan([b["pearson"] for b in best])),
         "best_validation_pearson_per_time": best_pearsons if len(best) > 1 else None,
         "epochs": len(rows),
         "n_parameters": count_parameters(model),
@@ -543,8 +508,8 @@ def train_bapst(
         "augment": augment,
         "seed": int(seed),
         "device": str(device),
-        "train_configurations": _configurations(train),
-        "validation_configurations": _configurations(validation),
+        "train_configurations": configuration_ids(train),
+        "validation_configurations": configuration_ids(validation),
         "wall_s": float(sum(r["wall_s"] for r in rows)),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe import config as cfg
-from glasspipe.learn.transfer import layout_from_args, nested, settings_json
+from glasspipe.learn.transfer import job_settings, layout_from_args, nested
 
 
 # ----------------------------------------------------------------------------- config
@@ -206,20 +206,7 @@ def at_figure_time(table: pd.DataFrame, times: dict[float, float]) -> pd.DataFra
 
 # ----------------------------------------------------------------------------- command line
 def _job_settings(args, build) -> dict:
-    if args.settings is not None:
-        settings = cfg.settings_from_json(args.settings)
-    elif args.config is not None:
-        config = cfg.load_config(args.config)
-        if args.model not in runs(config):
-            raise cfg.ConfigError(f"{args.model!r} is not a learning-curve run of {args.config}: {runs(config)}")
-        settings = cfg.settings_from_json(settings_json(build(config, args.model)))
-    else:
-        raise SystemExit("give --settings JSON or --config FILE")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    return cfg.fill_defaults(settings)
+    return job_settings(args, build, runs, "learning-curve")
 
 
 def _cmd_train(args) -> None:

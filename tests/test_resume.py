@@ -246,6 +246,34 @@ def test_thermostat_chain_carries_over_between_chunks(engine_name):
     assert finals[0].differences(finals[2]) != []
 
 
+@pytest.mark.filterwarnings("ignore:FIRE did not reach")
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_replica_frames_do_not_perturb_the_nve_run(engine_name):
+    """An iso-configurational replica is one continuous NVE run: with frames at 10 and 100 steps, with a
+    dense window of 11 more, or with the frame at 100 only, the frame at step 100 is the same bit for bit
+    (float64 positions and velocities: no state lost between frames)."""
+    require_engine(engine_name)
+    n = N_PARTICLES
+    start = protocols.random_configuration(n, 160, (n / 1.2) ** (1 / 3), 0.8, np.random.default_rng(5))
+    with engine_class(engine_name)(KobAndersen(), dt=0.005, device="cpu") as engine:
+        engine.load(start)
+        engine.minimize(1.0, 300)
+        engine.set_velocities(protocols.maxwell_boltzmann_velocities(n, 1.0, np.random.default_rng(1)))
+        engine.run_nvt(200, 1.0, "bussi", 0.5, 3)
+        liquid = engine.snapshot()
+        runs = [
+            protocols.isoconfigurational_replica(engine, liquid, 0.8, np.array([10, 100]), seed=1),
+            protocols.isoconfigurational_replica(engine, liquid, 0.8, np.array([10, 100]), 1, np.arange(5, 60, 5)),
+            protocols.isoconfigurational_replica(engine, liquid, 0.8, np.array([100]), seed=1),
+        ]
+    for frames in runs[1:]:
+        assert frames[-1].step == 100
+        assert frames[-1].positions.dtype == np.float64
+        np.testing.assert_array_equal(frames[-1].positions, runs[0][-1].positions)
+        np.testing.assert_array_equal(frames[-1].images, runs[0][-1].images)
+        np.testing.assert_array_equal(frames[-1].velocities, runs[0][-1].velocities)
+
+
 def test_state_file_round_trip_and_bad_files(tmp_path):
     """write_state/read_state keep every bit (and give identical bytes for equal states); a truncated,
     corrupted or foreign file raises ValueError naming it."""

@@ -218,12 +218,18 @@ def equilibrate(
     continues from that file. The restore in the uninterrupted run is what makes a resumed run identical
     to it bit for bit: restoring rebuilds the engine's internal particle order and neighbour list from
     the state alone, and a process that resumes does exactly that, while an engine that simply ran on
-    would keep its own (a neighbour list built at an earlier step, another particle order), whose
-    different round-off grows chaotically (over a few hundred steps at N = 200) into a different
-    trajectory. So the trajectory is a function of the arguments (checkpoint_every included, which is in
-    the checkpoint's fingerprint), whether or not the run was killed and resumed, and whether or not
-    checkpoints are written. A checkpoint written with other arguments is ignored (logged) and the run
-    starts afresh.
+    would keep its own. Measured at N = 200 (tests/test_resume.py's run): HOOMD-blue re-sorts its
+    particles on its own schedule, and a restored simulation (tag order) sums forces in another order,
+    so without the barrier U/N differed by 2e-15 at the first log row after the restore and positions by
+    5e-10 sigma_AA 700 steps later (chaos grows that to O(1) over some thousands of steps: the same
+    physics, another trajectory). LAMMPS restored from its restart data continued bit for bit even
+    without the barrier; the barrier is kept for every engine. A checkpoint step itself (LAMMPS'
+    write_restart re-wraps atoms, a restore builds a new neighbour list) moves the trajectory by
+    round-off, so the trajectory is a function of the arguments, checkpoint_every included (it is in the
+    checkpoint's fingerprint), and not of whether the run was killed and resumed or whether checkpoints
+    are written. A checkpoint written with other arguments is ignored (logged) and the run starts afresh.
+    Deterministic as far as the engine is: serial LAMMPS (and its OpenMP styles, which reduce per-thread
+    forces in a fixed order), HOOMD-blue on one CPU thread; a GPU's atomic additions may not be.
     """
     dt = engine.dt
     phases = equilibration_phases(temperature, settings, dt, time_scale)

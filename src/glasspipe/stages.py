@@ -70,7 +70,9 @@ def equilibrate(
     Writes the final configuration (GSD, time origin 0), its inherent structure (GSD: FIRE minimisation
     to |F| < 1e-6, the global force-vector norm), the thermodynamic log (Parquet) and the checks (JSON).
     Returns the checks. A failed check is reported loudly (log warning, 'passed': false in the JSON and
-    the report) but does not stop the pipeline.
+    the report) but does not stop the pipeline. checkpoint_dir: where the run keeps its checkpoint (the
+    full engine state, see glasspipe.md.protocols.equilibrate); a killed job rerun with the same settings
+    continues from it exactly, and it is removed once the outputs are written.
     """
     from glasspipe.md import checks
     from glasspipe.md.ageing import ageing_check

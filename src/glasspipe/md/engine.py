@@ -12,6 +12,8 @@ Conventions every engine follows:
 - ``snapshot()`` returns positions wrapped into [-L/2, L/2) with image flags, in particle order 0..N-1
   (the order of the snapshot given to ``load``), and the current step.
 - Runs are deterministic for a given seed (thermostat noise) and thread count.
+- ``save_state`` / ``restore_state`` hand over the full dynamical state in double precision, thermostat
+  variables included (glasspipe.md.state), so a resumed run continues as if never interrupted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glasspipe.io.gsd_io import Snapshot
+from glasspipe.md.state import Dynamics, EngineState
 from glasspipe.potential import KobAndersen
 
 ENGINE_MODULES = {"lammps": "glasspipe.md.lammps_engine", "hoomd": "glasspipe.md.hoomd_engine"}
@@ -75,6 +78,12 @@ class Engine(ABC):
         self.dt = float(dt)
         self.threads = int(threads)
         self.device = device
+        self._dynamics: Dynamics | None = None
+
+    @property
+    def dynamics(self) -> Dynamics | None:
+        """The dynamics that advance() continues (None before start_dynamics or after a state change)."""
+        return self._dynamics
 
     # --- state -----------------------------------------------------------------------------------
     @abstractmethod
@@ -103,7 +112,39 @@ class Engine(ABC):
         """Forces on each particle (N, 3), particle order, eps_AA / sigma_AA."""
 
     # --- dynamics --------------------------------------------------------------------------------
+    # A continuous run: start_dynamics sets up the integrator (and a fresh thermostat) once, advance
+    # integrates on with it as often as needed. Chunks of one run are one trajectory: the thermostat's
+    # variables carry over, the temperature ramp is anchored to absolute steps, and nothing is rebuilt
+    # between chunks, so frames and log rows can be taken along the way.
     @abstractmethod
+    def start_dynamics(self, dynamics: Dynamics) -> None:
+        """Set up ``dynamics`` (replacing the current integrator) with its thermostat variables at zero.
+
+        The ramp's anchors (dynamics.ramp_start, ramp_stop) must bracket every step that advance() runs.
+        load(), minimize(), set_velocities() and set_step() end the current dynamics.
+        """
+
+    @abstractmethod
+    def advance(self, n_steps: int, log_every: int | None = None, on_log: LogCallback | None = None) -> None:
+        """Integrate n_steps more with the current dynamics; on_log(thermo) after every log_every steps
+        (and after the last, partial chunk). RuntimeError if no dynamics were started."""
+
+    @abstractmethod
+    def save_state(self) -> EngineState:
+        """The full state (positions, velocities, images, step, dynamics, thermostat variables), exact.
+
+        The engine may re-wrap positions into the box while saving (LAMMPS' write_restart does); the
+        returned state is what it holds afterwards.
+        """
+
+    @abstractmethod
+    def restore_state(self, state: EngineState) -> None:
+        """Become ``state`` exactly: save_state() right after returns a state equal to it bit for bit, and
+        advance() continues its dynamics with its thermostat variables. Restoring rebuilds the engine's
+        internal structures (particle order, neighbour list) as a function of ``state`` alone, so two
+        restores of one state integrate identically (see protocols.equilibrate). ValueError when
+        ``state`` comes from another engine or does not fit the potential."""
+
     def run_nvt(
         self,
         n_steps: int,
@@ -115,15 +156,36 @@ class Engine(ABC):
         log_every: int | None = None,
         on_log: LogCallback | None = None,
     ) -> None:
-        """Canonical dynamics for n_steps; temperature ramps linearly to temperature_stop if given.
+        """Canonical dynamics for n_steps with a fresh thermostat; temperature ramps linearly to
+        temperature_stop (if given) over these n_steps.
 
         thermostat: 'nose_hoover' (Nose-Hoover chain, MTTK) or 'bussi' (stochastic velocity rescaling),
-        tau its time constant (tau units). on_log(thermo) is called every log_every steps.
+        tau its time constant (tau units). on_log(thermo) is called every log_every steps. For a run in
+        several pieces with one thermostat use start_dynamics and advance.
         """
+        if thermostat not in THERMOSTATS:
+            raise ValueError(f"thermostat {thermostat!r} is not one of {THERMOSTATS}")
+        n_steps = int(n_steps)
+        if n_steps <= 0:
+            return
+        step = self.step
+        t_stop = temperature if temperature_stop is None else temperature_stop
+        self.start_dynamics(
+            Dynamics(thermostat, float(temperature), float(t_stop), step, step + n_steps, float(tau), int(seed))
+        )
+        self.advance(n_steps, log_every, on_log)
 
-    @abstractmethod
     def run_nve(self, n_steps: int, log_every: int | None = None, on_log: LogCallback | None = None) -> None:
-        """Microcanonical velocity-Verlet dynamics for n_steps."""
+        """Microcanonical velocity-Verlet dynamics for n_steps (a fresh NVE integrator)."""
+        if int(n_steps) <= 0:
+            return
+        self.start_dynamics(Dynamics.nve())
+        self.advance(n_steps, log_every, on_log)
+
+    @property
+    @abstractmethod
+    def step(self) -> int:
+        """The current MD step."""
 
     @abstractmethod
     def minimize(self, force_tolerance: float = 1e-8, max_steps: int = 100_000) -> None:

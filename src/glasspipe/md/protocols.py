@@ -1,8 +1,9 @@
 """Simulation protocols, written once against the Engine interface.
 
 - ``random_configuration``: a seeded start without overlaps.
-- ``equilibrate``: minimise, melt at high T, cool linearly to T, NVT at T (canonical thermostat), with a
-  thermodynamic log and resumable checkpoints.
+- ``equilibrate``: minimise, melt at high T, cool linearly to T, NVT at T (canonical thermostat), each
+  phase one continuous integration, with a thermodynamic log and checkpoints of the full state from which
+  a killed run resumes as if never killed.
 - ``isoconfigurational_replica``: one replica of an iso-configurational ensemble: the same positions,
   fresh Maxwell-Boltzmann velocities at T with zero momentum and kinetic temperature exactly T, NVE, frames
   at the label steps.
@@ -20,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glasspipe.io.gsd_io import Snapshot, read_metadata, read_snapshot, read_trajectory, write_gsd
-from glasspipe.io.tables import read_table, write_table
+from glasspipe.io.gsd_io import Snapshot
 from glasspipe.md.engine import Engine, Thermo
+from glasspipe.md.state import Dynamics, read_state, write_state
 from glasspipe.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -119,11 +120,70 @@ def check_energy_jump(previous: dict, thermo: Thermo) -> None:
 class EquilibrationResult:
     snapshot: Snapshot  # the final configuration, time origin reset to step 0
     log: pd.DataFrame  # time, phase, potential_energy, kinetic_temperature, pressure (all phases)
-    production_frames: list[Snapshot]  # configurations during production, for tau_alpha checks
+    production_frames: list[Snapshot]  # configurations during production (float64), for tau_alpha checks
 
 
 def _fingerprint(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+CHECKPOINT_FILE = "checkpoint.npz"
+_LOG_COLUMNS = ("step", "time", "potential_energy", "kinetic_temperature", "pressure")
+
+
+def phase_dynamics(phases: list[Phase], index: int, thermostat: str, tau: float, seed: int) -> Dynamics:
+    """The dynamics of phase ``index``: its thermostat with one seed for the whole phase, and the ramp
+    from t_start to t_stop anchored at the phase's first and last step."""
+    start = sum(p.n_steps for p in phases[:index])
+    phase = phases[index]
+    phase_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % (2**31 - 2)) + 1
+    return Dynamics(thermostat, phase.t_start, phase.t_stop, start, start + phase.n_steps, float(tau), phase_seed)
+
+
+def _frames_arrays(frames: list[Snapshot]) -> dict[str, np.ndarray]:
+    if not frames:
+        return {}
+    return {
+        "frame_steps": np.array([f.step for f in frames], dtype=np.int64),
+        "frame_positions": np.stack([f.positions for f in frames]),
+        "frame_images": np.stack([f.images for f in frames]),
+        "frame_velocities": np.stack([f.velocities for f in frames]),
+    }
+
+
+def _frames_from_arrays(arrays: dict, typeid: np.ndarray, box_length: float, dt: float, names) -> list[Snapshot]:
+    if "frame_steps" not in arrays:
+        return []
+    return [
+        Snapshot(
+            positions=arrays["frame_positions"][i],
+            typeid=typeid.copy(),
+            box_length=box_length,
+            images=arrays["frame_images"][i],
+            velocities=arrays["frame_velocities"][i],
+            step=int(step),
+            dt=dt,
+            type_names=tuple(names),
+        )
+        for i, step in enumerate(arrays["frame_steps"])
+    ]
+
+
+def _log_arrays(rows: list[dict]) -> dict[str, np.ndarray]:
+    arrays = {f"log_{key}": np.array([row[key] for row in rows], dtype=np.float64) for key in _LOG_COLUMNS}
+    arrays["log_step"] = arrays["log_step"].astype(np.int64)
+    arrays["log_phase"] = np.array([row["phase"] for row in rows], dtype="U16")
+    return arrays
+
+
+def _log_rows(arrays: dict) -> list[dict]:
+    if "log_step" not in arrays:
+        return []
+    columns = {key: arrays[f"log_{key}"] for key in _LOG_COLUMNS}
+    return [
+        {"step": int(columns["step"][i]), **{k: float(columns[k][i]) for k in _LOG_COLUMNS[1:]}, "phase": str(phase)}
+        for i, phase in enumerate(arrays["log_phase"])
+    ]
 
 
 def equilibrate(
@@ -142,17 +202,46 @@ def equilibrate(
     """Minimise, melt, cool and equilibrate ``initial`` at ``temperature`` with ``engine``.
 
     settings: config['equilibrate'] (times in tau, thermostat, thermostat_tau, log_interval).
-    seed: seeds the melt velocities and the thermostat noise.
+    seed: seeds the melt velocities and the thermostat noise (one seed per phase).
     minimize_steps: FIRE steps at most before the melt (0 for a start without close contacts).
-    checkpoint_dir: if given, the state is saved there every ``checkpoint_every`` steps (and at phase
-    ends) and a rerun with the same arguments continues from the last checkpoint. The checkpoint
-    holds positions and velocities; thermostat variables restart from zero, a perturbation that the
-    thermostat relaxes within a few thermostat_tau.
+    on_progress(phase, step, total): called at every stop (checkpoint, production frame, phase end).
+
+    Each phase (melt, cool, burn-in, production) is one continuous integration: one thermostat, started at
+    the phase's first step, whose ramp (the cooling) is anchored at the phase's first and last step. Log
+    rows (every log_interval) and production frames (float64, in memory) are taken along the way.
+
+    Checkpoints: every ``checkpoint_every`` steps the run passes a barrier: the engine's full state
+    (Engine.save_state: float64 positions, velocities, image flags, step, the thermostat's variables) is
+    taken and restored at once (Engine.restore_state), and, if ``checkpoint_dir`` is given, written with
+    the log and the frames so far to ``checkpoint_dir/checkpoint.npz`` (glasspipe.md.state: one atomic
+    file, so a kill leaves the previous checkpoint or the new one). A rerun with the same arguments
+    continues from that file. The restore in the uninterrupted run is what makes a resumed run identical
+    to it bit for bit: restoring rebuilds the engine's internal particle order and neighbour list from
+    the state alone, and a process that resumes does exactly that, while an engine that simply ran on
+    would keep its own. Measured at N = 200 (tests/test_resume.py's run): HOOMD-blue re-sorts its
+    particles on its own schedule, and a restored simulation (tag order) sums forces in another order,
+    so without the barrier U/N differed by 2e-15 at the first log row after the restore and positions by
+    5e-10 sigma_AA 700 steps later (chaos grows that to O(1) over some thousands of steps: the same
+    physics, another trajectory). LAMMPS restored from its restart data continued bit for bit even
+    without the barrier; the barrier is kept for every engine. A checkpoint step itself (LAMMPS'
+    write_restart re-wraps atoms, a restore builds a new neighbour list) moves the trajectory by
+    round-off, so the trajectory is a function of the arguments, checkpoint_every included (it is in the
+    checkpoint's fingerprint), and not of whether the run was killed and resumed or whether checkpoints
+    are written. A checkpoint written with other arguments is ignored (logged) and the run starts afresh.
+    Deterministic as far as the engine is: serial LAMMPS (and its OpenMP styles, which reduce per-thread
+    forces in a fixed order), HOOMD-blue on one CPU thread; a GPU's atomic additions may not be.
     """
     dt = engine.dt
     phases = equilibration_phases(temperature, settings, dt, time_scale)
     total = sum(p.n_steps for p in phases)
     log_every = max(1, int(round(settings["log_interval"] / dt)))
+    # Stop points: phase ends, checkpoints and production frames, all on the step grid.
+    production_start = total - phases[-1].n_steps
+    frame_every = max(log_every, (phases[-1].n_steps // n_production_frames) // log_every * log_every)
+    checkpoint_every = max(log_every, checkpoint_every // log_every * log_every)
+    frame_steps = set(range(production_start + frame_every, total + 1, frame_every))
+    checkpoint_steps = set(range(checkpoint_every, total, checkpoint_every))
+    phase_ends = [int(e) for e in np.cumsum([p.n_steps for p in phases])]
     fingerprint = _fingerprint(
         {
             "settings": settings,
@@ -162,28 +251,27 @@ def equilibrate(
             "N": initial.n_particles,
             "potential": engine.potential.metadata(),
             "engine": engine.name,
+            "checkpoint_every": checkpoint_every,
+            "n_production_frames": n_production_frames,
+            "time_scale": time_scale,
+            "minimize_steps": minimize_steps,
         }
     )
     rows: list[dict] = []
     frames: list[Snapshot] = []
     progress = 0
-    ckpt_state = ckpt_log = ckpt_frames = None
-    if checkpoint_dir is not None:
-        checkpoint_dir = Path(checkpoint_dir)
-        ckpt_state = checkpoint_dir / "state.gsd"
-        ckpt_log = checkpoint_dir / "log.parquet"
-        ckpt_frames = checkpoint_dir / "frames.gsd"
-        if ckpt_state.exists() and read_metadata(ckpt_state).get("fingerprint") == fingerprint:
-            state = read_snapshot(ckpt_state)
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        state, metadata, arrays = read_state(checkpoint)  # ValueError naming the file if unreadable
+        if metadata.get("fingerprint") != fingerprint:
+            log.warning("ignoring checkpoint %s: written by a run with other settings; starting afresh", checkpoint)
+        else:
+            engine.restore_state(state)
             progress = state.step
-            rows = read_table(ckpt_log).to_dict("records") if ckpt_log.exists() else []
-            if ckpt_frames.exists():
-                frames = read_trajectory(ckpt_frames)
-            # A kill between the checkpoint's writes can leave log rows or frames past the state.
-            rows = [row for row in rows if row["step"] <= progress]
-            frames = [frame for frame in frames if frame.step <= progress]
-            engine.load(state)
-            log.info("resuming equilibration from checkpoint at step %d of %d", progress, total)
+            rows = _log_rows(arrays)
+            names = engine.potential.type_names
+            frames = _frames_from_arrays(arrays, state.typeid, state.box_length, dt, names)
+            log.info("resuming equilibration from checkpoint %s at step %d of %d", checkpoint, progress, total)
     if progress == 0:
         engine.load(initial)
         # A few hundred FIRE steps relieve the close contacts of the random start before the melt.
@@ -193,22 +281,16 @@ def equilibrate(
         rng = np.random.default_rng(seed)
         engine.set_velocities(maxwell_boltzmann_velocities(initial.n_particles, phases[0].t_start, rng))
 
-    # Stop points: phase ends, checkpoints and production frames, all on the step grid.
-    production_start = total - phases[-1].n_steps
-    frame_every = max(log_every, (phases[-1].n_steps // n_production_frames) // log_every * log_every)
-    checkpoint_every = max(log_every, checkpoint_every // log_every * log_every)
-    frame_steps = set(range(production_start + frame_every, total + 1, frame_every))
-    phase_ends = np.cumsum([p.n_steps for p in phases])
-    stops = sorted({int(e) for e in phase_ends} | set(range(checkpoint_every, total, checkpoint_every)) | frame_steps)
+    stops = sorted(set(phase_ends) | checkpoint_steps | frame_steps)
     meter = Progress(f"equilibrate T={temperature:g}", total, "steps", start=progress)
+    running = engine.dynamics  # the restored phase's dynamics when resuming, else None
     for stop in (s for s in stops if s > progress):
         index = int(np.searchsorted(phase_ends, progress, side="right"))
         phase = phases[index]
-        phase_start = int(phase_ends[index]) - phase.n_steps
-        stop = min(stop, int(phase_ends[index]))
-        ramp = (phase.t_stop - phase.t_start) / max(phase.n_steps, 1)
-        t0 = phase.t_start + (progress - phase_start) * ramp
-        t1 = phase.t_start + (stop - phase_start) * ramp
+        dynamics = phase_dynamics(phases, index, settings["thermostat"], settings["thermostat_tau"], seed)
+        if running != dynamics:  # a new phase (a resumed run continues the restored one)
+            engine.start_dynamics(dynamics)
+            running = dynamics
 
         def record(thermo: Thermo, phase_name=phase.name):
             if phase_name in ("burn_in", "production") and rows and rows[-1]["phase"] == phase_name:
@@ -216,27 +298,16 @@ def equilibrate(
             rows.append({**thermo.as_row(), "phase": phase_name})
             meter.update(thermo.step)
 
-        # A distinct thermostat seed per segment, so a resumed run does not replay the same noise.
-        segment_seed = int(np.random.SeedSequence([seed, progress]).generate_state(1)[0] % (2**31 - 2)) + 1
-        engine.run_nvt(
-            stop - progress,
-            t0,
-            settings["thermostat"],
-            settings["thermostat_tau"],
-            segment_seed,
-            temperature_stop=t1,
-            log_every=log_every,
-            on_log=record,
-        )
+        engine.advance(stop - progress, log_every=log_every, on_log=record)
         progress = stop
         if stop in frame_steps:
             frames.append(engine.snapshot())
-        if checkpoint_dir is not None and progress < total and (progress % checkpoint_every == 0):
-            # Frames and log first: the state file is what marks a checkpoint as usable.
-            write_table(pd.DataFrame(rows), ckpt_log)
-            if frames:
-                write_gsd(ckpt_frames, frames)
-            write_gsd(ckpt_state, [engine.snapshot()], metadata={"fingerprint": fingerprint})
+        if stop in checkpoint_steps:
+            state = engine.save_state()
+            if checkpoint is not None:
+                arrays = {**_log_arrays(rows), **_frames_arrays(frames)}
+                write_state(checkpoint, state, metadata={"fingerprint": fingerprint}, arrays=arrays)
+            engine.restore_state(state)  # the barrier: see the docstring
         if on_progress is not None:
             on_progress(phase.name, progress, total)
 
@@ -270,9 +341,12 @@ def isoconfigurational_replica(
     engine.load(start)
     frames = [engine.snapshot()]
     frames[0].log["label"] = 1.0
+    # One continuous NVE integration, frames taken along the way (float64 in memory): where the frames
+    # fall does not change the trajectory.
+    engine.start_dynamics(Dynamics.nve())
     done = 0
     for step in all_steps:
-        engine.run_nve(step - done)
+        engine.advance(step - done)
         done = step
         frame = engine.snapshot()
         frame.log["label"] = float(step in label_set)

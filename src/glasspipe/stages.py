@@ -207,11 +207,12 @@ def isoconf(
 
 
 def _jsonable(data: dict) -> dict:
+    """``data`` as it reads back from JSON (numpy values as plain numbers and lists)."""
     import json
 
-    from glasspipe.io.atomic import _jsonable as default
+    from glasspipe.io.atomic import json_default
 
-    return json.loads(json.dumps(data, sort_keys=True, default=default))
+    return json.loads(json.dumps(data, sort_keys=True, default=json_default))
 
 
 def _remove_tree(path: Path) -> None:

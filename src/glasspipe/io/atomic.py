@@ -29,10 +29,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_json(path: str | Path, data: dict) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
-def _jsonable(value):
+def json_default(value):
+    """``default=`` of json.dumps for numpy arrays and scalars (as lists / numbers) and paths (as strings)."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, Path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import gsd.hoomd
 import numpy as np
 
-from glasspipe.io.atomic import _jsonable, atomic_path
+from glasspipe.io.atomic import atomic_path, json_default
 from glasspipe.potential import TYPE_NAMES
 
 
@@ -118,7 +118,7 @@ def write_gsd(path: str | Path, snapshots: list[Snapshot], metadata: dict | None
             for index, snapshot in enumerate(snapshots):
                 frame = _to_frame(snapshot)
                 if index == 0 and metadata is not None:
-                    payload = json.dumps(metadata, sort_keys=True, default=_jsonable).encode()
+                    payload = json.dumps(metadata, sort_keys=True, default=json_default).encode()
                     frame.log["glasspipe/metadata"] = np.frombuffer(payload, dtype=np.uint8)
                 trajectory.append(frame)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from glasspipe.io.atomic import _jsonable, atomic_path
+from glasspipe.io.atomic import atomic_path, json_default
 
 METADATA_KEY = b"glasspipe"
 
@@ -18,7 +18,7 @@ def write_table(df: pd.DataFrame, path: str | Path, metadata: dict | None = None
     """Write ``df`` to Parquet at ``path`` atomically, with ``metadata`` (JSON) under the key 'glasspipe'."""
     table = pa.Table.from_pandas(df, preserve_index=False)
     existing = table.schema.metadata or {}
-    payload = json.dumps(metadata or {}, sort_keys=True, default=_jsonable).encode()
+    payload = json.dumps(metadata or {}, sort_keys=True, default=json_default).encode()
     table = table.replace_schema_metadata({**existing, METADATA_KEY: payload})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

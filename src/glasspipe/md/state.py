@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glasspipe.io.atomic import _jsonable, atomic_path
+from glasspipe.io.atomic import atomic_path, json_default
 
 FORMAT = "glasspipe-engine-state"
 FORMAT_VERSION = 1
@@ -189,7 +189,7 @@ def write_state(
         "metadata": metadata or {},
         "sha256": {name: _digest(value) for name, value in members.items()},
     }
-    header_bytes = json.dumps(header, sort_keys=True, default=_jsonable).encode()
+    header_bytes = json.dumps(header, sort_keys=True, default=json_default).encode()
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             for name, value in [("header", np.frombuffer(header_bytes, dtype=np.uint8)), *members.items()]:

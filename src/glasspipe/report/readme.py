@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glasspipe.io.atomic import _jsonable, atomic_path
+from glasspipe.io.atomic import atomic_path, json_default
 
 # Published numbers for context (shared/REFERENCE.md section 3): GlassBench, KA 3D, N = 4096, T = 0.44,
 # Pearson correlation of A-particle propensity, mean over 100 test configurations.
@@ -33,7 +33,7 @@ def _get(config: dict, dotted: str, default=None):
 
 def config_hash(config: dict) -> str:
     """SHA-256 (first 16 hex digits) of the config as canonical JSON."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=_jsonable)
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

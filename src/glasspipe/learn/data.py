@@ -236,23 +236,61 @@ class Graph:
         )
 
 
-def build_graph(sample: Sample, r_cut: float, n_types: int = 2) -> Graph:
-    """Graph of ``sample``: edges between all pairs closer than ``r_cut`` (minimum image, no cap)."""
+GRAPH_BACKENDS = ("freud", "torch_cluster")
+
+
+def build_graph(
+    sample: Sample, r_cut: float, n_types: int = 2, backend: str = "freud", device: torch.device | str | None = None
+) -> Graph:
+    """Graph of ``sample``: edges between all pairs closer than ``r_cut`` (minimum image, no cap).
+
+    backend (config key ``graph.backend``): 'freud' builds the pairs on the CPU
+    (glasspipe.structure.neighbours.periodic_pairs); 'torch_cluster' builds them on ``device`` with
+    torch-cluster and ghost images (glasspipe.learn.device_graph), the same pairs in the same order.
+    The graph's tensors are on ``device`` (default: the CPU).
+    """
     if sample.typeid.size and (sample.typeid.min() < 0 or sample.typeid.max() >= n_types):
         raise ValueError(
             f"sample {sample.configuration} has type ids {np.unique(sample.typeid).tolist()}, "
             f"the model takes {n_types} types"
         )
-    pairs = periodic_pairs(sample.positions, sample.box_length, r_cut)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    if backend == "freud":
+        pairs = periodic_pairs(sample.positions, sample.box_length, r_cut)
+        senders, receivers, vectors = (torch.as_tensor(a) for a in (pairs.i, pairs.j, pairs.vectors))
+    elif backend == "torch_cluster":
+        from glasspipe.learn.device_graph import periodic_radius_graph, torch_cluster_available
+
+        if not torch_cluster_available():
+            raise RuntimeError(
+                "config key 'graph.backend' = 'torch_cluster' but torch-cluster is not installed "
+                "(see README, Models); use 'freud'"
+            )
+        positions = torch.as_tensor(sample.positions, dtype=torch.float64, device=device)
+        senders, receivers, vectors = periodic_radius_graph(positions, sample.box_length, r_cut)
+    else:
+        raise ValueError(f"config key 'graph.backend' = {backend!r}; choose one of {list(GRAPH_BACKENDS)}")
     typeid = torch.as_tensor(sample.typeid, dtype=torch.long)
     return Graph(
         node_features=torch.nn.functional.one_hot(typeid, n_types).to(torch.float32),
         typeid=typeid,
-        senders=torch.as_tensor(pairs.i, dtype=torch.long),
-        receivers=torch.as_tensor(pairs.j, dtype=torch.long),
-        edge_vectors=torch.as_tensor(pairs.vectors, dtype=torch.float32),
+        senders=senders.to(torch.long),
+        receivers=receivers.to(torch.long),
+        edge_vectors=vectors.to(torch.float32),
         r_cut=float(r_cut),
-    )
+    ).to(device)
+
+
+def prediction_backend(hparams: dict) -> str:
+    """The graph backend a saved model was trained with, or freud where torch-cluster is not installed here
+    (the two give the same pairs, so a model trained on a GPU node predicts anywhere)."""
+    backend = hparams.get("graph_backend", "freud")
+    if backend == "torch_cluster":
+        from glasspipe.learn.device_graph import torch_cluster_available
+
+        if not torch_cluster_available():
+            return "freud"
+    return backend
 
 
 def check_consistent(samples: list[Sample], need_descriptors: bool = False) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from glasspipe.learn import registry
-from glasspipe.learn.data import Sample, build_graph
+from glasspipe.learn.data import Sample, build_graph, prediction_backend
 from glasspipe.learn.mlp import load_mlp, predict_mlp
 from glasspipe.learn.models import build_bapst
 from glasspipe.learn.registry import read_hparams
@@ -167,7 +167,9 @@ def predict_bapst(model_dir: Path, samples: list[Sample], r_cut: float | None = 
     with torch.no_grad():
         for sample in samples:
             _check_times(sample, times, model_dir)
-            g = build_graph(sample, trained_r_cut, n_types=model.n_types).to(torch_device)
+            g = build_graph(
+                sample, trained_r_cut, n_types=model.n_types, backend=prediction_backend(hparams), device=torch_device
+            )
             output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
             out.append((times, output * std + mean))
     return out

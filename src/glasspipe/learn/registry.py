@@ -90,7 +90,10 @@ def _train_baseline(train, validation, settings: dict, seed: int, out_dir: Path)
 def _train_bapst(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
     from glasspipe.learn.train import train_bapst
 
-    train_bapst(train, validation, settings["models"]["bapst"], settings["graph"]["r_cut"], seed, out_dir)
+    graph = settings["graph"]
+    train_bapst(
+        train, validation, settings["models"]["bapst"], graph["r_cut"], seed, out_dir, graph.get("backend", "freud")
+    )
 
 
 def _train_se3(train, validation, settings: dict, seed: int, out_dir: Path) -> None:

@@ -219,9 +219,17 @@ def target_standardisation(samples: list[Sample]) -> tuple[np.ndarray, np.ndarra
 class PreparedGraph:
     """A graph with its (possibly standardised) targets and A mask, on the training device."""
 
-    def __init__(self, sample: Sample, r_cut: float, mean: np.ndarray, std: np.ndarray, device: torch.device):
+    def __init__(
+        self,
+        sample: Sample,
+        r_cut: float,
+        mean: np.ndarray,
+        std: np.ndarray,
+        device: torch.device,
+        graph_backend: str = "freud",
+    ):
         self.configuration = sample.configuration
-        self.graph: Graph = build_graph(sample, r_cut).to(device)
+        self.graph: Graph = build_graph(sample, r_cut, backend=graph_backend, device=device)
         targets = (sample.targets - mean) / std
         self.targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
         self.mask = torch.as_tensor(sample.typeid == A_TYPEID, device=device)
@@ -311,8 +319,11 @@ def train_bapst(
     r_cut: float,
     seed: int,
     out_dir: str | Path,
+    graph_backend: str = "freud",
 ) -> None:
     """Train the Bapst graph network (see the module docstring); resumes from ``out_dir/checkpoint.pt``.
+
+    graph_backend: how the edges are built (config key ``graph.backend``; glasspipe.learn.data.build_graph).
 
     settings: ``config['models']['bapst']``; keys and defaults in :data:`BAPST_DEFAULTS` (the original's
     choices; ``multi_time_head``, ``standardise_targets``, ``aggregation``, ``edge_features``,
@@ -339,10 +350,12 @@ def train_bapst(
     without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
     if without_a:
         logger.warning("bapst: training configurations %s hold no A particles and are left out", without_a)
-    train_data = [PreparedGraph(s, r_cut, mean, std, device) for s in train if s.configuration not in without_a]
+    train_data = [
+        PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in train if s.configuration not in without_a
+    ]
     if not train_data:
         raise ValueError("the training configurations hold no A particles")
-    validation_data = [PreparedGraph(s, r_cut, mean, std, device) for s in validation]
+    validation_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in validation]
     n_edges = [d.graph.n_edges for d in train_data]
     # Incoming edges per particle, self-edge included when the model adds one.
     mean_degree = float(np.sum(n_edges) / sum(d.graph.n_nodes for d in train_data)) + float(opts["self_edges"])
@@ -483,6 +496,7 @@ def train_bapst(
         **model.hparams(),
         "multi_time_head": opts["multi_time_head"],
         "r_cut": float(r_cut),
+        "graph_backend": graph_backend,
         "times": [float(t) for t in times],
         "standardise_targets": opts["standardise_targets"],
         "target_mean": np.asarray(mean, dtype=np.float64).tolist(),

@@ -4,7 +4,7 @@ Usage:
     OMP_NUM_THREADS=2 python benchmarks/se3_demo.py --results /work/main/results [--temperature 0.7]
         [--set channels=16 --set n_layers=3 --set epochs=15] [--out /tmp/se3_demo]
         [--held-out 1.15 [--held-out ...]] [--film-all]
-        [--variant NAME key=value [key=value ...]] [--skip-base] [--reuse]
+        [--variant NAME key=value [key=value ...]] [--skip-base] [--reuse] [--seed 0]
 
 Reads the demo's configurations and labels with glasspipe's own loaders (a Layout on ``--results``, read
 only), trains se3 on fold 0's train configurations (choosing its epoch on the validation ones), predicts the
@@ -80,6 +80,7 @@ def main() -> None:
         metavar="NAME key=value",
         help="one more se3 with the base settings plus these (repeatable)",
     )
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every se3 trained here")
     parser.add_argument("--skip-base", action="store_true", help="train and show only the variants")
     args = parser.parse_args()
 
@@ -123,11 +124,12 @@ def main() -> None:
         started = time.perf_counter()
         stored_path = out / "demo_settings.json"
         stored = json.loads(stored_path.read_text()) if stored_path.is_file() else None
-        reused = args.reuse and (out / "train_log.parquet").is_file() and stored == json.loads(json.dumps(run_settings))
+        wanted = json.loads(json.dumps({**run_settings, "seed": args.seed}))
+        reused = args.reuse and (out / "train_log.parquet").is_file() and stored == wanted
         if not reused:
             stored_path.unlink(missing_ok=True)
-            train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), 0, out)
-            stored_path.write_text(json.dumps(run_settings, indent=1))
+            train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), args.seed, out)
+            stored_path.write_text(json.dumps(wanted, indent=1))
         wall = time.perf_counter() - started
         predictions = predict("se3", out, samples["test"])
         table = correlations(predictions, name)

@@ -22,13 +22,18 @@ The network follows e3nn's ``gate_points`` networks and NequIP (Batzner et al., 
 - hidden irreps ``channels`` x (0e + 1o + 2e + ...) up to l_max, the parities of the spherical harmonics
   ((-1)^l), so the network is equivariant under rotations **and** reflections (the 48 cube symmetries
   include reflections); pseudo-scalars and pseudo-vectors are not carried;
-- outputs: one invariant scalar per particle and label time from the scalar channels of the last layer
-  (decoder ``per_time``: an MLP channels -> channels -> n_times; ``film``: one MLP shared by all times whose
-  hidden layer is scaled and shifted (FiLM) by an MLP of s = ln(t / t_ref), t_ref the geometric mean of the
-  training label times (ln(t / tau_alpha) up to a constant), so it predicts at label times it was not
-  trained on), and optionally ``n_vector_outputs`` l = 1 vectors per particle (an equivariant linear map of
-  the last layer's features; one per label time), trained against a displacement-vector target with the
-  weight ``vector_loss_weight``.
+- decoder input (``decoder_invariants``): ``scalars_and_norms`` (default) reads the last layer's channels x 0e
+  and, per channel and l = 1..l_max, the norm of that irrep over its 2l + 1 components / sqrt(2l + 1), so
+  channels x (1 + l_max) invariants (:meth:`SE3GNN.invariants`); ``scalars`` reads the 0e block alone, and
+  then the last layer's l >= 1 features, sums over neighbours such as sum_j R(r_ij) Y_1(r_hat_ij), never
+  reach a scalar output (only a later tensor product would make scalars of them), although the length of
+  such a sum is what a ballistic particle's propensity follows (|F_i| at t = 0.1 tau);
+- outputs: one invariant scalar per particle and label time from those invariants (decoder ``per_time``: an
+  MLP n_invariants -> channels -> n_times; ``film``: one MLP shared by all times whose hidden layer is scaled
+  and shifted (FiLM) by an MLP of s = ln(t / t_ref), t_ref the geometric mean of the training label times
+  (ln(t / tau_alpha) up to a constant), so it predicts at label times it was not trained on), and optionally
+  ``n_vector_outputs`` l = 1 vectors per particle (an equivariant linear map of the last layer's features;
+  one per label time), trained against a displacement-vector target with the weight ``vector_loss_weight``.
 
 :class:`SE3GNN` has the call signature of :class:`glasspipe.learn.models.BapstGNN`:
 ``forward(node_features (N, n_types), edge_vectors (E, 3), senders (E,), receivers (E,)) -> (N, T)``;
@@ -223,7 +228,7 @@ class SE3GNN(nn.Module):
         n_vector_outputs: int = 0,
         checkpoint_layers: bool = False,
         denoise_head: bool = False,
-        decoder_invariants: str = "scalars",
+        decoder_invariants: str = "scalars_and_norms",
     ):
         super().__init__()
         # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
@@ -413,8 +418,9 @@ SE3_DEFAULTS = {
     "radial_layers": 2,
     "radial_neurons": 64,
     "decoder": "per_time",
-    # What the decoder reads of the last layer: its scalars, or also the norms of its l >= 1 irreps.
-    "decoder_invariants": "scalars",
+    # What the decoder reads of the last layer: its scalars, or also the norms of its l >= 1 irreps (default:
+    # on the demo it lifts the correlation at t = 0.1 tau from 0.51 to 0.74, see the README).
+    "decoder_invariants": "scalars_and_norms",
     "learning_rate": 3e-3,
     "lr_schedule": "cosine",
     "grad_clip": 10.0,

@@ -733,3 +733,38 @@ def test_norms_in_the_decoder_learn_the_length_of_a_vector_sum(tmp_path):
     assert max(held_out_r["scalars"]) < 0.5, held_out_r
     _, hparams = se3.load_se3(tmp_path / "scalars_and_norms")
     assert hparams["decoder_invariants"] == "scalars_and_norms"
+
+
+def test_schema_defaults_are_the_trainers():
+    """config.schema.yaml's models.se3 block names every setting of se3.SE3_DEFAULTS (plus enabled) with the
+    same default, so the documented default (e.g. decoder_invariants: scalars_and_norms) is the one trained;
+    the nested pretrain_denoise block compares key by key."""
+    from pathlib import Path
+
+    schema = yaml.safe_load((Path(se3.__file__).parents[1] / "config.schema.yaml").read_text())
+    block = schema["properties"]["models"]["properties"]["se3"]["properties"]
+    assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled"}
+    for key, default in se3.SE3_DEFAULTS.items():
+        if key == "pretrain_denoise":
+            nested = block[key]["properties"]
+            assert {k: nested[k]["default"] for k in nested} == default
+        else:
+            assert block[key].get("default") == default, key
+    assert se3.se3_settings({})["decoder_invariants"] == "scalars_and_norms"
+
+
+def test_models_saved_before_the_option_load_as_scalars_only(tmp_path):
+    """A model directory whose hparams.json predates decoder_invariants (trained with the scalars-only
+    decoder, then the only one) loads with that decoder, its weights matching; with today's default it would
+    not (the first decoder layer's width differs)."""
+    se3.train_se3([synthetic(90, n=80)], [], {**TINY, "epochs": 1, "decoder_invariants": "scalars"}, R_CUT, 0, tmp_path)
+    path = tmp_path / "hparams.json"
+    hparams = json.loads(path.read_text())
+    del hparams["decoder_invariants"]
+    path.write_text(json.dumps(hparams))
+    model, _ = se3.load_se3(tmp_path)
+    assert model.decoder_invariants == "scalars" and model.head[0].in_features == TINY["channels"]
+    hparams["decoder_invariants"] = "scalars_and_norms"
+    path.write_text(json.dumps(hparams))
+    with pytest.raises(ValueError, match="does not hold the weights"):
+        se3.load_se3(tmp_path)

@@ -4,6 +4,7 @@ Usage:
     OMP_NUM_THREADS=2 python benchmarks/se3_demo.py --results /work/main/results [--temperature 0.7]
         [--set channels=16 --set n_layers=3 --set epochs=15] [--out /tmp/se3_demo]
         [--held-out 1.15 [--held-out ...]] [--film-all]
+        [--variant NAME key=value [key=value ...]] [--skip-base] [--reuse] [--seed 0]
 
 Reads the demo's configurations and labels with glasspipe's own loaders (a Layout on ``--results``, read
 only), trains se3 on fold 0's train configurations (choosing its epoch on the validation ones), predicts the
@@ -15,8 +16,12 @@ of the per-time model's correlation") it trains two models with the same setting
 every label time) and ``se3_film_heldout`` (decoder film, trained and epoch-chosen without TIME), and prints
 both, the held-out times marked, and the difference at each held-out time; ``--film-all`` adds a film model
 trained on every time (``se3_film``), which separates the cost of the decoder from that of holding out;
-``--reuse`` keeps models already in ``--out`` (a crude check: same decoder; delete the folder after changing
-other settings).
+``--variant NAME key=value ...`` (repeatable) trains one more se3 beside the base one, with the base settings
+plus those (e.g. ``--variant se3_norms decoder_invariants=scalars_and_norms``), in ``--out/NAME``;
+``--skip-base`` leaves out the base ``se3`` (to train variants in parallel processes on one ``--out``).
+``--reuse`` keeps a model already in ``--out`` when it was trained with exactly the same settings (the
+script writes them to ``demo_settings.json`` beside the model), so a last call with ``--reuse`` and every
+variant prints them side by side without training.
 """
 
 from __future__ import annotations
@@ -67,6 +72,16 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, action="append", default=[], help="label time (tau) to hold out")
     parser.add_argument("--film-all", action="store_true", help="with --held-out: also a film model on all times")
     parser.add_argument("--reuse", action="store_true", help="keep a model already trained in --out (same settings)")
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME key=value",
+        help="one more se3 with the base settings plus these (repeatable)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every se3 trained here")
+    parser.add_argument("--skip-base", action="store_true", help="train and show only the variants")
     args = parser.parse_args()
 
     from glasspipe import stages
@@ -92,6 +107,14 @@ def main() -> None:
         if args.film_all:
             runs["se3_film"] = {**settings, "decoder": "film"}
         runs["se3_film_heldout"] = {**settings, "decoder": "film", "held_out_times": args.held_out}
+    if args.skip_base:
+        runs = {}
+    for name, *items in args.variant:
+        if name in runs or "=" in name:
+            raise SystemExit(f"--variant {name}: give a new model name first, then key=value settings")
+        runs[name] = {**settings, **{k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in items)}}
+    if not runs:
+        raise SystemExit("nothing to train: --skip-base without --variant")
     metrics, lines, rough = [], [], {}
     for name, run_settings in runs.items():
         # The held-out model's folder names its times, so that runs holding out other times sit side by side.
@@ -99,13 +122,14 @@ def main() -> None:
         out = args.out / folder
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        stored = json.loads((out / "hparams.json").read_text()) if (out / "hparams.json").is_file() else {}
-        if not (
-            args.reuse
-            and (out / "train_log.parquet").is_file()
-            and stored.get("decoder") == run_settings.get("decoder", "per_time")
-        ):
-            train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), 0, out)
+        stored_path = out / "demo_settings.json"
+        stored = json.loads(stored_path.read_text()) if stored_path.is_file() else None
+        wanted = json.loads(json.dumps({**run_settings, "seed": args.seed}))
+        reused = args.reuse and (out / "train_log.parquet").is_file() and stored == wanted
+        if not reused:
+            stored_path.unlink(missing_ok=True)
+            train_se3(samples["train"], samples["validation"], run_settings, float(inputs["r_cut"]), args.seed, out)
+            stored_path.write_text(json.dumps(wanted, indent=1))
         wall = time.perf_counter() - started
         predictions = predict("se3", out, samples["test"])
         table = correlations(predictions, name)
@@ -114,7 +138,8 @@ def main() -> None:
         hparams = json.loads((out / "hparams.json").read_text())
         lines.append(
             f"{name} {run_settings}: {hparams['n_parameters']} parameters, {hparams['epochs']} epochs "
-            f"(best {hparams['best_epoch']}) in {wall:.0f} s"
+            f"(best {hparams['best_epoch']}) in {hparams['wall_s']:.0f} s of training"
+            + (" (reused)" if reused else f", {wall:.0f} s with prediction")
         )
     for path in sorted((layout.tdir(args.temperature) / "metrics").glob("*.parquet")):
         metrics.append(pd.read_parquet(path))
@@ -135,7 +160,8 @@ def main() -> None:
     print("mean over times:", mean.mean().round(3).to_dict())
     print("over-smoothing (1 = as rough as the label): std(prediction)/std(label), local variance ratio")
     print(pd.concat(rough, axis=1).round(3).to_string())
-    print("se3 above bapst at", int(np.sum(mean["se3"] > mean.get("bapst", -np.inf))), "of", len(mean), "times")
+    for name in runs:
+        print(name, "above bapst at", int(np.sum(mean[name] > mean.get("bapst", -np.inf))), "of", len(mean), "times")
     for t in args.held_out:
         row = mean.iloc[int(np.argmin(np.abs(np.log(mean.index.to_numpy() / t))))]
         print(

@@ -147,3 +147,42 @@ def test_build_graph_without_torch_cluster_names_the_key(monkeypatch):
         build_graph(sample, 1.5, backend="torch_cluster")
     with pytest.raises(ValueError, match="graph.backend"):
         build_graph(sample, 1.5, backend="scipy")
+
+
+def test_bapst_trained_on_device_graphs_equals_freud_and_predicts_anywhere(tmp_path, monkeypatch):
+    """train_bapst with graph_backend='torch_cluster' (brute-force search standing in) learns the same
+    weights as with freud (same pairs; vectors equal to 1 float32 ulp: weights to 1e-5), records the backend
+    in hparams.json, and predicts through freud where torch-cluster is not installed."""
+    import json
+
+    from glasspipe.learn.data import Sample
+    from glasspipe.learn.predict import predict_bapst
+    from glasspipe.learn.train import train_bapst
+
+    def sample(c):
+        positions, box = _liquid(120, 1.2, seed=100 + c)
+        typeid = (np.arange(120) >= 96).astype(np.int32)
+        rng = np.random.default_rng(c)
+        return Sample(
+            configuration=c,
+            positions=positions - box * np.round(positions / box),
+            typeid=typeid,
+            box_length=box,
+            times=np.array([1.0, 2.0]),
+            targets=rng.normal(size=(120, 2)),
+        )
+
+    train, validation = [sample(0), sample(1)], [sample(2)]
+    settings = {"hidden": 8, "n_message_passing": 1, "epochs": 2, "device": "cpu", "multi_time_head": True}
+    train_bapst(train, validation, settings, 1.5, seed=0, out_dir=tmp_path / "freud")
+    monkeypatch.setattr(device_graph, "torch_cluster_available", lambda: True)
+    monkeypatch.setattr(device_graph, "radius_search", lambda: brute_force_radius)
+    train_bapst(train, validation, settings, 1.5, seed=0, out_dir=tmp_path / "tc", graph_backend="torch_cluster")
+    assert json.loads((tmp_path / "tc" / "hparams.json").read_text())["graph_backend"] == "torch_cluster"
+    a = torch.load(tmp_path / "freud" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "tc" / "model.pt", weights_only=True)
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)
+    monkeypatch.setattr(device_graph, "torch_cluster_available", lambda: False)
+    ((_, from_tc),) = predict_bapst(tmp_path / "tc", [validation[0]], device="cpu")
+    ((_, from_freud),) = predict_bapst(tmp_path / "freud", [validation[0]], device="cpu")
+    np.testing.assert_allclose(from_tc, from_freud, rtol=1e-4, atol=1e-5)

@@ -99,7 +99,9 @@ def _train_bapst(train, validation, settings: dict, seed: int, out_dir: Path) ->
 def _train_se3(train, validation, settings: dict, seed: int, out_dir: Path) -> None:
     from glasspipe.learn.se3 import train_se3
 
-    train_se3(train, validation, settings["models"]["se3"], settings["graph"]["r_cut"], seed, out_dir)
+    graph = settings["graph"]
+    backend = graph.get("backend", "freud")
+    train_se3(train, validation, settings["models"]["se3"], graph["r_cut"], seed, out_dir, backend)
 
 
 def _predict_ridge(model_dir: Path, samples: list, r_cut: float | None = None, device: str = "auto") -> list:

@@ -86,7 +86,7 @@ from torch import nn
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
 from glasspipe.learn import aux_losses, checkpoint
-from glasspipe.learn.data import Sample, build_graph, check_consistent
+from glasspipe.learn.data import Sample, build_graph, check_consistent, prediction_backend
 from glasspipe.learn.models import count_parameters
 from glasspipe.learn.train import (
     A_TYPEID,
@@ -644,7 +644,7 @@ def _autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
-def _shell_pairs(item, sample: Sample, r_cut: float, shells, device):
+def _shell_pairs(item, sample: Sample, r_cut: float, shells, device, graph_backend: str = "freud"):
     """(senders, receivers, distances) of every ordered pair within the outermost shell: the graph's edges
     when the shells end inside graph.r_cut, else a pair list of its own (freud, same minimum-image rule)."""
     reach = max(hi for _, hi in shells)
@@ -653,7 +653,7 @@ def _shell_pairs(item, sample: Sample, r_cut: float, shells, device):
             f"config key 'models.se3.aux_correlation_shells' reaches r = {reach:g}, not below half the box length "
             f"({0.5 * sample.box_length:.4f}) of configuration {sample.configuration}; use smaller shells"
         )
-    graph = item.graph if reach <= r_cut else build_graph(sample, reach).to(device)
+    graph = item.graph if reach <= r_cut else build_graph(sample, reach, backend=graph_backend, device=device)
     return graph.senders, graph.receivers, torch.linalg.vector_norm(graph.edge_vectors, dim=1)
 
 
@@ -719,12 +719,19 @@ def pretrain_denoise(
 
 
 def train_se3(
-    train: list[Sample], validation: list[Sample], settings: dict, r_cut: float, seed: int, out_dir: str | Path
+    train: list[Sample],
+    validation: list[Sample],
+    settings: dict,
+    r_cut: float,
+    seed: int,
+    out_dir: str | Path,
+    graph_backend: str = "freud",
 ) -> None:
     """Train :class:`SE3GNN` (see the module docstring); resumes from ``out_dir/checkpoint.pt``.
 
     settings: ``config['models']['se3']`` (keys and defaults in :data:`SE3_DEFAULTS`); r_cut: graph cutoff
-    (sigma_AA). Writes ``model.pt`` (state dict of the best validation epoch), ``hparams.json`` and, last,
+    (sigma_AA); graph_backend: how the edges are built (config key ``graph.backend``). Writes ``model.pt``
+    (state dict of the best validation epoch), ``hparams.json`` and, last,
     ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s).
     """
     out_dir = Path(out_dir)
@@ -762,15 +769,15 @@ def train_se3(
         target_standardisation(train) if opts["standardise_targets"] else (np.zeros(n_outputs), np.ones(n_outputs))
     )
     started = time.perf_counter()
-    train_data = [PreparedGraph(s, r_cut, mean, std, device) for s in train]
-    validation_data = [PreparedGraph(s, r_cut, mean, std, device) for s in validation]
+    train_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in train]
+    validation_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in validation]
     if vector_weight > 0:
         for item, s in zip(train_data, train, strict=True):
             item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=device)
     shells = [tuple(x) for x in opts["aux_correlation_shells"]]
     if opts["aux_spatial_correlation_weight"] > 0:
         for item, s in zip(train_data, train, strict=True):
-            item.pairs = _shell_pairs(item, s, r_cut, shells, device)
+            item.pairs = _shell_pairs(item, s, r_cut, shells, device, graph_backend)
     mean_neighbours = float(sum(d.graph.n_edges for d in train_data) / sum(d.graph.n_nodes for d in train_data))
     reference_time = float(np.exp(np.mean(np.log(times))))
     logger.info(
@@ -867,6 +874,7 @@ def train_se3(
         "model_class": type(model).__module__ + "." + type(model).__qualname__,
         **model.hparams(),
         "r_cut": float(r_cut),
+        "graph_backend": graph_backend,
         "times": [float(t) for t in times],
         "label_times": label_times.tolist(),
         "held_out_times": label_times[held].tolist(),
@@ -970,7 +978,9 @@ def predict_se3(model_dir: str | Path, samples: list[Sample], r_cut: float | Non
                 log_t, log_train = np.log(times), np.log(trained_times)
                 m, s = np.interp(log_t, log_train, mean), np.interp(log_t, log_train, std)
                 model.set_time_features(time_features(times, hparams["reference_time"]))
-            g = build_graph(sample, trained_r_cut, n_types=model.n_types).to(torch_device)
+            g = build_graph(
+                sample, trained_r_cut, n_types=model.n_types, backend=prediction_backend(hparams), device=torch_device
+            )
             output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
             out.append((np.asarray(times, dtype=np.float64), output * s + m))
     return out

@@ -743,7 +743,8 @@ def test_schema_defaults_are_the_trainers():
 
     schema = yaml.safe_load((Path(se3.__file__).parents[1] / "config.schema.yaml").read_text())
     block = schema["properties"]["models"]["properties"]["se3"]["properties"]
-    assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled"}
+    # loss_weighting is the block every model shares (glasspipe.learn.weights; tests/test_weights.py).
+    assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled", "loss_weighting"}
     for key, default in se3.SE3_DEFAULTS.items():
         if key == "pretrain_denoise":
             nested = block[key]["properties"]

@@ -162,6 +162,39 @@ def test_nvt_holds_the_temperature(engine_class, relaxed_start, thermostat):
 
 
 @pytest.mark.hoomd
+def test_mttk_thermostats_the_half_step_kinetic_energy(engine_class, relaxed_start):
+    """HOOMD-blue's MTTK updates its friction xi from the kinetic energy of the half-step velocities
+    v(t + dt/2) = v(t) + F dt / 2m (TwoStepConstantVolume::integrateStepOne calls advanceThermostat after
+    the first half kick; Thermostat.h, MTTKThermostat::advanceThermostat), not from the full-step v(t) that
+    thermo() reports and LAMMPS' fix nvt thermostats. That is why HOOMD's mean full-step T_kin lies
+    dt^2 <|F|^2> / (4 m (3N - 3)) = dt^2 omega_E^2 T / 4 (0.34 % at dt = 0.005) below the set point
+    (hoomd_engine docstring). One step from xi = 0 gives xi = dt / tau^2 (T_half / T - 1) with T_half from
+    2K / (3N - 3) of v(t) + F dt / 2m: expected to round-off (1e-9 relative). The same formula with the
+    full-step T_kin differs by dt / tau^2 (T_half - T_full) / T (measured: xi = 1.4172e-3 = the half-step value to
+    1e-14, the full-step value 1.2500e-3), far outside that tolerance;
+    a change of HOOMD's scheme (or of the degrees of freedom it divides by) fails the test."""
+    dt, tau, temperature = 0.005, 0.5, 0.8
+    n = N_PARTICLES
+    with engine_class(KobAndersen(), dt=dt, device="cpu") as engine:
+        engine.load(relaxed_start)
+        engine.set_velocities(maxwell_boltzmann(1.6, seed=7))
+        engine.run_nve(200)  # 1 tau: thermal forces (|F|^2 ~ 3N omega_E^2 T), not the minimum's ~0
+        engine.set_velocities(maxwell_boltzmann(0.85, seed=8))
+        velocities = engine.snapshot().velocities
+        forces = engine.forces()
+        engine.run_nvt(1, temperature, "nose_hoover", tau, seed=13)
+        xi = float(engine.save_state().thermostat["xi"][0])
+    mass = KobAndersen().mass
+    half = velocities + 0.5 * dt * forces / mass
+    t_half = float(np.sum(mass * half**2) / (3 * n - 3))
+    t_full = float(np.sum(mass * velocities**2) / (3 * n - 3))
+    expected = dt / tau**2 * (t_half / temperature - 1.0)
+    full_step = dt / tau**2 * (t_full / temperature - 1.0)
+    assert xi == pytest.approx(expected, rel=1e-9, abs=1e-14)
+    assert abs(full_step - expected) > 1e3 * 1e-9 * abs(expected)
+
+
+@pytest.mark.hoomd
 def test_temperature_ramp_reaches_its_end(engine_class, relaxed_start):
     rows = []
     with engine_class(KobAndersen(), dt=0.005, device="cpu") as engine:

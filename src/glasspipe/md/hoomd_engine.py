@@ -23,6 +23,26 @@ How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
   the method and thermostat once; ``advance`` only calls ``Simulation.run``, so the thermostat's
   variables carry over between chunks. HOOMD's random numbers depend on (Simulation.seed, timestep,
   particle): the run's seed is folded into HOOMD's 16-bit seed range.
+- Where the thermostats read the kinetic energy (HOOMD 4.8.2 source): MTTK updates its friction xi from
+  the half-step velocities v(t + dt/2) = v(t) + F dt / 2m (``TwoStepConstantVolume::integrateStepOne``
+  calls ``advanceThermostat`` after the first half kick and the drift, hoomd/md/TwoStepConstantVolume.cc
+  lines 206-210; ``MTTKThermostat::advanceThermostat``, hoomd/md/Thermostat.h lines 162-177, computes the
+  temperature there), with 3N - 3 degrees of freedom, as ``thermo()``. ``thermo()`` and LAMMPS' fix nvt use
+  the full-step v(t) (LAMMPS thermostats those: fix_nh.cpp, FixNH::final_integrate); Bussi reads them too
+  (``BussiThermostat::getRescalingFactorsOne``, Thermostat.h line 364, before the first kick). The two
+  differ on average by 2K_half - 2K_full = dt^2 sum |F|^2 / 4m, i.e. T_half - T_full = dt^2 omega_E^2 T / 4
+  with omega_E^2 = <|F|^2> / (3N m T) ~ 550 for KA at rho = 1.2, T = 0.7: 0.34 % at dt = 0.005. So with
+  ``nose_hoover`` the mean full-step T_kin reported here lies 0.34 % below the set point (measured at
+  N = 500, T = 0.7, 200 tau: T_kin 0.6975 +- 0.0003, T_half 0.6999 +- 0.0003; at dt = 0.0025 the deficit is
+  0.08 %, as dt^2 predicts), while LAMMPS' and HOOMD's Bussi full-step T_kin equal it. This is HOOMD's
+  discretisation, not a setup error (the momentum is zero to 1e-15, both computes count 3N - 3). It is the
+  configuration that follows the half-step temperature (for a harmonic oscillator under velocity Verlet,
+  omega^2 <q^2> = <p_half^2> / m exactly), so HOOMD's MTTK samples configurations at the set point and
+  LAMMPS' fix nvt (and HOOMD's Bussi) 0.34 % above it: measured, the configurational temperature
+  <|F|^2> / <lap U> of LAMMPS exceeds HOOMD-MTTK's by 0.0027 +- 0.0016, 0.0054 +- 0.0024 and 0.0019 +-
+  0.0020 (three seeds; weighted 0.0030 +- 0.0011; expected 0.0024). Both are O(dt^2) discretisations of
+  Nose-Hoover; neither is corrected (README, cross-engine paragraph; benchmarks/kinetic_temperature.py
+  measures; tests/test_hoomd_engine.py pins where MTTK reads K).
 - ``save_state`` / ``restore_state``: the double-precision snapshot, the timestep, the dynamics and MTTK's
   ``translational_dof`` (xi, eta); restoring builds a fresh Simulation (particles in tag order).
 - ``minimize()``: ``md.minimize.FIRE`` with ``ConstantVolume`` and no thermostat, starting at dt and growing

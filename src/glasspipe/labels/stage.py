@@ -80,8 +80,16 @@ def _compute_block(specs, block, resolved, context, pool, threads) -> list[dict[
     def work(part):
         return {c: v for spec in specs for c, v in spec.compute(part, resolved[spec.name], context).items()}
 
-    if pool is None or len(block) == 1:
+    if pool is None or (len(block) == 1 and len(specs) == 1):
         return [work(block)]
+    if len(specs) >= threads:
+        # One task per label on the whole block: labels whose kernels hold the GIL (p_hop's many small array
+        # operations) then overlap with labels that release it (the CWT's matrix product), which splitting
+        # the replicas of one label between threads does not achieve (measured: 1.2x on 2 threads).
+        merged: dict[str, np.ndarray] = {}
+        for part in pool.map(lambda spec: spec.compute(block, resolved[spec.name], context), specs):
+            merged.update(part)
+        return [merged]
     return list(pool.map(work, np.array_split(block, min(threads, len(block)))))
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe import config as cfg
-from glasspipe.learn.transfer import job_settings, layout_from_args, nested
+from glasspipe.learn.transfer import add_job_parser, job_settings, layout_from_args, nested
 
 
 # ----------------------------------------------------------------------------- config
@@ -226,15 +226,8 @@ def add_parsers(sub) -> None:
         ("learning-curve-train", _cmd_train, "train a model on the first n training configurations of a fold"),
         ("learning-curve-evaluate", _cmd_evaluate, "test the learning-curve models and the full model"),
     ):
-        parser = sub.add_parser(name, help=text, description=text)
-        source = parser.add_mutually_exclusive_group()
-        source.add_argument("--settings", help="the job's settings as JSON (what the Snakefile passes)")
-        source.add_argument("--config", help="a glasspipe config file to take the settings from")
-        parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
-        parser.add_argument("--model", required=True, help="a model run ('ridge', 'ridge.bond_breaking')")
+        parser = add_job_parser(sub, name, func, text)
         parser.add_argument("--temperature", type=float, required=True, help="temperature T (eps_AA / k_B)")
-        parser.add_argument("--threads", type=int, help="CPU threads of torch")
         if name.endswith("train"):
             parser.add_argument("--size", type=int, required=True, help="number n of training configurations")
             parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
-        parser.set_defaults(func=func)

@@ -487,20 +487,27 @@ def _cmd_evaluate(args) -> None:
     print(markdown_table(summary_table(metrics)).to_string(index=False))
 
 
+def add_job_parser(sub, name: str, func, text: str):
+    """A CLI subcommand of one model-run job: --settings JSON or --config FILE, --results-dir, --model,
+    --threads (read by :func:`job_settings` and :func:`layout_from_args`); returns the parser for more."""
+    parser = sub.add_parser(name, help=text, description=text)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--settings", help="the job's settings as JSON (what the Snakefile passes)")
+    source.add_argument("--config", help="a glasspipe config file to take the settings from")
+    parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
+    parser.add_argument("--model", required=True, help="a model run ('ridge', 'ridge.bond_breaking')")
+    parser.add_argument("--threads", type=int, help="CPU threads of torch")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def add_parsers(sub) -> None:
     """The subcommands transfer-train and transfer-evaluate of the ``glasspipe`` CLI."""
     for name, func, text in (
         ("transfer-train", _cmd_train, "train a model on the pooled configurations of the transfer.train temperatures"),
         ("transfer-evaluate", _cmd_evaluate, "test the transfer model and the in-temperature model at transfer.test"),
     ):
-        parser = sub.add_parser(name, help=text, description=text)
-        source = parser.add_mutually_exclusive_group()
-        source.add_argument("--settings", help="the job's settings as JSON (what the Snakefile passes)")
-        source.add_argument("--config", help="a glasspipe config file to take the settings from")
-        parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
-        parser.add_argument("--model", required=True, help="a model run ('ridge', 'ridge.bond_breaking')")
-        parser.add_argument("--threads", type=int, help="CPU threads of torch")
-        parser.set_defaults(func=func)
+        add_job_parser(sub, name, func, text)
 
 
 __all__ = ["add_parsers", "align", "check_config", "common_grid", "evaluate", "runs", "train"]

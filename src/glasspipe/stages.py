@@ -385,6 +385,7 @@ def load_samples(layout, temperature: float, configurations: list[int], model_in
             layout.structure(temperature, c) if with_descriptors else None,
             # The label the model learns (models.<name>.target; propensity for models trained before it existed).
             target=model_input_.get("target", "propensity"),
+            temperature=temperature,
         )
         for c in configurations
     ]

@@ -46,6 +46,8 @@ class Sample:
     targets: (N, T) float64, propensity of particle i at times[t]
     descriptors: (N, F) float64 or None
     descriptor_names: the F feature names (file order), empty without descriptors
+    temperature: the bath temperature of the configuration (epsilon_AA / k_B), None when not known; models
+        conditioned on temperature (se3's ``film_temperature``) read it
     """
 
     configuration: int
@@ -57,6 +59,7 @@ class Sample:
     descriptors: np.ndarray | None = None
     descriptor_names: list[str] = field(default_factory=list)
     type_names: tuple[str, ...] = ("A", "B")
+    temperature: float | None = None
 
     def __post_init__(self):
         self.typeid = np.asarray(self.typeid, dtype=np.int64)
@@ -171,6 +174,7 @@ def load_sample(
     labels_path: str | Path,
     descriptors_path: str | Path | None = None,
     target: str = "propensity",
+    temperature: float | None = None,
 ) -> Sample:
     """Read one configuration, its labels (column ``target``) and optionally its descriptors.
 
@@ -197,6 +201,7 @@ def load_sample(
         descriptors=descriptors,
         descriptor_names=names,
         type_names=type_names,
+        temperature=None if temperature is None else float(temperature),
     )
 
 

@@ -31,7 +31,10 @@ The network follows e3nn's ``gate_points`` networks and NequIP (Batzner et al., 
 - outputs: one invariant scalar per particle and label time from those invariants (decoder ``per_time``: an
   MLP n_invariants -> channels -> n_times; ``film``: one MLP shared by all times whose hidden layer is scaled
   and shifted (FiLM) by an MLP of s = ln(t / t_ref), t_ref the geometric mean of the training label times
-  (ln(t / tau_alpha) up to a constant), so it predicts at label times it was not trained on), and optionally
+  (ln(t / tau_alpha) up to a constant), so it predicts at label times it was not trained on; with
+  ``film_temperature``: the FiLM MLP reads also u = (T_ref / T - 1) / scale of the configuration's bath
+  temperature T, T_ref the harmonic mean of the training temperatures and scale the spread of T_ref / T
+  over them, :meth:`SE3GNN.set_temperature`), and optionally
   ``n_vector_outputs`` l = 1 vectors per particle (an equivariant linear map of the last layer's features;
   one per label time), trained against a displacement-vector target with the weight ``vector_loss_weight``.
 
@@ -74,6 +77,7 @@ import logging
 import math
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +233,9 @@ class SE3GNN(nn.Module):
         checkpoint_layers: bool = False,
         denoise_head: bool = False,
         decoder_invariants: str = "scalars_and_norms",
+        film_temperature: bool = False,
+        reference_temperature: float = 1.0,
+        temperature_scale: float = 1.0,
     ):
         super().__init__()
         # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
@@ -249,6 +256,15 @@ class SE3GNN(nn.Module):
                 "denoising pretraining needs l_max >= 1 (config keys 'models.se3.l_max', 'pretrain_denoise')"
             )
         self.has_denoise_head = bool(denoise_head)
+        if film_temperature and decoder != "film":
+            raise ValueError(
+                "config key 'models.se3.film_temperature' needs 'models.se3.decoder' = 'film': per-time heads "
+                "have no conditioning input"
+            )
+        self.film_temperature = bool(film_temperature)
+        self.reference_temperature, self.temperature_scale = float(reference_temperature), float(temperature_scale)
+        if not (self.reference_temperature > 0 and self.temperature_scale > 0):
+            raise ValueError(f"reference temperature {reference_temperature} and scale {temperature_scale} must be > 0")
         self.n_outputs, self.channels, self.n_layers, self.l_max = (
             int(n_outputs),
             int(channels),
@@ -289,12 +305,16 @@ class SE3GNN(nn.Module):
             self.head = nn.Sequential(nn.Linear(d_in, c), nn.SiLU(), nn.Linear(c, self.n_outputs))
         else:
             self.film_in = nn.Linear(d_in, c)
-            self.film = nn.Sequential(nn.Linear(1, c), nn.SiLU(), nn.Linear(c, 2 * c))
+            # Conditioning: s = ln(t / t_ref), and with film_temperature also u = (T_ref / T - 1) / scale
+            # (dynamics are activated in 1 / T; u is standardised over the training temperatures).
+            self.film = nn.Sequential(nn.Linear(1 + self.film_temperature, c), nn.SiLU(), nn.Linear(c, 2 * c))
             self.film_out = nn.Linear(c, 1)
             features = torch.zeros(self.n_outputs) if time_features is None else torch.as_tensor(time_features)
             if len(features) != self.n_outputs:
                 raise ValueError(f"{len(features)} time features for {self.n_outputs} outputs")
             self.register_buffer("time_features", features.to(torch.float32))
+            # Not saved with the weights: set per configuration by set_temperature before each forward.
+            self.register_buffer("temperature_feature", torch.zeros(()), persistent=False)
         if self.n_vector_outputs:
             self.vector_head = o3.Linear(self.irreps_final, o3.Irreps(f"{self.n_vector_outputs}x1o"))
         if self.has_denoise_head:  # the l = 1 output of denoising pretraining (pretrain_denoise)
@@ -318,6 +338,9 @@ class SE3GNN(nn.Module):
             "n_vector_outputs": self.n_vector_outputs,
             "denoise_head": self.has_denoise_head,
             "decoder_invariants": self.decoder_invariants,
+            "film_temperature": self.film_temperature,
+            "reference_temperature": self.reference_temperature,
+            "temperature_scale": self.temperature_scale,
         }
 
     @property
@@ -357,6 +380,19 @@ class SE3GNN(nn.Module):
             raise ValueError("only the 'film' decoder predicts at other label times; this model has one head per time")
         self.time_features = torch.as_tensor(features, dtype=torch.float32, device=self.time_features.device)
 
+    def set_temperature(self, temperature: float | None) -> None:
+        """FiLM decoder with ``film_temperature``: the following forwards predict at bath temperature
+        ``temperature`` (epsilon_AA / k_B). A model without film_temperature ignores it."""
+        if not self.film_temperature:
+            return
+        if temperature is None or not float(temperature) > 0:
+            raise ValueError(
+                f"config key 'models.se3.film_temperature' is on but a configuration has temperature {temperature!r}; "
+                "the decoder needs each configuration's bath temperature (> 0)"
+            )
+        value = (self.reference_temperature / float(temperature) - 1.0) / self.temperature_scale
+        self.temperature_feature = torch.tensor(value, dtype=torch.float32, device=self.time_features.device)
+
     def features(self, node_features, edge_vectors, senders, receivers) -> torch.Tensor:
         """Features of the last layer, (N, irreps_final.dim)."""
         r = torch.linalg.vector_norm(edge_vectors, dim=1)
@@ -381,7 +417,10 @@ class SE3GNN(nn.Module):
         scalars = self.invariants(x)
         if self.decoder == "per_time":
             return self.head(scalars)
-        gamma, beta = self.film(self.time_features[:, None].to(scalars.dtype)).chunk(2, dim=1)  # (T, c) each
+        condition = self.time_features[:, None]
+        if self.film_temperature:
+            condition = torch.cat([condition, self.temperature_feature.expand(len(condition), 1)], dim=1)
+        gamma, beta = self.film(condition.to(scalars.dtype)).chunk(2, dim=1)  # (T, c) each
         hidden = self.film_in(scalars)[:, None, :] * (1.0 + gamma) + beta  # (N, T, c)
         return self.film_out(nn.functional.silu(hidden))[..., 0]
 
@@ -421,6 +460,9 @@ SE3_DEFAULTS = {
     # What the decoder reads of the last layer: its scalars, or also the norms of its l >= 1 irreps (default:
     # on the demo it lifts the correlation at t = 0.1 tau from 0.51 to 0.74, see the README).
     "decoder_invariants": "scalars_and_norms",
+    # FiLM decoder: condition also on the bath temperature (u = T_ref / T - 1), for one model of several
+    # temperatures (the transfer section); off, the decoder sees the label time only.
+    "film_temperature": False,
     "learning_rate": 3e-3,
     "lr_schedule": "cosine",
     "grad_clip": 10.0,
@@ -473,6 +515,7 @@ def se3_settings(settings: dict) -> dict:
         "grad_clip": float(m["grad_clip"]),
         "patience": None if m["patience"] is None else int(m["patience"]),
         "standardise_targets": bool(m["standardise_targets"]),
+        "film_temperature": bool(m["film_temperature"]),
         "vector_loss_weight": float(m["vector_loss_weight"]),
         "mixed_precision": bool(m["mixed_precision"]),
         "checkpoint_layers": bool(m["checkpoint_layers"]),
@@ -484,6 +527,11 @@ def se3_settings(settings: dict) -> dict:
         raise ValueError(
             f"config key 'models.se3.decoder_invariants' = {out['decoder_invariants']!r}; choose one of "
             f"{DECODER_INVARIANTS}"
+        )
+    if out["film_temperature"] and out["decoder"] != "film":
+        raise ValueError(
+            "config key 'models.se3.film_temperature' = true needs 'models.se3.decoder' = 'film' (per-time heads "
+            "have no conditioning input)"
         )
     if out["lr_schedule"] not in ("constant", "cosine"):
         raise ValueError(f"config key 'models.se3.lr_schedule' = {out['lr_schedule']!r}; choose constant or cosine")
@@ -607,6 +655,7 @@ def build_se3(
     reference_time: float,
     n_vector_outputs: int,
     denoise_head: bool = False,
+    temperature_reference: tuple[float, float] = (1.0, 1.0),
 ) -> SE3GNN:
     radial_cutoff = float(r_cut) if opts["radial_cutoff"] is None else opts["radial_cutoff"]
     if radial_cutoff < float(r_cut):
@@ -631,7 +680,41 @@ def build_se3(
         n_vector_outputs=n_vector_outputs,
         checkpoint_layers=opts["checkpoint_layers"],
         denoise_head=denoise_head,
+        film_temperature=opts["film_temperature"],
+        reference_temperature=temperature_reference[0],
+        temperature_scale=temperature_reference[1],
     )
+
+
+def temperature_reference(samples: list[Sample], film_temperature: bool) -> tuple[float, float]:
+    """(T_ref, scale) of the temperature input u = (T_ref / T - 1) / scale: T_ref the harmonic mean of the
+    distinct bath temperatures of ``samples`` and scale the standard deviation of T_ref / T over them, so
+    that u is standardised over the training temperatures (1 with a single temperature, where u = 0);
+    (1, 1) when the conditioning is off. Raises ValueError when a sample's temperature is unknown."""
+    if not film_temperature:
+        return 1.0, 1.0
+    missing = [s.configuration for s in samples if s.temperature is None]
+    if missing:
+        raise ValueError(
+            f"config key 'models.se3.film_temperature' is on but configurations {missing} carry no temperature"
+        )
+    distinct = np.unique([float(s.temperature) for s in samples])
+    reference = float(1.0 / np.mean(1.0 / distinct))
+    scale = float(np.std(reference / distinct))
+    return reference, (scale if scale > 1e-12 else 1.0)
+
+
+def _validation_pearsons(model: SE3GNN, data: list, n_outputs: int) -> np.ndarray:
+    """validation_pearsons with each configuration's temperature set on the decoder first."""
+    if not data or not model.film_temperature:
+        return validation_pearsons(model, data, n_outputs)
+    per_item = []
+    for item in data:
+        model.set_temperature(item.temperature)
+        per_item.append(validation_pearsons(model, [item], n_outputs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(per_item), axis=0)
 
 
 # ------------------------------------------------------------------------------------------- training
@@ -771,6 +854,9 @@ def train_se3(
     started = time.perf_counter()
     train_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in train]
     validation_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in validation]
+    for item, s in zip(train_data + validation_data, train + validation, strict=True):
+        item.temperature = s.temperature
+    temperature_ref = temperature_reference(train, opts["film_temperature"])
     if vector_weight > 0:
         for item, s in zip(train_data, train, strict=True):
             item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=device)
@@ -789,7 +875,15 @@ def train_se3(
     n_vector = n_outputs if vector_weight > 0 else 0
     pretrain = opts["pretrain_denoise"]
     model = build_se3(
-        opts, n_outputs, r_cut, mean_neighbours, times, reference_time, n_vector, denoise_head=pretrain["epochs"] > 0
+        opts,
+        n_outputs,
+        r_cut,
+        mean_neighbours,
+        times,
+        reference_time,
+        n_vector,
+        denoise_head=pretrain["epochs"] > 0,
+        temperature_reference=temperature_ref,
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
     rng = np.random.default_rng(int(seed))
@@ -805,6 +899,8 @@ def train_se3(
         "validation_configurations": configuration_ids(validation),
         "data_sha256": data_hash(train + validation),
     }
+    if opts["film_temperature"]:
+        fingerprint["temperatures"] = [float(s.temperature) for s in train + validation]
     set_loss_weights(train_data, train, settings, "models.se3")  # importance-weighted loss (alpha 0: off)
     if train_data[0].weights is not None:
         fingerprint["loss_weighting"] = weighting_settings(settings, "models.se3")
@@ -837,6 +933,7 @@ def train_se3(
                 group["lr"] = lr
             item = train_data[index]
             g = item.graph
+            model.set_temperature(item.temperature)
             with _autocast(device, opts["mixed_precision"]):
                 prediction, vectors = model.forward_all(g.node_features, g.edge_vectors, g.senders, g.receivers)
             prediction = prediction.float()
@@ -850,7 +947,7 @@ def train_se3(
             optimizer.step()
             loss_sum += float(loss.detach()) / n_outputs
         with _autocast(device, opts["mixed_precision"]):
-            per_time = validation_pearsons(model, validation_data, n_outputs)
+            per_time = _validation_pearsons(model, validation_data, n_outputs)
         score = nanmean_or_nan(per_time)
         if best["state"] is None or not validation_data or (math.isfinite(score) and not score <= best["pearson"]):
             best = {"state": state_to_cpu(model), "epoch": epoch, "pearson": score}
@@ -948,6 +1045,9 @@ def load_se3(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple
         **{k: hparams[k] for k in keys},
         denoise_head=bool(hparams.get("denoise_head", False)),
         decoder_invariants=hparams.get("decoder_invariants", "scalars"),
+        film_temperature=bool(hparams.get("film_temperature", False)),
+        reference_temperature=float(hparams.get("reference_temperature", 1.0)),
+        temperature_scale=float(hparams.get("temperature_scale", 1.0)),
     )
     try:
         model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))
@@ -981,6 +1081,7 @@ def predict_se3(model_dir: str | Path, samples: list[Sample], r_cut: float | Non
             g = build_graph(
                 sample, trained_r_cut, n_types=model.n_types, backend=prediction_backend(hparams), device=torch_device
             )
+            model.set_temperature(sample.temperature)
             output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
             out.append((np.asarray(times, dtype=np.float64), output * s + m))
     return out

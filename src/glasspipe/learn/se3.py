@@ -84,7 +84,7 @@ import numpy as np
 import pandas as pd
 import torch
 from e3nn import o3
-from e3nn.nn import FullyConnectedNet, Gate
+from e3nn.nn import BatchNorm, FullyConnectedNet, Gate
 from torch import nn
 
 from glasspipe.io.atomic import atomic_path, write_json
@@ -162,6 +162,7 @@ class Interaction(nn.Module):
         n_basis: int,
         radial_layers: int,
         radial_neurons: int,
+        graph_norm: bool = False,
     ):
         super().__init__()
         scalars = o3.Irreps(
@@ -191,6 +192,9 @@ class Interaction(nn.Module):
         self.self_connection = o3.FullyConnectedTensorProduct(irreps_in, irreps_type, irreps_out)
         self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), self.gate.irreps_out
         self.residual = self.irreps_in == self.irreps_out
+        # Graph norm: e3nn's equivariant instance norm over the configuration's particles before the gate
+        # (scalars: minus their mean, over their std; l >= 1: over their rms norm; then learnt scales).
+        self.norm = BatchNorm(irreps_out, instance=True) if graph_norm else None
 
     def forward(self, x, type_attr, senders, receivers, edge_sh, edge_radial, inv_sqrt_neighbours: float):
         # Under mixed precision the radial MLPs (per-edge matrix products, most of the FLOPs) run in the
@@ -202,6 +206,8 @@ class Interaction(nn.Module):
             messages = self.tp(self.linear_1(x)[senders], edge_sh.float(), weights)
             received = messages.new_zeros((x.shape[0], messages.shape[1])).index_add_(0, receivers, messages)
             out = self.linear_2(received * inv_sqrt_neighbours) + self.self_connection(x, type_attr.float())
+            if self.norm is not None:
+                out = self.norm(out[None])[0]
             out = self.gate(out)
             return x + out if self.residual else out
 
@@ -236,6 +242,7 @@ class SE3GNN(nn.Module):
         film_temperature: bool = False,
         reference_temperature: float = 1.0,
         temperature_scale: float = 1.0,
+        graph_norm: bool = False,
     ):
         super().__init__()
         # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
@@ -256,6 +263,7 @@ class SE3GNN(nn.Module):
                 "denoising pretraining needs l_max >= 1 (config keys 'models.se3.l_max', 'pretrain_denoise')"
             )
         self.has_denoise_head = bool(denoise_head)
+        self.graph_norm = bool(graph_norm)
         if film_temperature and decoder != "film":
             raise ValueError(
                 "config key 'models.se3.film_temperature' needs 'models.se3.decoder' = 'film': per-time heads "
@@ -293,6 +301,7 @@ class SE3GNN(nn.Module):
                 self.n_basis,
                 self.radial_layers,
                 self.radial_neurons,
+                graph_norm=graph_norm,
             )
             layers.append(layer)
             irreps = layer.irreps_out
@@ -341,6 +350,7 @@ class SE3GNN(nn.Module):
             "film_temperature": self.film_temperature,
             "reference_temperature": self.reference_temperature,
             "temperature_scale": self.temperature_scale,
+            "graph_norm": self.graph_norm,
         }
 
     @property
@@ -463,6 +473,8 @@ SE3_DEFAULTS = {
     # FiLM decoder: condition also on the bath temperature (u = T_ref / T - 1), for one model of several
     # temperatures (the transfer section); off, the decoder sees the label time only.
     "film_temperature": False,
+    # Equivariant instance norm of each layer over the configuration (e3nn BatchNorm, instance=True).
+    "graph_norm": False,
     "learning_rate": 3e-3,
     "lr_schedule": "cosine",
     "grad_clip": 10.0,
@@ -516,6 +528,7 @@ def se3_settings(settings: dict) -> dict:
         "patience": None if m["patience"] is None else int(m["patience"]),
         "standardise_targets": bool(m["standardise_targets"]),
         "film_temperature": bool(m["film_temperature"]),
+        "graph_norm": bool(m["graph_norm"]),
         "vector_loss_weight": float(m["vector_loss_weight"]),
         "mixed_precision": bool(m["mixed_precision"]),
         "checkpoint_layers": bool(m["checkpoint_layers"]),
@@ -681,6 +694,7 @@ def build_se3(
         checkpoint_layers=opts["checkpoint_layers"],
         denoise_head=denoise_head,
         film_temperature=opts["film_temperature"],
+        graph_norm=opts["graph_norm"],
         reference_temperature=temperature_reference[0],
         temperature_scale=temperature_reference[1],
     )
@@ -1048,6 +1062,7 @@ def load_se3(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple
         film_temperature=bool(hparams.get("film_temperature", False)),
         reference_temperature=float(hparams.get("reference_temperature", 1.0)),
         temperature_scale=float(hparams.get("temperature_scale", 1.0)),
+        graph_norm=bool(hparams.get("graph_norm", False)),
     )
     try:
         model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))

@@ -3,7 +3,7 @@
 # (run, temperature) over every fold's test configurations, the full model of the 'train' rule included.
 
 import glasspipe.learn.learning_curve as gp_curve
-from glasspipe.learn.transfer import settings_json as gp_settings_json
+from glasspipe.learn.job_cli import settings_json as gp_settings_json
 
 CURVE_SIZES = gp_curve.sizes(config)
 

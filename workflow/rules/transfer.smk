@@ -5,6 +5,7 @@
 from types import SimpleNamespace
 
 import glasspipe.learn.transfer as gp_transfer
+from glasspipe.learn.job_cli import settings_json as gp_settings_json
 
 TRANSFER_RUNS = gp_transfer.runs(config)
 
@@ -26,7 +27,7 @@ rule transfer_train:
         L.transfer_train_log("{model}"),
     params:
         results=results_dir,
-        settings=lambda w: gp_transfer.settings_json(gp_transfer.train_settings(config, w.model)),
+        settings=lambda w: gp_settings_json(gp_transfer.train_settings(config, w.model)),
     threads: lambda w: MODEL_SPECS[gp.run_model(w.model)].threads
     resources:
         gpu=lambda w: int(
@@ -55,7 +56,7 @@ rule transfer_evaluate:
         metrics=L.transfer_metrics("{model}"),
     params:
         results=results_dir,
-        settings=lambda w: gp_transfer.settings_json(gp_transfer.evaluate_settings(config, w.model)),
+        settings=lambda w: gp_settings_json(gp_transfer.evaluate_settings(config, w.model)),
     log:
         L.root / "logs" / "transfer_evaluate" / "{model}.log",
     conda:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe import config as cfg
-from glasspipe.learn.transfer import add_job_parser, job_settings, layout_from_args, nested
+from glasspipe.learn.job_cli import add_job_parser, job_settings, layout_from_args, nested
 
 
 # ----------------------------------------------------------------------------- config

@@ -147,6 +147,9 @@ def main() -> None:
     # Fold 0's test configurations only: the other models' metrics hold every fold's test configurations.
     table = table[(table["type"] == "A") & (table["scope"] == "configuration")]
     table = table[table["configuration"].isin(reference["test"])]
+    # Runs on other labels (metrics/bapst.bond_breaking.parquet has model 'bapst' too) are not comparable.
+    if "label" in table:
+        table = table[table["label"].fillna("propensity") == "propensity"]
     mean = table.groupby(["time", "model"])["pearson"].mean().unstack("model")
     sem = table.groupby(["time", "model"])["pearson"].sem().unstack("model")
     print("\n".join(lines))

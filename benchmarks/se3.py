@@ -10,7 +10,8 @@ variant in a fresh process (so that each peak resident memory is its own): the B
 configs/botan_T0.44.yaml, the se3 defaults (EIGNN: 7 layers x 32 channels, l_max 2, 8 Bessel functions) with
 ``checkpoint_layers`` (``se3_default``, without it, needs ~15 GB and runs only when named), a small se3
 (3 layers x 16 channels, l_max 2) and the se3 of configs/botan_T0.44.yaml (3 x 16, l_max 1, graph_norm,
-radial basis cut at 2.5). Prints the median wall time over ``--repeat`` steps after one warm-up step, and the peak resident memory (MiB); on a GPU (``--device cuda``) also the peak CUDA memory.
+radial basis cut at 2.5). Prints the median wall time over ``--repeat`` steps after one warm-up step, and
+the peak resident memory (MiB); on a GPU (``--device cuda``) also the peak CUDA memory.
 """
 
 from __future__ import annotations

@@ -77,7 +77,6 @@ import logging
 import math
 import platform
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -470,7 +469,7 @@ SE3_DEFAULTS = {
     # What the decoder reads of the last layer: its scalars, or also the norms of its l >= 1 irreps (default:
     # on the demo it lifts the correlation at t = 0.1 tau from 0.51 to 0.74, see the README).
     "decoder_invariants": "scalars_and_norms",
-    # FiLM decoder: condition also on the bath temperature (u = T_ref / T - 1), for one model of several
+    # FiLM decoder: condition also on the bath temperature (u = (T_ref / T - 1) / scale), for one model of several
     # temperatures (the transfer section); off, the decoder sees the label time only.
     "film_temperature": False,
     # Equivariant instance norm of each layer over the configuration (e3nn BatchNorm, instance=True).
@@ -718,19 +717,6 @@ def temperature_reference(samples: list[Sample], film_temperature: bool) -> tupl
     return reference, (scale if scale > 1e-12 else 1.0)
 
 
-def _validation_pearsons(model: SE3GNN, data: list, n_outputs: int) -> np.ndarray:
-    """validation_pearsons with each configuration's temperature set on the decoder first."""
-    if not data or not model.film_temperature:
-        return validation_pearsons(model, data, n_outputs)
-    per_item = []
-    for item in data:
-        model.set_temperature(item.temperature)
-        per_item.append(validation_pearsons(model, [item], n_outputs))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(np.stack(per_item), axis=0)
-
-
 # ------------------------------------------------------------------------------------------- training
 
 
@@ -868,8 +854,6 @@ def train_se3(
     started = time.perf_counter()
     train_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in train]
     validation_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in validation]
-    for item, s in zip(train_data + validation_data, train + validation, strict=True):
-        item.temperature = s.temperature
     temperature_ref = temperature_reference(train, opts["film_temperature"])
     if vector_weight > 0:
         for item, s in zip(train_data, train, strict=True):
@@ -961,7 +945,9 @@ def train_se3(
             optimizer.step()
             loss_sum += float(loss.detach()) / n_outputs
         with _autocast(device, opts["mixed_precision"]):
-            per_time = _validation_pearsons(model, validation_data, n_outputs)
+            per_time = validation_pearsons(
+                model, validation_data, n_outputs, prepare=lambda item: model.set_temperature(item.temperature)
+            )
         score = nanmean_or_nan(per_time)
         if best["state"] is None or not validation_data or (math.isfinite(score) and not score <= best["pearson"]):
             best = {"state": state_to_cpu(model), "epoch": epoch, "pearson": score}

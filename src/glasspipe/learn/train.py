@@ -233,6 +233,7 @@ class PreparedGraph:
         targets = (sample.targets - mean) / std
         self.targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
         self.mask = torch.as_tensor(sample.typeid == A_TYPEID, device=device)
+        self.temperature = sample.temperature  # bath temperature, for temperature-conditioned decoders
         self.weights: torch.Tensor | None = None  # (N, T) importance weights of the loss (None: unweighted)
 
 
@@ -266,13 +267,16 @@ def pearson_torch(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def validation_pearsons(model: torch.nn.Module, data: list[PreparedGraph], n_outputs: int) -> np.ndarray:
-    """Per label time, the mean over validation configurations of the Pearson correlation on A particles."""
+def validation_pearsons(model: torch.nn.Module, data: list[PreparedGraph], n_outputs: int, prepare=None) -> np.ndarray:
+    """Per label time, the mean over validation configurations of the Pearson correlation on A particles.
+    ``prepare(item)``, when given, is called before each configuration's forward (e.g. to set its temperature)."""
     if not data:
         return np.full(n_outputs, np.nan)
     model.eval()
     values = []
     for item in data:
+        if prepare is not None:
+            prepare(item)
         g = item.graph
         prediction = model(g.node_features, g.edge_vectors, g.senders, g.receivers)
         values.append(pearson_torch(prediction[item.mask].double(), item.targets[item.mask].double()))

@@ -193,3 +193,28 @@ def test_a_model_with_several_targets_is_one_run_per_label():
     bad["models"]["ridge"]["target"] = ["propensity", "propensity"]
     with pytest.raises(cfg.ConfigError, match=r"models\.ridge\.target"):
         cfg.validate_config(bad)
+
+
+def test_simulated_data_without_train_and_test_is_cross_validated():
+    """split: {validation, folds} on simulated data: every configuration is tested exactly once, and no fold's
+    test or validation configuration trains it."""
+    config = cfg.load_config(REPO / "config.yaml")
+    config["n_configurations"] = 16
+    config["split"] = {"validation": 2, "folds": 4}
+    config = cfg.validate_config(config)
+    plan = cfg.split_plan(config)
+    assert len(plan) == 4
+    tested = sorted(c for fold in plan for c in fold["test"])
+    assert tested == list(range(16))
+    for fold in plan:
+        assert len(fold["test"]) == 4 and len(fold["validation"]) == 2 and len(fold["train"]) == 10
+        assert not set(fold["train"]) & (set(fold["test"]) | set(fold["validation"]))
+        assert not set(fold["test"]) & set(fold["validation"])
+
+
+def test_cross_validation_of_simulated_data_refuses_folds_that_leave_no_training_configuration():
+    config = cfg.load_config(REPO / "config.yaml")
+    config["n_configurations"] = 4
+    config["split"] = {"validation": 2, "folds": 2}
+    with pytest.raises(cfg.ConfigError, match="split.validation"):
+        cfg.validate_config(config)

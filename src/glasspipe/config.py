@@ -300,11 +300,21 @@ def n_source(config: dict, key: str) -> int:
     return len(importers.list_files(config["source"]["format"], path)) if path.is_dir() else 1
 
 
+def is_cross_validated(config: dict) -> bool:
+    """True when the models are judged by k-fold cross-validation over the configurations: simulated data
+    whose ``split`` gives no ``train``/``test`` counts, or imported data without ``source.test``."""
+    if is_imported(config):
+        return config["source"].get("test") is None
+    return "train" not in config["split"] and "test" not in config["split"]
+
+
 def split_plan(config: dict) -> list[dict[str, list[int]]]:
     """The folds of the evaluation: per fold, the configuration indices of train, validation and test.
 
-    - Simulated data: one fold, the first ``split.train`` configurations train, then ``split.validation``
-      validate, then ``split.test`` are the test set.
+    - Simulated data with ``split.train`` and ``split.test``: one fold, the first ``split.train``
+      configurations train, then ``split.validation`` validate, then ``split.test`` are the test set.
+    - Simulated data without them: ``split.folds``-fold cross-validation over all ``n_configurations``, as
+      for imported data below.
     - Imported data with a test directory: one fold; the train directory's files train, except the last
       ``split.validation`` that validate; the test directory's files are the test set.
     - Imported data without a test directory: ``split.folds``-fold cross-validation over the train
@@ -315,12 +325,12 @@ def split_plan(config: dict) -> list[dict[str, list[int]]]:
     """
     split = config["split"]
     n = int(config["n_configurations"])
-    if not is_imported(config):
+    if not is_imported(config) and not is_cross_validated(config):
         edges = np.cumsum([0, split["train"], split["validation"], split["test"]])
         names = ("train", "validation", "test")
         return [{name: list(range(edges[i], edges[i + 1])) for i, name in enumerate(names)}]
     n_validation = int(split["validation"])
-    n_test = n_source(config, "test")
+    n_test = n_source(config, "test") if is_imported(config) else 0
     if n_test:
         n_train = n - n_test
         return [
@@ -380,11 +390,17 @@ def settings_from_json(text: str) -> dict:
 def _check_split(config: dict) -> None:
     split = config["split"]
     if not is_imported(config):
-        missing = [k for k in ("train", "test") if k not in split]
-        if missing:
-            raise ConfigError(f"config section 'split' needs {missing} for simulated data (numbers of configurations)")
         if "n_configurations" not in config:
             raise ConfigError("config key 'n_configurations' is required for simulated data (source.format = simulate)")
+        if is_cross_validated(config):
+            _check_folds(config, config["n_configurations"], "'n_configurations'")
+            return
+        missing = [k for k in ("train", "test") if k not in split]
+        if missing:
+            raise ConfigError(
+                f"config section 'split' needs {missing} for simulated data (numbers of configurations), or "
+                "neither, for split.folds-fold cross-validation"
+            )
         total = split["train"] + split["validation"] + split["test"]
         if total != config["n_configurations"]:
             raise ConfigError(
@@ -416,10 +432,16 @@ def _check_split(config: dict) -> None:
                 f"{n_train} in 'source.train'"
             )
         return
+    _check_folds(config, n, "'source.train'")
+
+
+def _check_folds(config: dict, n: int, over: str) -> None:
+    """split.folds and split.validation must leave every fold a test and a training configuration."""
+    split = config["split"]
     folds = split["folds"]
     if not 2 <= folds <= n:
         raise ConfigError(
-            f"config key 'split.folds' = {folds}: cross-validation over the {n} configurations of 'source.train' "
+            f"config key 'split.folds' = {folds}: cross-validation over the {n} configurations of {over} "
             f"needs 2 <= folds <= {n}"
         )
     largest_test = -(-n // folds)

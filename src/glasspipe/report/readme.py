@@ -64,6 +64,11 @@ def _splits(config: dict) -> str:
     split = _get(config, "split", {}) or {}
     source = _get(config, "source", {}) or {}
     if source.get("format", "simulate") == "simulate":
+        if "train" not in split and "test" not in split:
+            return (
+                f"{split.get('folds')}-fold cross-validation over the simulated configurations (validation "
+                f"{split.get('validation')} per fold; every configuration tested once)"
+            )
         return f"train {split.get('train')}, validation {split.get('validation')}, test {split.get('test')}"
     if source.get("test"):
         return (

@@ -80,6 +80,11 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "relaxation": report / "relaxation.parquet",
         "relaxation_png": report / "relaxation.png",
         "relaxation_pdf": report / "relaxation.pdf",
+        # The run beside the literature (glasspipe.report.references): published correlations at matching
+        # label times, paired differences between the models, thermodynamics against the references.
+        "published": report / "published.parquet",
+        "paired": report / "paired_differences.parquet",
+        "thermodynamics": report / "thermodynamics.parquet",
         "config": report / "config.resolved.yaml",
         "versions": report / "versions.json",
         # Written last by the report stage (glasspipe.artifact): the citation record, then the manifest.

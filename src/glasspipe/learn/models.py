@@ -54,8 +54,13 @@ Departures (off by default, named switches; each changes the model):
   their lengths |V_ic| enter the node update. With w_c = f(r) this is the force on the particle, whose
   length drives its displacement over the first fraction of a tau (a ballistic particle moves
   |v t + F t^2 / 2|); the plain network has to approximate a sum of vectors and its length with ReLU
-  layers and learns it only with far more data. The lengths are invariant under rotations, so the output
-  stays a function of the structure alone; self-edges carry r_hat = 0 and add nothing.
+  layers and learns it only with far more data. Self-edges carry r_hat = 0 and add nothing. The lengths
+  |V_ic| are rotation invariant only when the weights w_c are, that is when the edge latents see no raw
+  direction (``edge_features`` 'distance' or 'distance_rbf'). With 'vector', 'vector_distance' or
+  'vector_rbf' edges (the demo's and the BOTAN config's choice) w_c is read from latents that carry the
+  edge vector, so the network, vector channels included, is no more invariant than the plain Bapst GN: it
+  learns the symmetry from the 48-cube-symmetry augmentation (``augment``) and is not exact under other
+  rotations.
 """
 
 from __future__ import annotations

@@ -16,6 +16,14 @@ Files (all below the results directory ``results/``):
     Citation File Format 1.2.0 record: glasspipe itself, and each imported dataset's source, license,
     citation and the sha256 of its original files (from the labels' Parquet metadata, written by the
     importers).
+``ro-crate-metadata.json``
+    The directory as a Workflow Run RO-Crate (RO-Crate 1.1; profiles Process Run Crate 0.5, Workflow Run
+    Crate 0.5, Workflow RO-Crate 1.0), so that WorkflowHub, Zenodo and other RO-Crate readers understand it:
+    the workflow (``#Snakefile``, programming language Snakemake), one CreateAction for the run (start and end
+    time, instrument the workflow, object the resolved config and the imported dataset files with their sha256
+    and license, result every other file), the software versions, and every file with its size and sha256.
+    Written by :func:`write_manifest` just before the manifest pair, from the same checksums; the manifest
+    lists it (so an edit is caught), it lists the manifest pair without checksums (written after it).
 
 Not covered (see :data:`NOT_COVERED`): the manifest itself, the log of the report job that writes it (still
 open while it is written), Snakemake's own ``report.html`` / ``report.zip`` (made afterwards from the finished
@@ -29,6 +37,8 @@ Public API::
     verify(results_dir) -> Verification                   # .ok, .missing, .altered, .extra, .excluded
     archive(results_dir, out_tar_gz, without_replicas=False) -> list[str]   # the member names
     write_citation(results_dir, config=None) -> Path
+    write_crate(results_dir, files, ...) -> Path            # called by write_manifest
+    check_crate(results_dir, ...) -> (checked, problems)   # called by verify
 """
 
 from __future__ import annotations
@@ -43,8 +53,11 @@ import os
 import subprocess
 import tarfile
 import time
+import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 import yaml
 
@@ -53,6 +66,7 @@ from glasspipe.io.atomic import atomic_path
 MANIFEST = "MANIFEST.sha256"
 SIDECAR = "MANIFEST.json"
 CITATION = "CITATION.cff"
+CRATE = "ro-crate-metadata.json"
 FORMAT = "glasspipe-manifest/1"
 
 # Path patterns (relative to results/, fnmatch with '/' in them) the manifest does not cover, and why. They
@@ -182,11 +196,15 @@ def _write_pair(root: Path, sidecar: dict) -> Path:
     return root / MANIFEST
 
 
-def write_manifest(results_dir: str | Path, config: dict | None = None, versions: dict | None = None) -> Path:
+def write_manifest(
+    results_dir: str | Path, config: dict | None = None, versions: dict | None = None, crate: bool = True
+) -> Path:
     """Checksum every file of ``results_dir`` (but :data:`NOT_COVERED`) into MANIFEST.json and MANIFEST.sha256.
 
     ``config``: the resolved config (its hash goes into the header); ``versions``: package versions (default
-    :func:`glasspipe.report.versions.software_versions`). Returns the path of MANIFEST.sha256, written last.
+    :func:`glasspipe.report.versions.software_versions`); ``crate``: also write ro-crate-metadata.json
+    (:func:`write_crate`) before the manifest, which then lists it. Returns the path of MANIFEST.sha256,
+    written last.
     """
     from glasspipe.report.versions import software_versions
 
@@ -195,7 +213,7 @@ def write_manifest(results_dir: str | Path, config: dict | None = None, versions
         raise FileNotFoundError(f"results directory {root} does not exist")
     files = {}
     for relative in list_files(root):
-        if relative == SIDECAR:  # rewritten below; listed in MANIFEST.sha256 by its new checksum
+        if relative in (SIDECAR, CRATE):  # rewritten below; listed in MANIFEST.sha256 by their new checksums
             continue
         path = root / relative
         files[relative] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
@@ -209,6 +227,11 @@ def write_manifest(results_dir: str | Path, config: dict | None = None, versions
         "excluded": {},
         "not_covered": dict(NOT_COVERED),
     }
+    if crate:
+        # The crate describes the files with the checksums just taken (no second pass over large GSD files),
+        # then the manifest lists the crate: editing the crate is caught like editing any other file.
+        crate_path = write_crate(root, files, sidecar)
+        files[CRATE] = {"size": crate_path.stat().st_size, "sha256": file_sha256(crate_path)}
     return _write_pair(root, sidecar)
 
 
@@ -272,7 +295,9 @@ def read_manifest(results_dir: str | Path) -> Manifest:
 
 @dataclass
 class Verification:
-    """The outcome of :func:`verify`: relative paths of missing, altered (with why) and extra files."""
+    """The outcome of :func:`verify`: relative paths of missing, altered (with why) and extra files, and the
+    problems of the RO-Crate (``crate``: path -> why; ``crate_checked``: files it describes that were checked,
+    None when the results have no crate)."""
 
     results_dir: Path
     checked: int = 0
@@ -280,20 +305,28 @@ class Verification:
     altered: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
+    crate: dict[str, str] = field(default_factory=dict)
+    crate_checked: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.altered or self.extra)
+        return not (self.missing or self.altered or self.extra or self.crate)
 
     def lines(self) -> list[str]:
         """One line per problem, then a summary line."""
         out = [f"MISSING  {p}" for p in self.missing]
         out += [f"ALTERED  {p} ({why})" for p, why in self.altered.items()]
         out += [f"EXTRA    {p} (not in {MANIFEST})" for p in self.extra]
+        out += [f"CRATE    {p} ({why})" for p, why in self.crate.items()]
         verdict = "OK" if self.ok else "FAILED"
+        if self.crate_checked is None:
+            crate = f"no {CRATE}"
+        else:
+            crate = f"{CRATE}: {self.crate_checked} files checked, {len(self.crate)} problems"
         out.append(
             f"{self.results_dir}: {verdict}: {self.checked} files checked, {len(self.missing)} missing, "
-            f"{len(self.altered)} altered, {len(self.extra)} extra, {len(self.excluded)} excluded by the archive"
+            f"{len(self.altered)} altered, {len(self.extra)} extra, {len(self.excluded)} excluded by the archive; "
+            + crate
         )
         return out
 
@@ -304,11 +337,14 @@ def verify(results_dir: str | Path) -> Verification:
     A file listed in MANIFEST.sha256 and absent is *missing*; one whose size (from MANIFEST.json) or sha256
     differs is *altered*; one present, not listed, not excluded and not matching a ``not_covered`` pattern
     is *extra*. Files marked ``excluded`` (left out of an archive) may be absent; when present they must
-    match their recorded checksum. Raises ManifestError when the manifest cannot be read.
+    match their recorded checksum. Then the RO-Crate, when there is one (:func:`check_crate`): it must read
+    back, and the files it describes must exist (but excluded ones) and match the size and sha256 it records.
+    Raises ManifestError when the manifest cannot be read.
     """
     root = Path(results_dir)
     manifest = read_manifest(root)
     result = Verification(results_dir=root)
+    digests: dict[str, str] = {}  # sha256 computed here, reused by the crate check
     sizes = {relative: entry.get("size") for relative, entry in manifest.files.items()}
     expected = dict(manifest.checksums)
     for relative, entry in manifest.excluded.items():
@@ -326,10 +362,13 @@ def verify(results_dir: str | Path) -> Verification:
         size = path.stat().st_size
         if sizes.get(relative) is not None and size != sizes[relative]:
             result.altered[relative] = f"size {size} bytes, manifest says {sizes[relative]}"
-        elif file_sha256(path) != digest:
+            continue
+        digests[relative] = file_sha256(path)
+        if digests[relative] != digest:
             result.altered[relative] = "sha256 differs from the manifest"
     listed = set(expected) | set(manifest.excluded)
     result.extra = [p for p in list_files(root, manifest.not_covered) if p not in listed]
+    result.crate_checked, result.crate = check_crate(root, excluded=set(result.excluded), digests=digests)
     return result
 
 
@@ -388,6 +427,280 @@ def write_citation(results_dir: str | Path, config: dict | None = None) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
     return path
+
+
+# --- RO-Crate ------------------------------------------------------------------------------------------
+# RO-Crate 1.1: the version the Workflow Run Crate 0.5 profiles are written against (and Workflow RO-Crate 1.0).
+CRATE_VERSION = "1.1"
+# The root dataset's conformsTo: profile permalink -> (name, version).
+CRATE_PROFILES: dict[str, tuple[str, str]] = {
+    "https://w3id.org/ro/wfrun/process/0.5": ("Process Run Crate", "0.5"),
+    "https://w3id.org/ro/wfrun/workflow/0.5": ("Workflow Run Crate", "0.5"),
+    "https://w3id.org/workflowhub/workflow-ro-crate/1.0": ("Workflow RO-Crate", "1.0"),
+}
+WROC_PROFILE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
+# The profiles' JSON-LD context, and schema.org's sha256, which the RO-Crate 1.1 context predates.
+CRATE_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
+CRATE_TERMS = {"sha256": "http://schema.org/sha256"}
+# The Snakefile is in glasspipe's source tree, not in the results: a local identifier ('#...') names a file the
+# crate describes but does not hold (RO-Crate readers, rocrate's included, do not look for it on disk).
+WORKFLOW_ID = "#Snakefile"
+SPDX = "https://spdx.org/licenses/"
+# Written by the report stage (glasspipe.targets.report_outputs): the run's settings and software versions.
+CONFIG_FILE = "report/config.resolved.yaml"
+VERSIONS_FILE = "report/versions.json"
+# Home pages of the software versions.json names that are not (only) PyPI distributions.
+SOFTWARE_URLS = {
+    "python": "https://www.python.org/",
+    "snakemake": "https://snakemake.readthedocs.io",
+    "hoomd": "https://glotzerlab.engin.umich.edu/hoomd-blue/",
+    "lammps": "https://www.lammps.org/",
+}
+_ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _workflow_source() -> Path | None:
+    """The Snakefile that ran: $GLASSPIPE_ROOT's (the Snakefile sets it to its own directory), else the one of
+    the source checkout glasspipe is imported from; None when neither exists (a pip-installed glasspipe)."""
+    candidates = []
+    if os.environ.get("GLASSPIPE_ROOT"):
+        candidates.append(Path(os.environ["GLASSPIPE_ROOT"]) / "Snakefile")
+    candidates.append(Path(__file__).resolve().parents[2] / "Snakefile")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def _run_versions(root: Path, fallback: dict) -> dict:
+    """The versions the report stage recorded (report/versions.json), else ``fallback`` (the manifest's)."""
+    path = root / VERSIONS_FILE
+    try:
+        recorded = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        recorded = None  # the manifest still checks the file; the crate falls back to the same numbers
+    return recorded if isinstance(recorded, dict) else dict(fallback or {})
+
+
+def _software(crate, versions: dict, git: dict | None) -> list:
+    """One SoftwareApplication per package versions.json names (not the platform, nor what is not installed)."""
+    from rocrate.model.contextentity import ContextEntity
+
+    from glasspipe.report.versions import DISTRIBUTIONS, NOT_INSTALLED
+
+    apps = []
+    for name, version in sorted(versions.items()):
+        if name == "platform" or not isinstance(version, str) or version == NOT_INSTALLED:
+            continue
+        props = {"@type": "SoftwareApplication", "name": name, "softwareVersion": version}
+        url = SOFTWARE_URLS.get(name)
+        if url is None and name in DISTRIBUTIONS and name != "glasspipe":  # glasspipe is not on PyPI
+            url = f"https://pypi.org/project/{DISTRIBUTIONS[name]}/"
+        if url:
+            props["url"] = url
+        if name == "glasspipe" and git:
+            dirty = " with uncommitted changes" if git.get("dirty") else ""
+            props["description"] = f"code commit {git.get('commit')}{dirty}"
+        apps.append(crate.add(ContextEntity(crate, f"#software/{name}", props)))
+    return apps
+
+
+def _license(crate, spdx_id: str | None):
+    """The contextual entity of an SPDX license (by its SPDX page), or None when unknown."""
+    from rocrate.model.contextentity import ContextEntity
+
+    if not spdx_id:
+        return None
+    props = {"@type": "CreativeWork", "name": spdx_id, "identifier": spdx_id}
+    return crate.add(ContextEntity(crate, SPDX + spdx_id, props))
+
+
+def _imported_inputs(crate, root: Path) -> list:
+    """The original files of imported datasets, as described by the labels' Parquet metadata: name, sha256,
+    license, source and citation. They are not in the results (they stay where they were downloaded), so each
+    has a local identifier '#input/<format>/<file>'. Simulated runs have none."""
+    from rocrate.model.contextentity import ContextEntity
+
+    inputs = []
+    for source in imported_sources(root):
+        license_entity = _license(crate, source.get("license"))
+        for item in source.get("files", []):
+            name = item.get("file") or "unknown"
+            props = {
+                "@type": "File",
+                "name": name,
+                "description": f"original file of the {source.get('format')} dataset, imported by glasspipe; "
+                "not included in these results (see url)",
+                "url": source.get("source"),
+                "citation": source.get("citation"),
+                "sha256": item.get("sha256"),
+                "license": license_entity,
+            }
+            props = {key: value for key, value in props.items() if value is not None}
+            identifier = f"#input/{source.get('format')}/{name}"
+            inputs.append(crate.add(ContextEntity(crate, identifier, props)))
+    return inputs
+
+
+def crate_record(root: Path, files: dict[str, dict], sidecar: dict):
+    """The Workflow Run RO-Crate of the results directory ``root`` as a ``rocrate.rocrate.ROCrate``.
+
+    ``files``: relative path -> {"size", "sha256"} of every file the manifest covers (the crate's data
+    entities, with those checksums); ``sidecar``: the manifest's metadata (creation time, config hash,
+    versions, git state). Module docstring: what the crate holds.
+    """
+    from rocrate.model.computerlanguage import get_lang
+    from rocrate.model.contextentity import ContextEntity
+    from rocrate.rocrate import ROCrate
+
+    crate = ROCrate(version=CRATE_VERSION)
+    crate.metadata.extra_contexts.append(CRATE_CONTEXT)
+    crate.metadata.extra_terms = dict(CRATE_TERMS)
+    # Workflow RO-Crate 1.0 puts its profile on the metadata descriptor, beside RO-Crate's own.
+    crate.metadata["conformsTo"] = [{"@id": f"https://w3id.org/ro/crate/{CRATE_VERSION}"}, {"@id": WROC_PROFILE}]
+    profiles = [
+        crate.add(ContextEntity(crate, uri, {"@type": "CreativeWork", "name": name, "version": version}))
+        for uri, (name, version) in CRATE_PROFILES.items()
+    ]
+    created = sidecar["created"]
+    config_hash = sidecar.get("config_hash")
+    git = sidecar.get("git") or {}
+    versions = _run_versions(root, sidecar.get("versions") or {})
+
+    root_entity = crate.root_dataset
+    root_entity["conformsTo"] = profiles
+    crate.name = "glasspipe results" + (f", config {config_hash}" if config_hash else "")
+    crate.description = (
+        "Results of a glasspipe run: Kob-Andersen molecular dynamics (or an imported public dataset) to graph "
+        f"networks that predict glassy dynamics. Every file's sha256 is in {MANIFEST} (`sha256sum -c`) and "
+        "below; README.md describes the files."
+    )
+    crate.datePublished = created
+
+    # The workflow: the Snakefile of glasspipe's source, described (checksum, code commit) but not included.
+    language = crate.add(get_lang(crate, "snakemake"))
+    snakefile = _workflow_source()
+    commit = git.get("commit")
+    workflow_props = {
+        "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow"],
+        "name": "glasspipe workflow (Snakefile)",
+        "description": "The Snakefile at the root of glasspipe's source tree, with the rules it includes "
+        "(workflow/rules/); not copied into these results"
+        + (f"; code commit {commit}" + (" with uncommitted changes" if git.get("dirty") else "") if commit else ""),
+        "programmingLanguage": language,
+        "softwareRequirements": _software(crate, versions, git),
+        "version": versions.get("glasspipe"),
+    }
+    if snakefile is not None:
+        workflow_props["sha256"] = file_sha256(snakefile)
+        workflow_props["contentSize"] = str(snakefile.stat().st_size)
+    workflow = crate.add(ContextEntity(crate, WORKFLOW_ID, {k: v for k, v in workflow_props.items() if v}))
+    crate.mainEntity = workflow
+
+    # Every file the manifest covers, with its size and sha256; then the manifest pair, written after the crate.
+    entities = {}
+    for relative, entry in sorted(files.items()):
+        props = {"contentSize": str(entry["size"]), "sha256": entry["sha256"]}
+        if relative == CONFIG_FILE:
+            props["description"] = f"the run's resolved configuration (config hash {config_hash})"
+        entities[relative] = crate.add_file(dest_path=relative, properties=props)
+    for relative, what in ((MANIFEST, "sha256 of every file (sha256sum -c)"), (SIDECAR, "sizes, versions")):
+        props = {"description": f"{what}; written after this crate, so it records no checksum of them"}
+        crate.add_file(dest_path=relative, properties=props)
+
+    # The run. startTime: when its first output was written (the earliest modification time of the results'
+    # files, an upper bound of the true start); endTime: now, the report stage writing the crate.
+    mtimes = [(root / relative).stat().st_mtime for relative in files if (root / relative).exists()]
+    start = time.strftime(_ISO_UTC, time.gmtime(min(mtimes))) if mtimes else created
+    inputs = ([entities[CONFIG_FILE]] if CONFIG_FILE in entities else []) + _imported_inputs(crate, root)
+    outputs = [entity for relative, entity in entities.items() if relative != CONFIG_FILE]
+    platform = versions.get("platform")
+    action = crate.add_action(
+        workflow,
+        identifier=f"#run-{uuid.uuid4()}",
+        object=inputs,
+        result=outputs,
+        properties={
+            "@type": "CreateAction",
+            "name": "Run of the glasspipe workflow" + (f", config {config_hash}" if config_hash else ""),
+            "description": "snakemake run of glasspipe's workflow"
+            + (f" on {platform}" if platform else "")
+            + "; startTime is the modification time of the first file it wrote, endTime when the report stage "
+            "finished",
+            "startTime": start,
+            "endTime": created,
+            "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"},
+        },
+    )
+    root_entity["mentions"] = [action]
+    return crate
+
+
+def write_crate(results_dir: str | Path, files: dict[str, dict], sidecar: dict) -> Path:
+    """Write ``results_dir/ro-crate-metadata.json`` (:func:`crate_record`), atomically; return its path.
+
+    Only the metadata file is written: the files it describes are already in place (rocrate's own
+    ``ROCrate.write`` would copy them onto themselves).
+    """
+    root = Path(results_dir)
+    record = crate_record(root, files, sidecar).metadata.generate()
+    path = root / CRATE
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def check_crate(
+    results_dir: str | Path, excluded: set[str] | frozenset[str] = frozenset(), digests: dict[str, str] | None = None
+) -> tuple[int | None, dict[str, str]]:
+    """Read ``results_dir``'s ro-crate-metadata.json back with rocrate's reader and check the files it describes.
+
+    Returns (files checked, problems as relative path -> why); (None, {}) when there is no crate (results
+    written before glasspipe wrote one). A crate that does not read, or reads with warnings, is a problem of
+    ro-crate-metadata.json; a described file that is absent (but ``excluded`` ones, left out of an archive), or
+    whose size or sha256 differs from the crate's, is a problem of that file. Web-based and '#' entities (the
+    Snakefile, imported datasets' original files) are not on disk and not checked. ``digests``: sha256 already
+    computed (by :func:`verify`), reused rather than read again.
+    """
+    from rocrate.rocrate import ROCrate
+    from rocrate.utils import as_list, is_url
+
+    root = Path(results_dir)
+    if not (root / CRATE).is_file():
+        return None, {}
+    digests = digests or {}
+    problems: dict[str, str] = {}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            crate = ROCrate(root)
+    except Exception as err:  # the reader fails with whatever a broken file raises (JSON, KeyError, ValueError...)
+        return 0, {CRATE: f"not a readable RO-Crate: {type(err).__name__}: {err}"}
+    if caught:
+        problems[CRATE] = "; ".join(str(warning.message) for warning in caught)
+    checked = 0
+    for entity in crate.data_entities:
+        if is_url(entity.id):
+            continue
+        relative = unquote(entity.id)
+        parts = PurePosixPath(relative).parts
+        if PurePosixPath(relative).is_absolute() or ".." in parts:
+            problems[relative] = f"{CRATE} names a path outside the results directory"
+            continue
+        path = root / relative
+        if relative.rstrip("/") in excluded and not path.exists():
+            continue
+        if "Dataset" in as_list(entity.type):
+            if not path.is_dir():
+                problems[relative] = f"directory listed in {CRATE}, missing"
+            continue
+        if not path.is_file():
+            problems[relative] = f"listed in {CRATE}, missing"
+            continue
+        checked += 1
+        size, recorded = entity.get("contentSize"), entity.get("sha256")
+        if size is not None and str(path.stat().st_size) != str(size):
+            problems[relative] = f"size {path.stat().st_size} bytes, {CRATE} says {size}"
+        elif recorded and (digests.get(relative) or file_sha256(path)) != str(recorded).lower():
+            problems[relative] = f"sha256 differs from {CRATE}"
+    return checked, problems
 
 
 # --- archive --------------------------------------------------------------------------------------------

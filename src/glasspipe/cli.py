@@ -265,7 +265,8 @@ def _add_artifact_parsers(sub) -> None:
     """``glasspipe verify`` and ``glasspipe archive`` (glasspipe.artifact)."""
     p = sub.add_parser(
         "verify",
-        help="check a results directory against its MANIFEST.sha256: name every missing, altered or extra file",
+        help="check a results directory against its MANIFEST.sha256 and its RO-Crate (ro-crate-metadata.json): "
+        "name every missing, altered or extra file",
     )
     p.add_argument("results_dir", help="the results directory (holding MANIFEST.sha256)")
     p.set_defaults(func=_cmd_verify)

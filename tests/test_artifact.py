@@ -298,6 +298,15 @@ def test_report_stage_writes_a_manifest_that_verifies(tiny_run, tmp_path):
     if head.returncode == 0:
         assert sidecar["git"]["commit"] == head.stdout.strip()
     assert [r["title"] for r in yaml.safe_load((root / "CITATION.cff").read_text())["references"]] == ["glasspipe"]
+    # The report stage's RO-Crate, read back with rocrate's own reader (tests/test_rocrate.py: the details).
+    from rocrate.rocrate import ROCrate
+
+    crate = ROCrate(root)
+    assert crate.mainEntity.id == "#Snakefile" and result.crate_checked and not result.crate
+    (action,) = crate.get_by_type("CreateAction")
+    inputs = action["object"] if isinstance(action["object"], list) else [action["object"]]
+    assert [entity.id for entity in inputs] == ["report/config.resolved.yaml"]  # simulated: no external data
+    assert "report/summary.json" in {entity.id for entity in action["result"]}
     # On a copy: one byte of the summary changed and one replica deleted are both named.
     copy = tmp_path / "results"
     shutil.copytree(root, copy)

@@ -1,4 +1,8 @@
-"""Shared fixtures: the public dataset samples in ../shared/data (skipped where absent)."""
+"""Shared fixtures: the public dataset samples in ../shared/data (skipped where absent).
+
+GLASSPIPE_SHARED_DATA, when set, is the only place looked: set it to an empty or missing folder to run the
+tests as on a fresh clone, which has no ../shared (.ci/run does this once for the config and dataset tests).
+"""
 
 from __future__ import annotations
 
@@ -14,20 +18,48 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path | None:
-    """The folder of public dataset samples: $GLASSPIPE_SHARED_DATA, or shared/data beside the repo."""
-    candidates = [os.environ.get("GLASSPIPE_SHARED_DATA"), REPO.parent / "shared" / "data"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    """The folder of public dataset samples: $GLASSPIPE_SHARED_DATA when set (even to ''), else shared/data
+    beside the repo; None when that folder is missing or empty (the tests that need it then skip)."""
+    explicit = os.environ.get("GLASSPIPE_SHARED_DATA")
+    # Set means "look here only": an empty or missing folder hides ../shared, as on a fresh clone.
+    folder = Path(explicit) if explicit is not None else REPO.parent / "shared" / "data"
+    if explicit == "" or not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    return folder
+
+
+SHARED_MISSING = (
+    "public dataset samples (shared/data beside the repository, or $GLASSPIPE_SHARED_DATA) are not available, "
+    "as on a fresh clone"
+)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """The folder of public dataset samples (shared_data_dir); skips the test where there is none."""
     folder = shared_data_dir()
     if folder is None:
-        pytest.skip("public dataset samples (shared/data) are not available")
+        pytest.skip(SHARED_MISSING)
     return folder
+
+
+@pytest.fixture(scope="session")
+def shared_botan_train(shared_data) -> Path:
+    """The local copy of BOTAN's 10 training files at T = 0.44 (shared/data/botan_T0.44_train); skips the
+    test where it is absent. Read-only: copy it before changing anything."""
+    folder = shared_data / "botan_T0.44_train"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} (BOTAN's 10 training files, a sample in shared/data) is not available")
+    return folder
+
+
+@pytest.fixture
+def dataset_cache(tmp_path, monkeypatch) -> Path:
+    """An empty glasspipe cache for one test ($GLASSPIPE_CACHE), so that neither the user's installed
+    datasets nor the test's own leak into other tests; datasets install under its datasets/ folder."""
+    cache = tmp_path / "glasspipe-cache"
+    monkeypatch.setenv("GLASSPIPE_CACHE", str(cache))
+    return cache
 
 
 def random_sequential_addition(n: int, box_length: float, min_distance: float, rng) -> np.ndarray:

@@ -128,3 +128,80 @@ def test_truncated_gsd_is_a_clear_error(tmp_path):
     result = run_cli("energy", str(path), "--engine", "reference")
     assert result.returncode == 2
     assert "config.gsd" in result.stderr and "not readable" in result.stderr
+
+
+# ----------------------------------------------------------------------------- glasspipe download
+
+
+BOTAN_CONFIG = REPO / "configs" / "botan_T0.44.yaml"
+
+
+def test_validate_names_the_download_command_for_missing_data(dataset_cache, capsys):
+    """A fresh clone: the BOTAN config's data are not installed; validate says how to get them, no traceback."""
+    assert main(["validate", str(BOTAN_CONFIG)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("glasspipe validate: error: config key 'source.dataset' = 'botan_T0.44_train'")
+    assert err.rstrip().endswith("run: glasspipe download botan")
+
+
+def test_download_from_installs_and_refuses_a_changed_copy(dataset_cache, monkeypatch, tmp_path, capsys):
+    """`glasspipe download NAME --from DIR` on a synthetic dataset (an injected registry entry): a copy with one
+    byte changed is refused with exit 2 and nothing installed; the intact copy installs and says how to use it."""
+    import dataclasses
+    import hashlib
+
+    from glasspipe import datasets
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    files = []
+    for c in (1, 2):
+        content = bytes(range(256)) * c
+        (copy / f"isoconfig_N64T0.5_{c}_tc07.npz").write_bytes(content)
+        files.append(
+            datasets.DataFile(
+                f"isoconfig_N64T0.5_{c}_tc07.npz", hashlib.sha256(content).hexdigest(), len(content), None
+            )
+        )
+    item = dataclasses.replace(
+        datasets.DATASETS["botan_T0.44_train"], name="toy_train", group="toy", files=tuple(files)
+    )
+    monkeypatch.setitem(datasets.DATASETS, "toy_train", item)
+    good = (copy / files[1].name).read_bytes()
+    (copy / files[1].name).write_bytes(good[:-1] + b"\x00")
+    assert main(["download", "toy", "--from", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "refusing the local copy of dataset 'toy_train'; nothing was installed" in err and files[1].name in err
+    assert datasets.missing_files(item) == [f.name for f in files]
+    (copy / files[1].name).write_bytes(good)
+    assert main(["download", "toy", "--from", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert f"toy_train: 2 file(s) copied from {copy}, sha256 verified, in {dataset_cache}/datasets/toy_train" in out
+    assert "source: {format: botan, dataset: toy_train}" in out
+    assert datasets.missing_files(item) == []
+
+
+def test_download_botan_from_a_copy_then_validate(dataset_cache, shared_botan_train, tmp_path, capsys):
+    """The real BOTAN files: `download botan --from` a copy with one byte changed is refused; from the intact
+    copy it installs the 10 files, and the BOTAN config then validates from the cache."""
+    import shutil
+
+    copy = tmp_path / "botan_T0.44_train"
+    shutil.copytree(shared_botan_train, copy)
+    changed = copy / "isoconfig_N4096T0.44_3_tc07.npz"
+    data = bytearray(changed.read_bytes())
+    data[2_000_000] ^= 0x80
+    changed.write_bytes(bytes(data))
+    assert main(["download", "botan", "--from", str(copy)]) == 2
+    assert "isoconfig_N4096T0.44_3_tc07.npz: sha256" in capsys.readouterr().err
+    assert not (dataset_cache / "datasets" / "botan_T0.44_train").exists()
+    assert main(["download", "botan", "--from", str(shared_botan_train)]) == 0
+    assert "botan_T0.44_train: 10 file(s) copied" in capsys.readouterr().out
+    assert main(["validate", str(BOTAN_CONFIG)]) == 0
+    assert "10 botan files; 5 fold(s)" in capsys.readouterr().out
+
+
+def test_download_rejects_an_unknown_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["download", "glassbench"])
+    assert "invalid choice: 'glassbench'" in capsys.readouterr().err

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, shared_data_dir
 
 from glasspipe import config as cfg
+from glasspipe import datasets
 
 MINIMAL = {"temperatures": [0.7], "n_configurations": 4, "split": {"train": 2, "validation": 1, "test": 1}}
 
@@ -167,11 +170,142 @@ def test_held_out_test_directory_is_only_tested(tmp_path):
     ]
 
 
+def install_for_test(name: str, monkeypatch, tmp_path) -> str:
+    """Install registered dataset ``name`` into the test's cache (the dataset_cache fixture must be active).
+
+    From the copy in shared/data where there is one ('shared'); else, as on a fresh clone, from stand-ins
+    ('stand-ins'): small files of the same names under an injected registry entry. Config validation counts
+    the files and never reads them, so stand-ins check everything a config says except the data themselves.
+    """
+    item = datasets.DATASETS[name]
+    shared = shared_data_dir()
+    if shared is not None and all(datasets._local_copy(shared, item, entry) for entry in item.files):
+        datasets.install_from(item, shared)
+        return "shared"
+    folder = tmp_path / "stand-ins"
+    folder.mkdir()
+    files = []
+    for entry in item.files:
+        content = f"stand-in for {entry.name}".encode()
+        (folder / entry.name).write_bytes(content)
+        files.append(dataclasses.replace(entry, sha256=hashlib.sha256(content).hexdigest(), size=len(content)))
+    stand_in = dataclasses.replace(item, files=tuple(files))
+    monkeypatch.setitem(datasets.DATASETS, name, stand_in)
+    datasets.install_from(stand_in, folder)
+    return "stand-ins"
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_config_is_valid(path):
-    """The configs in configs/ are what users start from; each must pass the same validation as a run."""
+def test_every_shipped_config_is_valid(path, dataset_cache, monkeypatch, tmp_path):
+    """The configs in configs/ are what users start from; each must pass the same validation as a run.
+
+    A config that names a dataset first fails, in the test's empty cache, with the command that gets the
+    data; then passes once that dataset is installed (the shared copy, or stand-ins on a fresh clone)."""
+    name = (yaml.safe_load(path.read_text()).get("source") or {}).get("dataset")
+    if name is not None:
+        group = datasets.DATASETS[name].group
+        with pytest.raises(cfg.ConfigError, match=rf"'source.dataset' = '{name}'.*run: glasspipe download {group}$"):
+            cfg.load_config(path)
+        install_for_test(name, monkeypatch, tmp_path)
     config = cfg.load_config(path)
     assert config["temperatures"]
+    if name is not None:
+        assert cfg.source_files(config) == datasets.installed_files(datasets.DATASETS[name])
+
+
+def _toy_dataset(monkeypatch, tmp_path, n: int = 6, name: str = "toy_botan") -> datasets.Dataset:
+    """A registered stand-in dataset of ``n`` BOTAN-named files (injected into the registry), not installed;
+    its files are in tmp_path/toy-copy for install_from."""
+    folder = tmp_path / "toy-copy"
+    folder.mkdir()
+    files = []
+    for c in range(1, n + 1):
+        fname = f"isoconfig_N4096T0.44_{c}_tc07.npz"
+        content = f"toy {c}".encode()
+        (folder / fname).write_bytes(content)
+        files.append(datasets.DataFile(fname, hashlib.sha256(content).hexdigest(), len(content), url=None))
+    item = datasets.Dataset(name, "botan", "toy", tuple(files), "toy", "tests", "none")
+    monkeypatch.setitem(datasets.DATASETS, name, item)
+    return item
+
+
+def _imported(source: dict) -> dict:
+    return {"temperatures": [0.44], "system": {"n_particles": 4096}, "source": source, "split": {"validation": 1}}
+
+
+def test_source_dataset_resolves_to_the_cache(dataset_cache, monkeypatch, tmp_path):
+    item = _toy_dataset(monkeypatch, tmp_path)
+    datasets.install_from(item, tmp_path / "toy-copy")
+    config = cfg.validate_config(_imported({"format": "botan", "dataset": "toy_botan"}))
+    folder = dataset_cache / "datasets" / "toy_botan"
+    assert cfg.source_files(config) == [folder / f.name for f in item.files]
+    assert config["n_configurations"] == 6 and cfg.n_source(config, "train") == 6
+    assert len(cfg.split_plan(config)) == 5
+    # The dataset adds no key to configs that do not use it (the 'source' section is in every training job's
+    # settings, which Snakemake compares to rerun jobs).
+    assert "dataset" not in cfg.validate_config(MINIMAL)["source"]
+    assert "cache" not in cfg.validate_config(MINIMAL)["source"]
+
+
+def test_source_cache_names_where_download_dest_installed(dataset_cache, monkeypatch, tmp_path):
+    item = _toy_dataset(monkeypatch, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    source = {"format": "botan", "dataset": "toy_botan", "cache": str(elsewhere)}
+    with pytest.raises(
+        cfg.ConfigError,
+        match=rf"not installed in {elsewhere}/toy_botan; run: glasspipe download toy --dest {elsewhere}$",
+    ):
+        cfg.validate_config(_imported(source))
+    datasets.install_from(item, tmp_path / "toy-copy", elsewhere)
+    config = cfg.validate_config(_imported(source))
+    assert cfg.source_files(config)[0] == elsewhere / "toy_botan" / item.files[0].name
+    assert not (dataset_cache / "datasets").exists()
+
+
+def test_an_explicit_train_path_takes_precedence_over_the_dataset(dataset_cache, monkeypatch, tmp_path):
+    """`--config source='{train: DIR}'` merges into a config that names a dataset: the path wins."""
+    _toy_dataset(monkeypatch, tmp_path)
+    train = _botan_like_dir(tmp_path, 8)
+    config = cfg.validate_config(_imported({"format": "botan", "dataset": "toy_botan", "train": str(train)}))
+    assert config["n_configurations"] == 8 and cfg.source_files(config)[0].parent == train
+
+
+def test_an_incomplete_dataset_is_refused_with_the_command(dataset_cache, monkeypatch, tmp_path):
+    item = _toy_dataset(monkeypatch, tmp_path)
+    datasets.install_from(item, tmp_path / "toy-copy")
+    (dataset_cache / "datasets" / "toy_botan" / item.files[3].name).unlink()
+    with pytest.raises(
+        cfg.ConfigError, match=r"'source.dataset' = 'toy_botan'.*1 of its 6 files.*glasspipe download toy"
+    ):
+        cfg.validate_config(_imported({"format": "botan", "dataset": "toy_botan"}))
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"format": "botan", "dataset": "no_such_data"}, r"'source.dataset' = 'no_such_data' is not a registered"),
+        ({"format": "deepmind", "dataset": "botan_T0.44_train"}, r"holds botan files but 'source.format' = 'deepmind'"),
+        ({"format": "botan"}, r"'source.dataset' .* or 'source.train' .* is required"),
+        ({"format": "botan", "dataset": "botan_T0.44_train", "cache": "my cache"}, r"'source.cache' = 'my cache'"),
+        ({"format": "botan", "dataset": ""}, r"'source.dataset' = '' is empty"),
+    ],
+)
+def test_source_dataset_mistakes_name_the_key(source, message, dataset_cache):
+    with pytest.raises(cfg.ConfigError, match=message):
+        cfg.validate_config(_imported(source))
+
+
+def test_a_dataset_with_simulated_data_is_refused():
+    with pytest.raises(cfg.ConfigError, match=r"'source.dataset' = 'botan_T0.44_train' needs 'source.format'"):
+        cfg.validate_config({**MINIMAL, "source": {"dataset": "botan_T0.44_train"}})
+
+
+def test_a_missing_path_into_a_dataset_folder_suggests_the_download(tmp_path):
+    """The old form of the BOTAN config (a relative path into ../shared) on a clone that lacks it."""
+    missing = tmp_path / "shared" / "data" / "botan_T0.44_train"
+    hint = r"no such file or directory; .*run: glasspipe download botan, then give 'source.dataset: botan_T0.44_train'"
+    with pytest.raises(cfg.ConfigError, match=hint):
+        cfg.validate_config(_imported({"format": "botan", "train": str(missing)}))
 
 
 def test_a_model_with_several_targets_is_one_run_per_label():

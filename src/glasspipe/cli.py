@@ -5,6 +5,7 @@ from a config file (``--config config.yaml``), and find their inputs and outputs
 through glasspipe.layout, exactly as the Snakefile declares them. Examples:
 
     glasspipe validate config.yaml
+    glasspipe download botan
     glasspipe equilibrate --config config.yaml --temperature 0.7 --configuration 0
     glasspipe energy results/T0.7/equilibrate/cfg000.gsd --engine lammps
 """
@@ -244,6 +245,19 @@ def _cmd_import(args):
         print(f"{path} -> {out / stem}.gsd, {stem}.labels.parquet (T = {imported.temperature:g}, times {times})")
 
 
+def _cmd_download(args):
+    from glasspipe import datasets
+
+    installed = datasets.download(args.name, dest=args.dest, from_dir=args.from_dir)
+    how = f"copied from {args.from_dir}" if args.from_dir else "downloaded"
+    for name, paths in installed.items():
+        item = datasets.DATASETS[name]
+        print(f"{name}: {len(paths)} file(s) {how}, sha256 verified, in {datasets.dataset_dir(name, args.dest)}")
+        # The config form that finds these files (source.cache only where --dest moved them).
+        cache = f", cache: {Path(args.dest).resolve()}" if args.dest is not None else ""
+        print(f"  use it in a config as  source: {{format: {item.format}, dataset: {name}{cache}}}")
+
+
 def _cmd_verify(args):
     from glasspipe import artifact
 
@@ -281,6 +295,32 @@ def _add_artifact_parsers(sub) -> None:
         help="leave out the replica trajectories (T*/isoconf/*/replica*.gsd); the manifest marks them excluded",
     )
     p.set_defaults(func=_cmd_archive)
+
+
+def _add_download_parser(sub) -> None:
+    """``glasspipe download`` (glasspipe.datasets): fetch or copy a registered dataset, verified by sha256."""
+    from glasspipe import datasets
+
+    names = [*datasets.groups(), *datasets.DATASETS]
+    listing = "; ".join(f"{item.name} ({item.group}): {item.description}" for item in datasets.DATASETS.values())
+    p = sub.add_parser(
+        "download",
+        help="fetch a public dataset that configs name (source.dataset), verify each file's sha256 and install it",
+        description=f"Datasets: {listing}. Installed into DEST/<dataset>/, DEST defaulting to "
+        f"{datasets.default_root()} ($GLASSPIPE_CACHE/datasets, else $XDG_CACHE_HOME/glasspipe/datasets, else "
+        "~/.cache/glasspipe/datasets).",
+    )
+    p.add_argument("name", choices=names, help="a group (botan, deepmind: all its datasets) or one dataset")
+    p.add_argument(
+        "--dest", metavar="DIR", help="install under DIR instead of the cache (then give the config source.cache: DIR)"
+    )
+    p.add_argument(
+        "--from",
+        dest="from_dir",
+        metavar="DIR",
+        help="offline: install from a local copy in DIR (or DIR/<dataset>/) after verifying every file's sha256",
+    )
+    p.set_defaults(func=_cmd_download)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box-length", type=float, help="box edge in sigma_AA (npz formats; default (N / 1.2)^(1/3))")
     p.set_defaults(func=_cmd_import)
     _add_artifact_parsers(sub)
+    _add_download_parser(sub)
     # Transfer across temperatures and learning curves: their subcommands live with their code.
     from glasspipe.learn import learning_curve, transfer
 

@@ -265,23 +265,75 @@ def is_imported(config: dict) -> bool:
     return config.get("source", {}).get("format", SIMULATE) != SIMULATE
 
 
+def source_dataset(config: dict):
+    """The registered dataset (glasspipe.datasets.Dataset) that 'source.dataset' names, or None when the
+    config gives none or overrides it with an explicit 'source.train' path.
+
+    Raises ConfigError naming 'source.dataset' when the name is not registered or its files are of another
+    format than 'source.format'.
+    """
+    from glasspipe import datasets
+
+    source = config["source"]
+    name = source.get("dataset")
+    # An explicit path wins, so that `--config source='{train: DIR}'` still works on a config naming a dataset.
+    if name is None or source.get("train") is not None:
+        return None
+    if name not in datasets.DATASETS:
+        raise ConfigError(
+            f"config key 'source.dataset' = {name!r} is not a registered dataset; choose one of "
+            f"{sorted(datasets.DATASETS)} (glasspipe download --help), or give 'source.train' a path"
+        )
+    item = datasets.DATASETS[name]
+    if source["format"] != item.format:
+        raise ConfigError(
+            f"config key 'source.dataset' = {name!r} holds {item.format} files but 'source.format' = "
+            f"{source['format']!r}; set 'source.format' to {item.format!r}"
+        )
+    return item
+
+
+def _missing_path_hint(path: Path) -> str:
+    """For a missing path whose folder is named like a registered dataset (a config that pointed into a
+    copy the clone lacks): how to install it and name it instead; '' otherwise."""
+    from glasspipe import datasets
+
+    for item in datasets.DATASETS.values():
+        if item.name in path.parts:
+            return (
+                f"; to use the published {item.name} files, run: {datasets.download_command(item)}, then give "
+                f"'source.dataset: {item.name}' instead of a path"
+            )
+    return ""
+
+
 def source_files(config: dict) -> list[Path]:
     """The dataset files of an imported run, configuration index order: the train directory, then test.
 
-    Raises ConfigError naming 'source.train' / 'source.test' when a directory is missing or holds no files
-    of the format.
+    The train files are 'source.train' (a file or a directory) or, without it, the installed files of
+    'source.dataset' (in the registry's order). Raises ConfigError naming 'source.train' / 'source.test' /
+    'source.dataset' when a path is missing, holds no files of the format, or a dataset is not (fully)
+    installed; the last names the command that installs it (glasspipe download ...).
     """
-    from glasspipe import importers
+    from glasspipe import datasets, importers
 
     source = config["source"]
     files: list[Path] = []
+    item = source_dataset(config)
+    if item is not None:
+        problem = datasets.missing_message(item, source.get("cache"))
+        if problem:
+            raise ConfigError(f"config key 'source.dataset' = {item.name!r}: the dataset {problem}")
+        files += datasets.installed_files(item, source.get("cache"))
     for key in ("train", "test"):
         path = source.get(key)
         if path is None:
             continue
         path = Path(path)
         if not path.exists():
-            raise ConfigError(f"config key 'source.{key}' = {str(path)!r}: no such file or directory")
+            raise ConfigError(
+                f"config key 'source.{key}' = {str(path)!r}: no such file or directory{_missing_path_hint(path)}"
+            )
         found = importers.list_files(source["format"], path) if path.is_dir() else [path]
         if not found:
             raise ConfigError(f"config key 'source.{key}' = {str(path)!r} holds no {source['format']} files")
@@ -290,9 +342,14 @@ def source_files(config: dict) -> list[Path]:
 
 
 def n_source(config: dict, key: str) -> int:
-    """Number of dataset files under 'source.train' or 'source.test' (0 when not given)."""
+    """Number of dataset files under 'source.train' or 'source.test' (0 when not given); a registered
+    dataset's count comes from the registry, without looking at the disk."""
     from glasspipe import importers
 
+    if key == "train":
+        item = source_dataset(config)
+        if item is not None:
+            return len(item.files)
     path = config["source"].get(key)
     if path is None:
         return 0
@@ -390,6 +447,11 @@ def settings_from_json(text: str) -> dict:
 def _check_split(config: dict) -> None:
     split = config["split"]
     if not is_imported(config):
+        if config["source"].get("dataset") is not None:
+            raise ConfigError(
+                f"config key 'source.dataset' = {config['source']['dataset']!r} needs 'source.format' set to its "
+                "dataset format (e.g. botan); 'source.format' = 'simulate' imports nothing"
+            )
         if "n_configurations" not in config:
             raise ConfigError("config key 'n_configurations' is required for simulated data (source.format = simulate)")
         if is_cross_validated(config):
@@ -409,8 +471,11 @@ def _check_split(config: dict) -> None:
             )
         return
     source = config["source"]
-    if source.get("train") is None:
-        raise ConfigError(f"config key 'source.train' is required when 'source.format' = {source['format']!r}")
+    if source.get("train") is None and source.get("dataset") is None:
+        raise ConfigError(
+            f"config key 'source.dataset' (a registered dataset: glasspipe download --help) or 'source.train' (a "
+            f"path) is required when 'source.format' = {source['format']!r}"
+        )
     if len(config["temperatures"]) != 1:
         raise ConfigError(
             f"config key 'temperatures' lists {len(config['temperatures'])} values; an imported dataset "
@@ -715,7 +780,7 @@ def fill_defaults(partial: dict) -> dict:
 # (inf passes 'exclusiveMinimum: 0' and would run forever) and paths a shell or Snakemake would misread.
 
 # Config keys that hold a path (dotted); Snakemake puts them into file names and shell commands.
-PATH_KEYS: tuple[str, ...] = ("results_dir", "source.train", "source.test")
+PATH_KEYS: tuple[str, ...] = ("results_dir", "source.train", "source.test", "source.cache")
 # Characters that a shell treats specially (quotes, expansion, separators, globs, redirection), that
 # Snakemake reads as wildcards ({}), or whitespace: refused in PATH_KEYS even though the rules quote paths,
 # because users paste these paths into shells, job scripts and other tools.

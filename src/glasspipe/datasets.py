@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -402,10 +403,12 @@ def fetch(
                         f"files elsewhere ({item.source}) and run: glasspipe download {item.group} --from DIR"
                     ) from None
                 log.info("download of %s failed (%s); resuming", entry.name, err)
+                time.sleep(min(2.0**attempt, 10.0))  # a dropped connection often comes back within seconds
             except ValueError as err:  # pooch: the sha256 differs (the download was deleted)
                 raise DatasetError(
                     f"{entry.url} does not have the registered sha256 {entry.sha256}; nothing was installed for "
-                    f"{entry.name} ({err})"
+                    f"{entry.name} ({err}). The download was deleted: run the command again to fetch it afresh; if "
+                    "it fails again, the published file differs from the registered one"
                 ) from None
         paths.append(Path(path))
     return paths

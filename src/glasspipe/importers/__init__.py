@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import os
 import re
 import zipfile
 from collections.abc import Mapping
@@ -41,6 +43,14 @@ DENSITY_KA = 1.2  # number density of the Kob-Andersen mixture in BOTAN / GlassB
 # Initial positions may spread beyond the box edge by this fraction of L (single-precision rounding in
 # GlassBench files puts particles up to 2e-5 beyond 15.05658); anything more means the box is wrong.
 BOX_FIT_RTOL = 1e-4
+# A coordinate may lie at most this many box lengths from the origin (image flags are int32 in GSD files).
+BOX_MAX_IMAGES = 100
+# Box lengths beyond this are refused: GSD stores the box and positions in single precision.
+MAX_BOX_LENGTH = 1e6
+# An .npz file's arrays may take at most this many times its own size plus NPZ_SLACK bytes once
+# decompressed: real particle data compresses less than 2x; a zip bomb 1000x.
+NPZ_MAX_EXPANSION = 64
+NPZ_SLACK = 64 << 20
 
 
 class DatasetError(ValueError):
@@ -161,21 +171,72 @@ def load(fmt: str, path: str | Path, **options) -> Imported:
 
 # --- validation helpers shared by the format modules ------------------------------------------------
 def read_npz(path: Path, raw: bytes) -> dict[str, np.ndarray]:
-    """All arrays of an .npz archive (never unpickling object arrays); DatasetError if unreadable."""
+    """All arrays of an .npz archive (bytes ``raw`` of the file ``path``), by key ('types' for types.npy).
+
+    Each member's .npy header is read and checked before any data: plain numeric dtype (bool, int, uint,
+    float, complex; never objects, so nothing is unpickled), a shape whose size matches the member's length
+    exactly, and all members together at most NPZ_MAX_EXPANSION times the file's size plus NPZ_SLACK bytes
+    (a zip bomb, or a header declaring a huge shape, is refused before anything is allocated). Members that
+    are not .npy files are ignored. Raises DatasetError naming the file (and the key) otherwise.
+    """
+    if raw.startswith(b"\x93NUMPY"):
+        raise DatasetError(f"{path}: is a single .npy array, not an .npz archive of named arrays")
+    arrays: dict[str, np.ndarray] = {}
+    budget = NPZ_MAX_EXPANSION * len(raw) + NPZ_SLACK
+    key = None
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise DatasetError(f"{path}: is a single .npy array, not an .npz archive of named arrays")
-            return {key: archive[key] for key in archive.files}
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                key = info.filename[: -len(".npy")]
+                if key in arrays:
+                    raise DatasetError(f"{path}: key '{key}' appears twice in the archive")
+                budget -= info.file_size
+                if budget < 0:
+                    raise DatasetError(
+                        f"{path}: key '{key}': the archive's members would expand beyond {NPZ_MAX_EXPANSION} times "
+                        "the file's size; refused (a real dataset file is not that compressible)"
+                    )
+                with archive.open(info) as member:
+                    arrays[key] = _read_npy_member(member, info.file_size, key, path)
     except DatasetError:
         raise
-    except AttributeError as err:  # np.load returned a plain array (no context manager support)
-        raise DatasetError(f"{path}: is not an .npz archive ({err})") from err
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+    # zipfile, zlib, bz2, lzma and numpy's header parser raise many kinds on corrupt bytes (BadZipFile,
+    # zlib.error, EOFError, ValueError, NotImplementedError for unknown methods, RuntimeError for encrypted
+    # members, ...); for the caller they all mean one thing.
+    except Exception as err:
+        where = "" if key is None else f" (key '{key}')"
         raise DatasetError(
-            f"{path}: not a readable .npz archive ({type(err).__name__}: {err}); the file is truncated, corrupt or "
-            "of another kind"
+            f"{path}: not a readable .npz archive{where} ({type(err).__name__}: {str(err)[:200]}); the file is "
+            "truncated, corrupt or of another kind"
         ) from err
+    return arrays
+
+
+def _read_npy_member(member, file_size: int, key: str, path: Path) -> np.ndarray:
+    """One .npy member of an archive, its header checked against its length before the data is read."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise DatasetError(f"{path}: key '{key}' has .npy format version {version}; expected 1.0 or 2.0")
+    if dtype.kind not in "biufc" or dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
+        raise DatasetError(f"{path}: key '{key}' has dtype {dtype}; a dataset array holds plain numbers")
+    nbytes = math.prod(shape) * dtype.itemsize
+    header = member.tell()
+    if header + nbytes != file_size:
+        raise DatasetError(
+            f"{path}: key '{key}' declares shape {shape} of {dtype} ({nbytes} bytes) but the member holds "
+            f"{file_size - header} bytes of data"
+        )
+    data = member.read(nbytes)
+    # Reading past the end makes zipfile check the member's CRC; it must find nothing more.
+    if len(data) != nbytes or member.read(1):
+        raise DatasetError(f"{path}: key '{key}' is truncated or longer than its header says")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
 
 
 def require(data: Mapping, key: str, path: Path, what: str) -> object:
@@ -188,19 +249,38 @@ def require(data: Mapping, key: str, path: Path, what: str) -> object:
 
 
 def float_array(value, key: str, path: Path, shape: tuple) -> np.ndarray:
-    """``value`` as a finite float64 array of ``shape`` (None entries match any size)."""
+    """``value`` (real numbers: ints or floats, in an array or nested lists) as a finite float64 array of
+    ``shape`` (None entries match any size). Strings, booleans, complex numbers and objects are refused
+    rather than converted (np.asarray would turn '1.5' into 1.5 and drop imaginary parts)."""
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise DatasetError(f"{path}: key '{key}' is not a numeric array ({err})") from err
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged nested lists
+        raise DatasetError(f"{path}: key '{key}' is not a regular numeric array ({str(err)[:200]})") from err
+    if array.dtype.kind not in "iuf":
+        raise DatasetError(f"{path}: key '{key}' has dtype {array.dtype}, expected real numbers (int or float)")
     check_shape(array, key, path, shape)
+    array = array.astype(np.float64, copy=False)
     bad = ~np.isfinite(array)
     if bad.any():
         raise DatasetError(f"{path}: key '{key}' holds {int(bad.sum())} non-finite values (NaN or inf)")
     return array
 
 
+def positive_number(value, what: str, path: Path) -> float:
+    """``value`` as a finite float > 0 (a temperature, a time, a length); DatasetError naming ``what``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating | str):
+        raise DatasetError(f"{path}: {what} is a {type(value).__name__}, expected a positive number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise DatasetError(f"{path}: {what} = {str(value)[:40]!r} is not a number") from err
+    if not (np.isfinite(number) and number > 0):
+        raise DatasetError(f"{path}: {what} = {number} must be a finite number > 0")
+    return number
+
+
 def check_shape(array: np.ndarray, key: str, path: Path, shape: tuple) -> None:
+    """DatasetError naming the file and key unless ``array`` has ``shape`` (None entries match any size)."""
     ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape, strict=True))
     if not ok:
         expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
@@ -231,9 +311,11 @@ def default_box_length(n_particles: int, density: float = DENSITY_KA) -> float:
 
 
 def check_box(positions: np.ndarray, box_length: float, key: str, path: Path) -> None:
-    """Refuse a box the particles do not fit: their spread along an axis may exceed L by BOX_FIT_RTOL only."""
-    if not (np.isfinite(box_length) and box_length > 0):
-        raise DatasetError(f"{path}: box length {box_length} is not a positive number")
+    """Refuse a box the particles do not fit: their spread along an axis may exceed L by BOX_FIT_RTOL only,
+    and no coordinate may lie more than BOX_MAX_IMAGES box lengths from the origin (image flags are int32,
+    and a far-off box image means the coordinates are wrong). L must be in (0, MAX_BOX_LENGTH]."""
+    if not (np.isfinite(box_length) and 0 < box_length <= MAX_BOX_LENGTH):
+        raise DatasetError(f"{path}: box length {box_length} is not a positive number up to {MAX_BOX_LENGTH:g}")
     spread = positions.max(axis=0) - positions.min(axis=0)
     worst = int(np.argmax(spread))
     if spread[worst] > box_length * (1.0 + BOX_FIT_RTOL):
@@ -242,6 +324,25 @@ def check_box(positions: np.ndarray, box_length: float, key: str, path: Path) ->
             f"than the box length {box_length:.6g}; the box is wrong for this file (density "
             f"{len(positions) / box_length**3:.4g} with this box)"
         )
+    farthest = float(np.abs(positions).max())
+    if farthest > BOX_MAX_IMAGES * box_length:
+        raise DatasetError(
+            f"{path}: key '{key}': a coordinate is {farthest:.6g} from the origin, more than {BOX_MAX_IMAGES} box "
+            f"lengths ({box_length:.6g}); the positions or the box are wrong for this file"
+        )
+
+
+def checked_distances(targets: np.ndarray, initial: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """|targets - initial| over the last axis (no minimum image: the target positions are unwrapped), finite.
+
+    targets: (..., N, 3) positions; initial: (N, 3). Returns (..., N). Coordinates that are finite but so far
+    apart that the distance overflows are refused (DatasetError naming the file and key).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        distances = np.linalg.norm(targets - initial, axis=-1)
+    if not np.all(np.isfinite(distances)):
+        raise DatasetError(f"{path}: key '{key}': displacements overflow (positions of order 1e150 or more)")
+    return distances
 
 
 def snapshot_from(positions: np.ndarray, typeid: np.ndarray, box_length: float) -> Snapshot:
@@ -252,8 +353,16 @@ def snapshot_from(positions: np.ndarray, typeid: np.ndarray, box_length: float) 
 def option_times(times, path: Path, n_times: int | None = None) -> np.ndarray:
     """Label times given as an option: positive, finite, strictly ascending, ``n_times`` of them if set."""
     array = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    if array.ndim != 1 or not np.all(np.isfinite(array)) or np.any(array <= 0) or np.any(np.diff(array) <= 0):
-        raise DatasetError(f"{path}: option 'times' = {array.tolist()} must be positive and strictly ascending")
+    if (
+        array.ndim != 1
+        or array.size == 0
+        or not np.all(np.isfinite(array))
+        or np.any(array <= 0)
+        or np.any(np.diff(array) <= 0)
+    ):
+        raise DatasetError(
+            f"{path}: option 'times' = {array.tolist()} must be one or more positive, strictly ascending times"
+        )
     if n_times is not None and len(array) != n_times:
         raise DatasetError(f"{path}: option 'times' gives {len(array)} times but the file holds labels at {n_times}")
     return array
@@ -267,7 +376,7 @@ def temperature_option(path: Path, options: dict) -> float:
         if found is None:
             raise DatasetError(f"{path}: the name gives no temperature (T0.44); pass the 'temperature' option")
         temperature = found
-    return float(temperature)
+    return positive_number(temperature, "the temperature", path)
 
 
 def number_in_name(path: Path, pattern: str) -> str | None:
@@ -376,8 +485,9 @@ def write_imported(
 
     ``metadata`` (e.g. the pipeline's configuration index and settings) is added to every file's metadata.
 
-    Everything is computed before the first file is written, and each file is written atomically (a
-    temporary file renamed into place), so a failure leaves no partial output.
+    Everything is computed before the first file is written, and the files appear together or not at all:
+    each is written to a temporary name beside its destination, and only when all are complete are they
+    renamed into place; a failure removes the temporary files, so it leaves no partial output.
     """
     from glasspipe.io.gsd_io import write_gsd
     from glasspipe.io.tables import write_table
@@ -389,10 +499,26 @@ def write_imported(
     table = labels_table(imported)
     table_meta = {**labels_metadata(imported), **(metadata or {})}
     meta = {**gsd_metadata(imported), **(metadata or {})}
+    writers = [
+        (configuration_out, lambda tmp: write_gsd(tmp, [imported.snapshot], metadata=meta)),
+        (labels_out, lambda tmp: write_table(table, tmp, metadata=table_meta)),
+    ]
     if inherent_out is not None:
-        write_gsd(inherent_out, [imported.inherent], metadata={**meta, "structure": "inherent"})
-    write_gsd(configuration_out, [imported.snapshot], metadata=meta)
-    write_table(table, labels_out, metadata=table_meta)
+        inherent_meta = {**meta, "structure": "inherent"}
+        writers.append((inherent_out, lambda tmp: write_gsd(tmp, [imported.inherent], metadata=inherent_meta)))
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for final, write in writers:
+            final = Path(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.importing")
+            staged.append((tmp, final))
+            write(tmp)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
 # The format modules register themselves on import (they need the names above).

@@ -31,6 +31,7 @@ from glasspipe.importers import (
     Imported,
     Importer,
     check_box,
+    checked_distances,
     default_box_length,
     float_array,
     number_in_name,
@@ -113,7 +114,7 @@ class BotanImporter(Importer):
                 )
             time = float(grid[int(index) - 1])
 
-        distances = np.linalg.norm(replicas - initial[None], axis=-1)[:, None, :]  # (R, 1, N)
+        distances = checked_distances(replicas, initial, "positions", path)[:, None, :]  # (R, 1, N)
         configuration = number_in_name(path, r"_(\d+)_tc") or number_in_name(path, r"cfg(\d+)")
         return Imported(
             snapshot=snapshot_from(initial, typeid, box_length),

@@ -134,6 +134,8 @@ class GlassBenchImporter(Importer):
         temperature = temperature_option(path, options)
 
         n_times = md_prop.shape[0]
+        if n_times == 0:
+            raise DatasetError(f"{path}: key 'md_prop' has shape {md_prop.shape}: labels at no time")
         if "times" in options:
             times = option_times(options["times"], path, n_times)
         else:

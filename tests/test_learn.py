@@ -9,6 +9,7 @@ must not.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import numpy as np
@@ -340,6 +341,115 @@ def test_checkpoint_with_other_settings_is_not_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "save", original)
     train_bapst(train, validation, {**settings, "learning_rate": 1e-3}, R_CUT, seed=5, out_dir=tmp_path)
     assert read_table(tmp_path / "train_log.parquet")["epoch"].tolist() == [1, 2]
+
+
+# ----------------------------------------------------------------------------- one trainer, three networks
+
+# Small settings of each network that trains through glasspipe.learn.trainer: the Bapst GN and the MLP with
+# one network per label time (two independently selected networks), se3 with one.
+NETWORKS = {
+    "bapst": {"hidden": 8, "n_message_passing": 1, "device": "cpu"},
+    "se3": {"channels": 4, "n_layers": 1, "l_max": 1, "radial_neurons": 8, "device": "cpu"},
+    "mlp": {"encoder_sizes": [8], "decoder_sizes": [8], "multi_time_head": False, "batch_size": 64},
+}
+
+
+def _train_network(model: str, train, validation, settings: dict, out_dir) -> None:
+    """Train the Bapst GN, se3 or the MLP through its public entry point (seed 5)."""
+    if model == "mlp":
+        from glasspipe.learn.mlp import train_mlp
+
+        train_mlp(train, validation, settings, 5, out_dir)
+    elif model == "se3":
+        se3 = pytest.importorskip("glasspipe.learn.se3")  # needs e3nn
+        se3.train_se3(train, validation, settings, R_CUT, 5, out_dir)
+    else:
+        train_bapst(train, validation, settings, R_CUT, 5, out_dir)
+
+
+def _small_split():
+    return [synthetic_sample(c, n=64) for c in range(3)], [synthetic_sample(100, n=64)]
+
+
+@pytest.mark.parametrize("model", list(NETWORKS))
+def test_each_network_resumes_to_the_bits_of_an_uninterrupted_run(model, tmp_path, monkeypatch, caplog):
+    """A run killed after epoch 2 of 4 (checkpoint written, then the job dies) and called again resumes from
+    its checkpoint and ends with exactly the weights, training log and hparams of a run never killed: the
+    same random numbers (numpy or torch generator, torch's global state) and the same float operations."""
+    train, validation = _small_split()
+    settings = {**NETWORKS[model], "epochs": 4}
+    if model != "mlp":
+        settings["lr_schedule"] = "cosine"  # the schedule must resume at the right step too
+    _train_network(model, train, validation, settings, tmp_path / "straight")
+
+    original = checkpoint.save
+
+    def dying_after_two(path, state):
+        original(path, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(checkpoint, "save", dying_after_two)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        _train_network(model, train, validation, settings, out)
+    assert (out / "checkpoint.pt").exists() and not (out / "train_log.parquet").exists()
+    monkeypatch.setattr(checkpoint, "save", original)
+    with caplog.at_level(logging.INFO):
+        _train_network(model, train, validation, settings, out)
+    assert (
+        f"{model}: resuming from" in caplog.text and f"{model} training: 4 epochs to run, resuming at 2" in caplog.text
+    )
+    assert not (out / "checkpoint.pt").exists()
+
+    resumed = torch.load(out / "model.pt", weights_only=True)
+    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+    assert list(resumed) == list(straight) and all(torch.equal(resumed[k], straight[k]) for k in straight)
+    columns = ["epoch", "train_loss", "validation_pearson"]  # wall_s differs
+    pd.testing.assert_frame_equal(
+        read_table(out / "train_log.parquet")[columns],
+        read_table(tmp_path / "straight" / "train_log.parquet")[columns],
+        check_exact=True,
+    )
+    hparams = [json.loads((d / "hparams.json").read_text()) for d in (out, tmp_path / "straight")]
+    for h in hparams:
+        h.pop("wall_s")
+    assert hparams[0] == hparams[1]
+
+
+@pytest.mark.parametrize("model", list(NETWORKS))
+def test_each_network_stops_early_when_asked_and_reports_progress(model, tmp_path, caplog):
+    """At a learning rate of 1e-30 the float32 weights never move, so the validation Pearson never improves
+    after epoch 1. With patience 1 training stops before epoch 3 of 5, keeping epoch 1 (for each network of
+    the Bapst GN and the MLP), and the progress meter says so. Without the key the Bapst GN and the MLP
+    train every epoch (their default is no early stopping); so does se3, whose default patience is 20."""
+    train, validation = _small_split()
+    frozen = {**NETWORKS[model], "epochs": 5, "learning_rate": 1e-30}
+    if model != "mlp":
+        frozen["lr_schedule"] = "constant"
+    caplog.set_level(logging.INFO)
+    _train_network(model, train, validation, {**frozen, "patience": 1}, tmp_path / "stopped")
+    log = read_table(tmp_path / "stopped" / "train_log.parquet")
+    assert log["epoch"].tolist() == [1, 2] and log["validation_pearson"].nunique() == 1
+    hparams = json.loads((tmp_path / "stopped" / "hparams.json").read_text())
+    assert np.all(np.asarray(hparams["best_epoch"]) == 1)
+    assert f"{model}: early stop, no validation improvement for 1 epochs" in caplog.text
+    assert f"{model} training: 5 epochs to run" in caplog.text
+    assert f"{model} training: stopped at 2/5 (early stop" in caplog.text
+
+    caplog.clear()
+    _train_network(model, train, validation, frozen, tmp_path / "default")
+    assert read_table(tmp_path / "default" / "train_log.parquet")["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert f"{model} training: done, 5 epochs in" in caplog.text and "early stop" not in caplog.text
+    # No patience asked: hparams record none (as before the option existed), except se3's own default.
+    assert ("patience" in json.loads((tmp_path / "default" / "hparams.json").read_text())) == (model == "se3")
+
+
+def test_patience_must_be_a_positive_integer_or_null(tmp_path):
+    train, validation = _small_split()
+    for model in ("bapst", "mlp"):
+        with pytest.raises(ValueError, match=rf"models\.{model}\.patience"):
+            _train_network(model, train, validation, {**NETWORKS[model], "patience": 0}, tmp_path)
 
 
 def test_predict_checks_cutoff_and_times(tmp_path):

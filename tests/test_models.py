@@ -10,6 +10,7 @@ exp(-(r_ij / 1.2)^2) at time 10, plus small noise.
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -217,6 +218,37 @@ def test_mlp_one_network_per_time_and_shuffled_control(tmp_path):
     assert np.all(np.abs(_a_pearson_per_time(predict("mlp", tmp_path / "shuffled", test))) < 0.25)
 
 
+def test_mlp_checkpoint_fingerprint_covers_the_descriptors(tmp_path, monkeypatch, caplog):
+    """The MLP reads descriptors: a run killed after epoch 1 resumes on the same data, and starts over when
+    a descriptor changed (its checkpoint's data hash covers them)."""
+    from glasspipe.learn import checkpoint
+
+    train, validation, _ = _split()
+    settings = {"epochs": 2, "batch_size": 512}
+    original = checkpoint.save
+
+    def dying(path, state):
+        original(path, state)
+        raise KeyboardInterrupt("killed")
+
+    def killed_then_again(samples):
+        monkeypatch.setattr(checkpoint, "save", dying)
+        with pytest.raises(KeyboardInterrupt):
+            train_mlp(train, validation, settings, 1, tmp_path)
+        monkeypatch.setattr(checkpoint, "save", original)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            train_mlp(samples, validation, settings, 1, tmp_path)
+        return caplog.text
+
+    assert "mlp: resuming from" in killed_then_again(train)
+    changed = [synthetic(c) for c in range(6)]
+    changed[0].descriptors = changed[0].descriptors.copy()
+    changed[0].descriptors[0, 0] += 1.0
+    text = killed_then_again(changed)
+    assert "other settings or data" in text and "resuming" not in text
+
+
 def test_ridge_learns_a_known_function_of_structure(tmp_path):
     train, validation, test = _split()
     train_ridge(train, validation, {"alphas": [0.01, 1.0, 100.0]}, tmp_path)
@@ -224,7 +256,7 @@ def test_ridge_learns_a_known_function_of_structure(tmp_path):
 
 
 def test_cosine_schedule_decays_to_zero():
-    from glasspipe.learn.train import scheduled_learning_rate
+    from glasspipe.learn.trainer import scheduled_learning_rate
 
     assert scheduled_learning_rate(1e-3, "constant", 50, 100) == 1e-3
     assert scheduled_learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)

@@ -93,6 +93,28 @@ def test_done_line_once_and_rate_of_this_run_only(records):
     assert meter.finished
 
 
+def test_a_loop_that_stops_early_says_so_once(records):
+    """stop(reason): training stopped by early stopping ends the meter with the reason and the work done,
+    instead of the done line; later updates and stops add nothing, and a finished meter ignores stop."""
+    clock = FakeClock()
+    meter = pg.Progress("se3 training", 10, "epochs", interval_s=1000, clock=clock, stream=io.StringIO())
+    clock.t += 8.0
+    meter.update(4)
+    meter.stop("early stop after 2 epochs without a better validation Pearson")
+    meter.update(5)
+    meter.stop("again")
+    assert records() == [
+        "se3 training: 10 epochs to run",
+        "se3 training: stopped at 4/10 (early stop after 2 epochs without a better validation Pearson),"
+        " 4 epochs in 8s (0.5 epochs/s)",
+    ]
+    assert meter.finished
+    done = pg.Progress("x", 2, "epochs", interval_s=1000, clock=clock, stream=io.StringIO())
+    done.update(2)
+    done.stop("nothing left to train")
+    assert records()[-1].startswith("x: done, 2 epochs")
+
+
 def test_resumed_work_restarts_the_rate():
     clock = FakeClock()
     meter = pg.Progress("isoconf", 400, interval_s=1000, clock=clock, stream=io.StringIO())

@@ -20,6 +20,7 @@ from glasspipe.learn import checkpoint, se3  # noqa: E402
 from glasspipe.learn.data import Sample, build_graph  # noqa: E402
 from glasspipe.learn.models import count_parameters, cube_symmetries  # noqa: E402
 from glasspipe.learn.predict import predict  # noqa: E402
+from glasspipe.learn.trainer import data_hash  # noqa: E402
 
 R_CUT = 2.0
 DENSITY = 1.2
@@ -270,11 +271,11 @@ def test_checkpoint_fingerprint_covers_the_labels(tmp_path, monkeypatch, caplog)
     """A run killed after epoch 1 resumes with the same data, and starts over when the labels changed."""
     train = [synthetic(30, n=80)]
     settings = {**TINY, "epochs": 3}
-    assert se3.data_hash(train) == se3.data_hash([synthetic(30, n=80)])
+    assert data_hash(train) == data_hash([synthetic(30, n=80)])
     changed = synthetic(30, n=80)
     changed.targets = changed.targets.copy()
     changed.targets[0, 0] += 1.0
-    assert se3.data_hash([changed]) != se3.data_hash(train)
+    assert data_hash([changed]) != data_hash(train)
 
     original_save = checkpoint.save
 

@@ -7,7 +7,8 @@ reads a clock). At most once per ``interval_s`` of wall time it logs one line th
 
     equilibrate T=0.8: 45.0% (90000/200000 steps), 1234 steps/s, elapsed 1m13s, ETA 1m29s
 
-and one line when the loop is done. The rate is the average since the meter started, in the loop's unit per
+and one line when the loop is done (or, for a loop that ends early, e.g. training stopped on its validation
+score, one line from ``stop(reason)``). The rate is the average since the meter started, in the loop's unit per
 second (work reused from a checkpoint does not count, see ``update(..., resumed=True)``); the ETA is the
 work left divided by that rate. When stderr is a terminal, a bar redrawn in place (at most every
 ``BAR_INTERVAL_S``) replaces the periodic lines, and log records from elsewhere clear it before they print.
@@ -184,6 +185,12 @@ class Progress:
             self._logger.info("%s", self.message(now))
             self._last_line = now
 
+    def stop(self, reason: str) -> None:
+        """The loop ends before ``total`` (e.g. early stopping): one last line with ``reason`` instead of the
+        done line, and the bar is cleared. Nothing happens when the meter has already finished."""
+        if not self.finished:
+            self._finish(self._clock(), reason)
+
     # --- the bar on a terminal ---
     def _draw_bar(self, now: float) -> None:
         e = self.estimate(now)
@@ -213,16 +220,22 @@ class Progress:
                     self._filters.append((handler, bar_filter))
             logger = logger.parent if logger.propagate else None
 
-    def _finish(self, now: float) -> None:
+    def _finish(self, now: float, reason: str | None = None) -> None:
         self.finished = True
         self._clear_bar()
         for handler, bar_filter in self._filters:
             handler.removeFilter(bar_filter)
         self._filters = []
         e = self.estimate(now)
+        ended = (
+            "done"
+            if reason is None
+            else f"stopped at {_format_amount(self.done)}/{_format_amount(self.total)} ({reason})"
+        )
         self._logger.info(
-            "%s: done, %s %s in %s (%s %s/s)",
+            "%s: %s, %s %s in %s (%s %s/s)",
             self.label,
+            ended,
             _format_amount(self.done - self._start),
             self.unit,
             format_duration(now - self._t0),

@@ -13,30 +13,27 @@ loss terms on the spatial correlations of the prediction are not reproduced.
 The model reads :attr:`Sample.descriptors` (whatever the structure stage computed: radial g(r) bins, or
 coarse-grained descriptors of the thermal or the inherent structure) and nothing else.
 
-Training: Adam on mini-batches of A particles pooled over the training configurations, a fixed number of
-epochs; after each epoch the mean over validation configurations of the per-configuration Pearson
-correlation (A particles) is computed per time and the best epoch is kept (per network). Files written
-to ``out_dir``: ``model.pt`` (state dict), ``hparams.json`` (sizes, feature names and both
-standardisations) and ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s). Training takes
-seconds, so there is no checkpoint.
+Training (:class:`MLPTask`, through :mod:`glasspipe.learn.trainer`): Adam on mini-batches of A particles
+pooled over the training configurations (shuffled by a torch Generator seeded with the training seed), a
+fixed number of epochs, or fewer with ``patience`` (early stopping; default None: never); after each epoch
+the mean over validation configurations of the per-configuration Pearson correlation (A particles) is
+computed per time and the best epoch is kept (per network). Files written to ``out_dir``: ``model.pt``
+(state dict), ``hparams.json`` (sizes, feature names and both standardisations) and ``train_log.parquet``
+(epoch, train_loss, validation_pearson, wall_s); ``checkpoint.pt`` after every epoch while training, so a
+killed run resumes (see the trainer).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import platform
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from glasspipe.io.atomic import atomic_path, write_json
-from glasspipe.io.tables import write_table
+from glasspipe.learn import trainer
 from glasspipe.learn.data import Sample, check_consistent
 from glasspipe.learn.registry import read_hparams
 from glasspipe.learn.weights import importance_weights, weighting_settings
@@ -44,7 +41,6 @@ from glasspipe.learn.weights import importance_weights, weighting_settings
 logger = logging.getLogger(__name__)
 
 A_TYPEID = 0
-LOG_COLUMNS = ["epoch", "train_loss", "validation_pearson", "wall_s"]
 MLP_DEFAULTS = {
     "encoder_sizes": [10],
     "bottleneck": 2,
@@ -54,6 +50,8 @@ MLP_DEFAULTS = {
     "weight_decay": 0.0,
     "batch_size": 256,
     "epochs": 100,
+    # Early stopping (glasspipe.learn.trainer): epochs without a better validation Pearson; None: never.
+    "patience": None,
 }
 
 
@@ -69,6 +67,7 @@ def mlp_settings(settings: dict) -> dict:
         "weight_decay": float(merged["weight_decay"]),
         "batch_size": int(merged["batch_size"]),
         "epochs": int(merged["epochs"]),
+        "patience": trainer.patience_setting(merged["patience"], "models.mlp.patience"),
     }
 
 
@@ -142,6 +141,100 @@ def _pearson_columns(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, (p * t).sum(axis=0) / denominator, np.nan)
 
 
+class MLPTask(trainer.Task):
+    """The bottleneck MLP for :func:`glasspipe.learn.trainer.fit`: standardised descriptors and targets of the
+    training A particles, mini-batches of them, the network and its loss."""
+
+    name = "mlp"
+    inputs = "descriptors"
+
+    def __init__(self, train: list[Sample], validation: list[Sample], settings: dict, seed: int):
+        opts = mlp_settings(settings)
+        self.opts, self.settings, self.seed = opts, settings, int(seed)
+        self.train, self.validation = train, validation
+        self.times = train[0].times
+        self.n_outputs = len(self.times)
+        x_train, y_train = _a_arrays(train)
+        if len(x_train) == 0:
+            raise ValueError("the training configurations hold no A particles")
+        feature_mean, feature_std = x_train.mean(axis=0), x_train.std(axis=0)
+        self.feature_mean, self.feature_std = feature_mean, np.where(feature_std > 0, feature_std, 1.0)
+        target_mean, target_std = y_train.mean(axis=0), y_train.std(axis=0)
+        self.target_mean, self.target_std = target_mean, np.where(target_std > 0, target_std, 1.0)
+        self.x = self.features(x_train)
+        self.y = torch.as_tensor((y_train - self.target_mean) / self.target_std, dtype=torch.float32)
+        # Importance weights of the loss (models.mlp.loss_weighting, glasspipe.learn.weights; None when alpha = 0).
+        weighting = weighting_settings(settings, "models.mlp")
+        self.weights = None
+        if weighting["alpha"] > 0:
+            w = importance_weights(y_train, weighting["alpha"], weighting["n_bins"], weighting["max_weight"])
+            self.weights = torch.as_tensor(w.reshape(len(y_train), -1), dtype=torch.float32)
+        self.validation_sets = [
+            (self.features(s.descriptors[s.typeid == A_TYPEID]), s.targets[s.typeid == A_TYPEID]) for s in validation
+        ]
+        self.rng = torch.Generator().manual_seed(self.seed)  # the order of the mini-batches
+        self.epochs, self.patience = opts["epochs"], opts["patience"]
+        self.learning_rate, self.weight_decay = opts["learning_rate"], opts["weight_decay"]
+        self.fingerprint = opts
+
+    def features(self, x: np.ndarray) -> torch.Tensor:
+        """Descriptors standardised with the training A particles' mean and std, float32."""
+        return torch.as_tensor((x - self.feature_mean) / self.feature_std, dtype=torch.float32)
+
+    def build(self) -> BottleneckMLP:
+        opts = self.opts
+        return BottleneckMLP(
+            self.x.shape[1],
+            self.n_outputs,
+            opts["encoder_sizes"],
+            opts["bottleneck"],
+            opts["decoder_sizes"],
+            opts["multi_time_head"],
+        )
+
+    def networks(self, model: BottleneckMLP) -> list[str]:
+        # Without multi_time_head one stack per label time, each keeping its own best epoch.
+        return [""] if len(model.stacks) == 1 else [f"stacks.{t}." for t in range(len(model.stacks))]
+
+    def batches(self):
+        return torch.randperm(len(self.x), generator=self.rng).split(self.opts["batch_size"])
+
+    def loss(self, model: BottleneckMLP, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = None if self.weights is None else self.weights[batch]
+        loss = trainer.mean_squared_error(model(self.x[batch]), self.y[batch], weights)
+        # Logged per A particle: the batch's mean loss times its size (summed in float64).
+        return loss, loss.detach().double() * len(batch)
+
+    def epoch_loss(self, total: float) -> float:
+        return total / len(self.x) / self.n_outputs
+
+    def validate(self, model: BottleneckMLP) -> np.ndarray:
+        model.eval()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scores = [_pearson_columns(model(xv).double().numpy(), yv) for xv, yv in self.validation_sets]
+            per_time = np.nanmean(np.stack(scores), axis=0) if scores else np.full(self.n_outputs, np.nan)
+        model.train()
+        return per_time
+
+    def hparams(self, model: BottleneckMLP, result: trainer.Result) -> dict:
+        return {
+            "model": "mlp",
+            "model_class": "glasspipe.learn.mlp.BottleneckMLP",
+            **model.hparams(),
+            "times": [float(t) for t in self.times],
+            "feature_names": list(self.train[0].descriptor_names),
+            "feature_mean": self.feature_mean.tolist(),
+            "feature_std": self.feature_std.tolist(),
+            "target_mean": np.asarray(self.target_mean).tolist(),
+            "target_std": np.asarray(self.target_std).tolist(),
+            "best_epoch": result.best_epochs,
+            "best_validation_pearson": result.best_pearsons,
+            "settings": trainer.recorded_settings(self.opts),
+            **trainer.provenance(self.seed, self.train, self.validation, result),
+        }
+
+
 def train_mlp(
     train: list[Sample],
     validation: list[Sample],
@@ -149,130 +242,16 @@ def train_mlp(
     seed: int,
     out_dir: str | Path,
 ) -> None:
-    """Train the bottleneck MLP on the descriptors of the A particles (see the module docstring).
+    """Train the bottleneck MLP on the descriptors of the A particles (see the module docstring); resumes from
+    ``out_dir/checkpoint.pt``.
 
     settings: ``config['models']['mlp']`` (keys and defaults in :data:`MLP_DEFAULTS`).
     """
-    out_dir = Path(out_dir)
     if not train:
         raise ValueError("MLP training needs at least one training configuration")
     train, validation = list(train), list(validation)
     check_consistent(train + validation, need_descriptors=True)
-    opts = mlp_settings(settings)
-    times = train[0].times
-    n_outputs = len(times)
-    x_train, y_train = _a_arrays(train)
-    if len(x_train) == 0:
-        raise ValueError("the training configurations hold no A particles")
-    feature_mean, feature_std = x_train.mean(axis=0), x_train.std(axis=0)
-    feature_std = np.where(feature_std > 0, feature_std, 1.0)
-    target_mean, target_std = y_train.mean(axis=0), y_train.std(axis=0)
-    target_std = np.where(target_std > 0, target_std, 1.0)
-
-    def features(x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor((x - feature_mean) / feature_std, dtype=torch.float32)
-
-    x = features(x_train)
-    y = torch.as_tensor((y_train - target_mean) / target_std, dtype=torch.float32)
-    # Importance weights of the loss (models.mlp.loss_weighting, glasspipe.learn.weights; None when alpha = 0).
-    weighting = weighting_settings(settings, "models.mlp")
-    weights = None
-    if weighting["alpha"] > 0:
-        w = importance_weights(y_train, weighting["alpha"], weighting["n_bins"], weighting["max_weight"])
-        weights = torch.as_tensor(w.reshape(len(y_train), -1), dtype=torch.float32)
-    validation_sets = [
-        (features(s.descriptors[s.typeid == A_TYPEID]), s.targets[s.typeid == A_TYPEID]) for s in validation
-    ]
-    torch.manual_seed(int(seed))
-    generator = torch.Generator().manual_seed(int(seed))
-    model = BottleneckMLP(
-        x.shape[1],
-        n_outputs,
-        opts["encoder_sizes"],
-        opts["bottleneck"],
-        opts["decoder_sizes"],
-        opts["multi_time_head"],
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"], weight_decay=opts["weight_decay"])
-    n_groups = len(model.stacks)
-    best = [{"state": None, "epoch": 0, "pearson": float("nan")} for _ in range(n_groups)]
-    rows = []
-    from glasspipe.progress import Progress
-
-    meter = Progress("mlp training", opts["epochs"], "epochs")
-    for epoch in range(1, opts["epochs"] + 1):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        loss_sum = 0.0
-        for batch in order.split(opts["batch_size"]):
-            squared = (model(x[batch]) - y[batch]) ** 2
-            if weights is not None:
-                squared = squared * weights[batch]
-            loss = torch.mean(squared, dim=0).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(batch)
-        model.eval()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            scores = [_pearson_columns(model(xv).double().numpy(), yv) for xv, yv in validation_sets]
-            per_time = np.nanmean(np.stack(scores), axis=0) if scores else np.full(n_outputs, np.nan)
-        group_scores = [float(np.nanmean(per_time))] if n_groups == 1 else [float(v) for v in per_time]
-        for entry, score in zip(best, group_scores, strict=True):
-            if (
-                entry["state"] is None
-                or not validation_sets
-                or (math.isfinite(score) and not score <= entry["pearson"])
-            ):
-                entry.update(state={k: v.clone() for k, v in model.state_dict().items()}, epoch=epoch, pearson=score)
-        rows.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss_sum / len(x) / n_outputs,
-                "validation_pearson": float(np.nanmean(per_time)) if not np.isnan(per_time).all() else float("nan"),
-                "wall_s": time.perf_counter() - started,
-            }
-        )
-        meter.update(epoch)
-    if n_groups == 1:
-        state = best[0]["state"]
-    else:
-        state = {}
-        for t, entry in enumerate(best):
-            state.update({k: v for k, v in entry["state"].items() if k.startswith(f"stacks.{t}.")})
-    best_pearsons = [None if not math.isfinite(b["pearson"]) else b["pearson"] for b in best]
-    hparams = {
-        "model": "mlp",
-        "model_class": "glasspipe.learn.mlp.BottleneckMLP",
-        **model.hparams(),
-        "times": [float(t) for t in times],
-        "feature_names": list(train[0].descriptor_names),
-        "feature_mean": feature_mean.tolist(),
-        "feature_std": feature_std.tolist(),
-        "target_mean": np.asarray(target_mean).tolist(),
-        "target_std": np.asarray(target_std).tolist(),
-        "best_epoch": [int(b["epoch"]) for b in best],
-        "best_validation_pearson": best_pearsons,
-        "settings": opts,
-        "seed": int(seed),
-        "train_configurations": [int(s.configuration) for s in train],
-        "validation_configurations": [int(s.configuration) for s in validation],
-        "wall_s": float(sum(r["wall_s"] for r in rows)),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(state, tmp)
-    write_json(out_dir / "hparams.json", hparams)
-    write_table(
-        pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"epoch": "int64"}),
-        out_dir / "train_log.parquet",
-        metadata={"model": "mlp", "settings": dict(settings), "best_epoch": hparams["best_epoch"]},
-    )
-    logger.info("mlp: wrote %s (best epochs %s, validation Pearson %s)", out_dir, hparams["best_epoch"], best_pearsons)
+    trainer.fit(MLPTask(train, validation, settings, seed), seed, out_dir)
 
 
 def load_mlp(model_dir: str | Path) -> tuple[BottleneckMLP, dict]:

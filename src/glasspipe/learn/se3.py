@@ -42,12 +42,14 @@ The network follows e3nn's ``gate_points`` networks and NequIP (Batzner et al., 
 ``forward(node_features (N, n_types), edge_vectors (E, 3), senders (E,), receivers (E,)) -> (N, T)``;
 :meth:`SE3GNN.forward_all` also returns the vectors (N, V, 3) (x, y, z order).
 
-Training (:func:`train_se3`) reuses the Bapst trainer's pieces (graph building, validation Pearson,
-atomic checkpoints, cosine schedule): Adam, MSE on the standardised targets of the A particles (plus the
-weighted vector MSE where a vector target exists), one configuration per step, cosine learning-rate decay,
-the best validation epoch kept and early stopping after ``patience`` epochs without improvement of the
-validation Pearson (validation configurations only; the test configurations are never read). Automatic
-device; bfloat16 autocast on CUDA when ``mixed_precision`` (the radial MLPs and the decoder; e3nn's tensor
+Training (:func:`train_se3`, :class:`SE3Task`) goes through :mod:`glasspipe.learn.trainer` (Adam, the
+learning-rate schedule, gradient clipping, the best validation epoch, early stopping, checkpoints and
+resume, progress, write-out) with the graph networks' shared pieces of :mod:`glasspipe.learn.train`
+(graphs, validation Pearson): MSE on the standardised targets of the A particles (plus the weighted vector
+MSE where a vector target exists), one configuration per step, cosine learning-rate decay, the best
+validation epoch kept and early stopping after ``patience`` epochs without improvement of the validation
+Pearson (validation configurations only; the test configurations are never read). Automatic device;
+bfloat16 autocast on CUDA when ``mixed_precision`` (the radial MLPs and the decoder; e3nn's tensor
 products, linears and gates do not autocast and stay float32), float32 on CPU. The checkpoint's fingerprint
 covers the settings and a SHA-256 of the training and validation data (positions, types, box, times,
 targets), so regenerated labels never resume old weights.
@@ -72,43 +74,32 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from e3nn import o3
 from e3nn.nn import BatchNorm, FullyConnectedNet, Gate
 from torch import nn
 
-from glasspipe.io.atomic import atomic_path, write_json
-from glasspipe.io.tables import write_table
-from glasspipe.learn import aux_losses, checkpoint
+from glasspipe.learn import aux_losses, trainer
 from glasspipe.learn.data import Sample, build_graph, check_consistent, prediction_backend
 from glasspipe.learn.models import count_parameters
 from glasspipe.learn.train import (
-    A_TYPEID,
-    CHECKPOINT,
-    LOG_COLUMNS,
+    GraphTask,
     PreparedGraph,
     check_r_cut,
-    configuration_ids,
-    nanmean_or_nan,
-    none_if_nan,
-    resolve_device,
-    scheduled_learning_rate,
+    mean_degree,
     set_loss_weights,
-    state_to_cpu,
-    target_standardisation,
+    standardisation,
     validation_pearsons,
     weighted_mse,
+    with_a_particles,
 )
-from glasspipe.learn.weights import weighting_settings
+from glasspipe.learn.trainer import none_if_nan, resolve_device, vector_targets
 
 logger = logging.getLogger(__name__)
 
@@ -522,9 +513,9 @@ def se3_settings(settings: dict) -> dict:
         "decoder": str(m["decoder"]),
         "decoder_invariants": str(m["decoder_invariants"]),
         "learning_rate": float(m["learning_rate"]),
-        "lr_schedule": str(m["lr_schedule"]),
+        "lr_schedule": trainer.schedule_setting(m["lr_schedule"], "models.se3.lr_schedule"),
         "grad_clip": float(m["grad_clip"]),
-        "patience": None if m["patience"] is None else int(m["patience"]),
+        "patience": trainer.patience_setting(m["patience"], "models.se3.patience"),
         "standardise_targets": bool(m["standardise_targets"]),
         "film_temperature": bool(m["film_temperature"]),
         "graph_norm": bool(m["graph_norm"]),
@@ -545,8 +536,6 @@ def se3_settings(settings: dict) -> dict:
             "config key 'models.se3.film_temperature' = true needs 'models.se3.decoder' = 'film' (per-time heads "
             "have no conditioning input)"
         )
-    if out["lr_schedule"] not in ("constant", "cosine"):
-        raise ValueError(f"config key 'models.se3.lr_schedule' = {out['lr_schedule']!r}; choose constant or cosine")
     if out["vector_loss_weight"] < 0:
         raise ValueError(f"config key 'models.se3.vector_loss_weight' = {out['vector_loss_weight']} must be >= 0")
     if out["device"] not in ("auto", "cpu", "cuda"):
@@ -617,40 +606,6 @@ def select_times(sample: Sample, keep: np.ndarray) -> Sample:
     if vectors is not None:
         out.vector_targets = vectors[:, keep]
     return out
-
-
-def vector_targets(sample: Sample) -> np.ndarray | None:
-    """The sample's displacement-vector target, (N, T, 3) at its label times, or None when it has none.
-
-    Read from the attribute ``vector_targets`` (absent on samples of older loaders); (N, 3) is taken as one
-    vector for every label time.
-    """
-    value = getattr(sample, "vector_targets", None)
-    if value is None:
-        return None
-    value = np.asarray(value, dtype=np.float64)
-    n, t = sample.n_particles, len(sample.times)
-    if value.shape == (n, 3):
-        value = np.repeat(value[:, None, :], t, axis=1)
-    if value.shape != (n, t, 3):
-        raise ValueError(
-            f"configuration {sample.configuration}: vector target of shape {value.shape}, expected ({n}, {t}, 3)"
-        )
-    return value
-
-
-def data_hash(samples: list[Sample]) -> str:
-    """SHA-256 over what training reads of ``samples``: configuration index, box, types, positions, label
-    times, targets and vector targets. Part of the checkpoint fingerprint: new labels, new training."""
-    digest = hashlib.sha256()
-    for s in samples:
-        digest.update(np.asarray([s.configuration, s.box_length], dtype=np.float64).tobytes())
-        for array in (s.typeid, s.positions, s.times, s.targets):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        vectors = vector_targets(s)
-        if vectors is not None:
-            digest.update(np.ascontiguousarray(vectors).tobytes())
-    return digest.hexdigest()
 
 
 def time_features(times, reference_time: float) -> list[float]:
@@ -791,14 +746,168 @@ def pretrain_denoise(
         total = 0.0
         for index in order.permutation(len(train_data)):
             loss = denoise_loss(model, train_data[index].graph, noise_sigma, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), opts["grad_clip"])
-            optimizer.step()
+            trainer.optimiser_step(optimizer, loss, [list(model.parameters())], opts["grad_clip"])
             total += float(loss.detach())
         log.append(total / len(train_data))
         logger.info("se3: denoising pretraining epoch %d/%d loss %.4f", epoch, epochs, log[-1])
     return log
+
+
+class SE3Task(GraphTask):
+    """se3 for :func:`glasspipe.learn.trainer.fit`: its graphs (and vector targets, shell pairs), its network
+    (after the optional denoising pretraining) and its loss."""
+
+    name = "se3"
+    log_keys = ("best_epoch", "n_parameters", "r_cut", "seed", "device")
+
+    def __init__(self, train, validation, settings, r_cut, seed, graph_backend):
+        super().__init__(seed)
+        opts = se3_settings(settings)
+        self.opts, self.settings, self.seed = opts, settings, int(seed)
+        self.r_cut, self.graph_backend = float(r_cut), graph_backend
+        self.device = resolve_device(opts["device"], "models.se3.device")
+        self.label_times = np.asarray(train[0].times, dtype=np.float64)
+        self.held = np.zeros(len(self.label_times), dtype=bool)
+        if opts["held_out_times"]:
+            # Train (and choose the epoch) without the held-out columns; the FiLM decoder predicts them later.
+            self.held = held_out_columns(self.label_times, opts["held_out_times"])
+            train = [select_times(s, ~self.held) for s in train]
+            validation = [select_times(s, ~self.held) for s in validation]
+            logger.info("se3: label times %s held out of training", self.label_times[self.held].tolist())
+        self.times = train[0].times
+        self.n_outputs = len(self.times)
+        train = with_a_particles("se3", train)
+        self.train, self.validation = train, validation
+        self.vector_weight = opts["vector_loss_weight"]
+        if self.vector_weight > 0:
+            missing = [s.configuration for s in train + validation if vector_targets(s) is None]
+            if missing:
+                raise ValueError(
+                    f"config key 'models.se3.vector_loss_weight' = {self.vector_weight} asks for a displacement-"
+                    f"vector loss but configurations {missing} have no vector target; set it to 0 or build vector "
+                    "labels"
+                )
+        self.mean, self.std = standardisation(train, opts["standardise_targets"], self.n_outputs)
+        started = time.perf_counter()
+        self.train_data = [PreparedGraph(s, r_cut, self.mean, self.std, self.device, graph_backend) for s in train]
+        self.validation_data = [
+            PreparedGraph(s, r_cut, self.mean, self.std, self.device, graph_backend) for s in validation
+        ]
+        self.temperature_ref = temperature_reference(train, opts["film_temperature"])
+        if self.vector_weight > 0:
+            for item, s in zip(self.train_data, train, strict=True):
+                item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=self.device)
+        self.shells = [tuple(x) for x in opts["aux_correlation_shells"]]
+        if opts["aux_spatial_correlation_weight"] > 0:
+            for item, s in zip(self.train_data, train, strict=True):
+                item.pairs = _shell_pairs(item, s, r_cut, self.shells, self.device, graph_backend)
+        self.mean_neighbours = mean_degree(self.train_data)
+        self.reference_time = float(np.exp(np.mean(np.log(self.times))))
+        logger.info(
+            "se3: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f neighbours), device %s",
+            len(self.train_data), len(self.validation_data), time.perf_counter() - started, r_cut,
+            self.mean_neighbours, self.device,
+        )  # fmt: skip
+        set_loss_weights(self.train_data, train, settings, "models.se3")  # importance-weighted loss (alpha 0: off)
+        self.epochs, self.patience, self.grad_clip = opts["epochs"], opts["patience"], opts["grad_clip"]
+        self.learning_rate, self.lr_schedule = opts["learning_rate"], opts["lr_schedule"]
+        # Layer checkpointing recomputes the same activations: a checkpoint stays valid when it changes.
+        self.fingerprint = {**{k: v for k, v in opts.items() if k != "checkpoint_layers"}, "r_cut": self.r_cut}
+        if opts["film_temperature"]:
+            self.fingerprint["temperatures"] = [float(s.temperature) for s in train + validation]
+
+    def build(self) -> SE3GNN:
+        return build_se3(
+            self.opts,
+            self.n_outputs,
+            self.r_cut,
+            self.mean_neighbours,
+            self.times,
+            self.reference_time,
+            self.n_outputs if self.vector_weight > 0 else 0,
+            denoise_head=self.opts["pretrain_denoise"]["epochs"] > 0,
+            temperature_reference=self.temperature_ref,
+        )
+
+    def start(self, model: SE3GNN, resumed: dict | None) -> dict:
+        """Denoising pretraining on a fresh start (its losses are kept with the checkpoints)."""
+        if resumed is not None:
+            return {"pretrain_log": list(resumed.get("pretrain_log", []))}
+        pretrain = self.opts["pretrain_denoise"]
+        log = []
+        if pretrain["epochs"] > 0:
+            log = pretrain_denoise(
+                model, self.train_data, pretrain["epochs"], pretrain["noise_sigma"], self.opts, self.seed
+            )
+        return {"pretrain_log": log}
+
+    def loss(self, model: SE3GNN, index) -> tuple[torch.Tensor, torch.Tensor]:
+        item = self.train_data[index]
+        g = item.graph
+        model.set_temperature(item.temperature)
+        with _autocast(self.device, self.opts["mixed_precision"]):
+            prediction, vectors = model.forward_all(g.node_features, g.edge_vectors, g.senders, g.receivers)
+        prediction = prediction.float()
+        loss = weighted_mse(prediction, item)
+        if vectors is not None:
+            loss = loss + self.vector_weight * torch.mean((vectors.float()[item.mask] - item.vectors[item.mask]) ** 2)
+        loss = loss + auxiliary_loss(self.opts, item, prediction, self.shells)
+        # Logged per label time, in float64 (the float32 loss converted before dividing).
+        return loss, loss.detach().double() / self.n_outputs
+
+    def validate(self, model: SE3GNN) -> np.ndarray:
+        with _autocast(self.device, self.opts["mixed_precision"]):
+            return validation_pearsons(
+                model,
+                self.validation_data,
+                self.n_outputs,
+                prepare=lambda item: model.set_temperature(item.temperature),
+            )
+
+    def hparams(self, model: SE3GNN, result: trainer.Result) -> dict:
+        opts, (best,) = self.opts, result.best
+        return {
+            "model": "se3",
+            "model_class": type(model).__module__ + "." + type(model).__qualname__,
+            **model.hparams(),
+            "r_cut": self.r_cut,
+            "graph_backend": self.graph_backend,
+            "times": [float(t) for t in self.times],
+            "label_times": self.label_times.tolist(),
+            "held_out_times": self.label_times[self.held].tolist(),
+            "reference_time": self.reference_time,
+            "standardise_targets": opts["standardise_targets"],
+            "target_mean": np.asarray(self.mean, dtype=np.float64).tolist(),
+            "target_std": np.asarray(self.std, dtype=np.float64).tolist(),
+            "target_standardisation": "prediction = output * target_std + target_mean (per label time; the FiLM "
+            "decoder interpolates them linearly in ln t between training times, constant beyond)",
+            "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut, no self-edges",
+            "node_features": "one-hot particle type (0 = A, 1 = B)",
+            "best_epoch": int(best["epoch"]),
+            "best_validation_pearson": none_if_nan(best["pearson"]),
+            "epochs": len(result.rows),
+            "n_parameters": count_parameters(model),
+            **{
+                k: opts[k]
+                for k in (
+                    "learning_rate",
+                    "lr_schedule",
+                    "grad_clip",
+                    "patience",
+                    "vector_loss_weight",
+                    "mixed_precision",
+                    "aux_local_variance_weight",
+                    "aux_spatial_correlation_weight",
+                    "aux_correlation_shells",
+                    "pretrain_denoise",
+                )
+            },
+            "pretrain_denoise_loss": result.extra["pretrain_log"],
+            "device": str(result.device),
+            "data_sha256": result.fingerprint["data_sha256"],
+            **trainer.provenance(self.seed, self.train, self.validation, result),
+            "e3nn_version": __import__("e3nn").__version__,
+        }
 
 
 def train_se3(
@@ -817,216 +926,11 @@ def train_se3(
     (state dict of the best validation epoch), ``hparams.json`` and, last,
     ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s).
     """
-    out_dir = Path(out_dir)
     if not train:
         raise ValueError("se3 training needs at least one training configuration")
     train, validation = list(train), list(validation)
     check_consistent(train + validation)
-    opts = se3_settings(settings)
-    device = resolve_device(opts["device"], "models.se3.device")
-    label_times = np.asarray(train[0].times, dtype=np.float64)
-    held = np.zeros(len(label_times), dtype=bool)
-    if opts["held_out_times"]:
-        # Train (and choose the epoch) without the held-out columns; the FiLM decoder predicts them later.
-        held = held_out_columns(label_times, opts["held_out_times"])
-        train = [select_times(s, ~held) for s in train]
-        validation = [select_times(s, ~held) for s in validation]
-        logger.info("se3: label times %s held out of training", label_times[held].tolist())
-    times = train[0].times
-    n_outputs = len(times)
-    without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
-    if without_a:
-        logger.warning("se3: training configurations %s hold no A particles and are left out", without_a)
-    train = [s for s in train if s.configuration not in without_a]
-    if not train:
-        raise ValueError("the training configurations hold no A particles")
-    vector_weight = opts["vector_loss_weight"]
-    if vector_weight > 0:
-        missing = [s.configuration for s in train + validation if vector_targets(s) is None]
-        if missing:
-            raise ValueError(
-                f"config key 'models.se3.vector_loss_weight' = {vector_weight} asks for a displacement-vector "
-                f"loss but configurations {missing} have no vector target; set it to 0 or build vector labels"
-            )
-    mean, std = (
-        target_standardisation(train) if opts["standardise_targets"] else (np.zeros(n_outputs), np.ones(n_outputs))
-    )
-    started = time.perf_counter()
-    train_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in train]
-    validation_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in validation]
-    temperature_ref = temperature_reference(train, opts["film_temperature"])
-    if vector_weight > 0:
-        for item, s in zip(train_data, train, strict=True):
-            item.vectors = torch.as_tensor(vector_targets(s), dtype=torch.float32, device=device)
-    shells = [tuple(x) for x in opts["aux_correlation_shells"]]
-    if opts["aux_spatial_correlation_weight"] > 0:
-        for item, s in zip(train_data, train, strict=True):
-            item.pairs = _shell_pairs(item, s, r_cut, shells, device, graph_backend)
-    mean_neighbours = float(sum(d.graph.n_edges for d in train_data) / sum(d.graph.n_nodes for d in train_data))
-    reference_time = float(np.exp(np.mean(np.log(times))))
-    logger.info(
-        "se3: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f neighbours), device %s",
-        len(train_data), len(validation_data), time.perf_counter() - started, r_cut, mean_neighbours, device,
-    )  # fmt: skip
-
-    torch.manual_seed(int(seed))
-    n_vector = n_outputs if vector_weight > 0 else 0
-    pretrain = opts["pretrain_denoise"]
-    model = build_se3(
-        opts,
-        n_outputs,
-        r_cut,
-        mean_neighbours,
-        times,
-        reference_time,
-        n_vector,
-        denoise_head=pretrain["epochs"] > 0,
-        temperature_reference=temperature_ref,
-    ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
-    rng = np.random.default_rng(int(seed))
-    epochs = opts["epochs"]
-    total_steps = epochs * len(train_data)
-    fingerprint = {
-        **{k: v for k, v in opts.items() if k not in ("epochs", "device", "patience", "checkpoint_layers")},
-        "epochs": epochs,  # the cosine schedule depends on it
-        "r_cut": float(r_cut),
-        "seed": int(seed),
-        "times": [float(t) for t in times],
-        "train_configurations": configuration_ids(train),
-        "validation_configurations": configuration_ids(validation),
-        "data_sha256": data_hash(train + validation),
-    }
-    if opts["film_temperature"]:
-        fingerprint["temperatures"] = [float(s.temperature) for s in train + validation]
-    set_loss_weights(train_data, train, settings, "models.se3")  # importance-weighted loss (alpha 0: off)
-    if train_data[0].weights is not None:
-        fingerprint["loss_weighting"] = weighting_settings(settings, "models.se3")
-    checkpoint_path = out_dir / CHECKPOINT
-    rows: list[dict] = []
-    best = {"state": None, "epoch": 0, "pearson": float("nan")}
-    start_epoch = 0
-    pretrain_log: list[float] = []
-    state = checkpoint.load(checkpoint_path, fingerprint, device)
-    if state is None and pretrain["epochs"] > 0:
-        pretrain_log = pretrain_denoise(model, train_data, pretrain["epochs"], pretrain["noise_sigma"], opts, seed)
-    if state is not None:
-        pretrain_log = list(state.get("pretrain_log", []))
-        start_epoch, rows = checkpoint.restore(state, model, optimizer, rng)
-        best = {**state["best"], "state": checkpoint.state_on_cpu(state["best"]["state"])}
-        logger.info("se3: resuming from %s after epoch %d", checkpoint_path, start_epoch)
-
-    model.train()
-    for epoch in range(start_epoch + 1, epochs + 1):
-        if opts["patience"] is not None and validation_data and epoch - best["epoch"] > opts["patience"]:
-            logger.info("se3: early stop, no validation improvement for %d epochs", opts["patience"])
-            break
-        epoch_start = time.perf_counter()
-        loss_sum = 0.0
-        for k, index in enumerate(rng.permutation(len(train_data))):
-            lr = scheduled_learning_rate(
-                opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
-            )
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            item = train_data[index]
-            g = item.graph
-            model.set_temperature(item.temperature)
-            with _autocast(device, opts["mixed_precision"]):
-                prediction, vectors = model.forward_all(g.node_features, g.edge_vectors, g.senders, g.receivers)
-            prediction = prediction.float()
-            loss = weighted_mse(prediction, item)
-            if vectors is not None:
-                loss = loss + vector_weight * torch.mean((vectors.float()[item.mask] - item.vectors[item.mask]) ** 2)
-            loss = loss + auxiliary_loss(opts, item, prediction, shells)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), opts["grad_clip"])
-            optimizer.step()
-            loss_sum += float(loss.detach()) / n_outputs
-        with _autocast(device, opts["mixed_precision"]):
-            per_time = validation_pearsons(
-                model, validation_data, n_outputs, prepare=lambda item: model.set_temperature(item.temperature)
-            )
-        score = nanmean_or_nan(per_time)
-        if best["state"] is None or not validation_data or (math.isfinite(score) and not score <= best["pearson"]):
-            best = {"state": state_to_cpu(model), "epoch": epoch, "pearson": score}
-        wall = time.perf_counter() - epoch_start
-        rows.append(
-            {"epoch": epoch, "train_loss": loss_sum / len(train_data), "validation_pearson": score, "wall_s": wall}
-        )
-        logger.info(
-            "se3: epoch %d/%d train loss %.4g validation Pearson %.4f (best %.4f at epoch %d) %.1f s",
-            epoch, epochs, rows[-1]["train_loss"], score, best["pearson"], best["epoch"], wall,
-        )  # fmt: skip
-        checkpoint.save(
-            checkpoint_path,
-            checkpoint.training_state(fingerprint, epoch, model, optimizer, rng, best, rows, pretrain_log=pretrain_log),
-        )
-
-    if best["state"] is None:
-        best["state"] = state_to_cpu(model)
-    hparams = {
-        "model": "se3",
-        "model_class": type(model).__module__ + "." + type(model).__qualname__,
-        **model.hparams(),
-        "r_cut": float(r_cut),
-        "graph_backend": graph_backend,
-        "times": [float(t) for t in times],
-        "label_times": label_times.tolist(),
-        "held_out_times": label_times[held].tolist(),
-        "reference_time": reference_time,
-        "standardise_targets": opts["standardise_targets"],
-        "target_mean": np.asarray(mean, dtype=np.float64).tolist(),
-        "target_std": np.asarray(std, dtype=np.float64).tolist(),
-        "target_standardisation": "prediction = output * target_std + target_mean (per label time; the FiLM "
-        "decoder interpolates them linearly in ln t between training times, constant beyond)",
-        "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut, no self-edges",
-        "node_features": "one-hot particle type (0 = A, 1 = B)",
-        "best_epoch": int(best["epoch"]),
-        "best_validation_pearson": none_if_nan(best["pearson"]),
-        "epochs": len(rows),
-        "n_parameters": count_parameters(model),
-        **{
-            k: opts[k]
-            for k in (
-                "learning_rate",
-                "lr_schedule",
-                "grad_clip",
-                "patience",
-                "vector_loss_weight",
-                "mixed_precision",
-                "aux_local_variance_weight",
-                "aux_spatial_correlation_weight",
-                "aux_correlation_shells",
-                "pretrain_denoise",
-            )
-        },
-        "pretrain_denoise_loss": pretrain_log,
-        "seed": int(seed),
-        "device": str(device),
-        "data_sha256": fingerprint["data_sha256"],
-        "train_configurations": configuration_ids(train),
-        "validation_configurations": configuration_ids(validation),
-        "wall_s": float(sum(r["wall_s"] for r in rows)),
-        "torch_version": torch.__version__,
-        "e3nn_version": __import__("e3nn").__version__,
-        "python_version": platform.python_version(),
-    }
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(best["state"], tmp)
-    write_json(out_dir / "hparams.json", hparams)
-    log = pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"epoch": "int64"})
-    meta = {
-        "model": "se3",
-        "settings": dict(settings),
-        **{k: hparams[k] for k in ("best_epoch", "n_parameters", "r_cut", "seed", "device")},
-    }
-    write_table(log, out_dir / "train_log.parquet", metadata=meta)
-    checkpoint_path.unlink(missing_ok=True)
-    logger.info(
-        "se3: wrote %s (best epoch %d, validation Pearson %.4f)", out_dir / "model.pt", best["epoch"], best["pearson"]
-    )
+    trainer.fit(SE3Task(train, validation, settings, r_cut, seed, graph_backend), seed, out_dir)
 
 
 # ------------------------------------------------------------------------------------------- prediction

@@ -1,20 +1,23 @@
-"""Training of the ridge baseline and of the Bapst graph network, with resumable checkpoints.
+"""The ridge baseline, the Bapst graph network's training task, and what the graph networks share.
 
-Both trainers take lists of :class:`~glasspipe.learn.data.Sample` (training and validation configurations),
-the model's settings (``config['models'][name]``) and an output directory, and write there:
+Both entry points take lists of :class:`~glasspipe.learn.data.Sample` (training and validation
+configurations), the model's settings (``config['models'][name]``) and an output directory, and write there:
 
 ridge  ``model.json`` (see :mod:`glasspipe.learn.ridge`) and ``train_log.parquet`` (the penalty scan)
 bapst  ``model.pt`` (plain ``state_dict`` of the best validation epoch, per network), ``hparams.json``
        (everything needed to rebuild the model and undo any target standardisation) and
        ``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s)
 
-The graph network is trained as in Bapst et al. (2020) by default: Adam at a constant learning rate,
-gradient clipping by global norm, one configuration per step, mean squared error on the raw targets of the
-A particles, a random cube symmetry applied to the edge vectors of each training step (``augment``), one
+The graph network is trained by :mod:`glasspipe.learn.trainer` (seeding, Adam, schedule, clipping, selection
+on validation, early stopping, checkpoints and resume, progress, write-out); this module holds its data
+preparation and its loss. As in Bapst et al. (2020) by default: Adam at a constant learning rate, gradient
+clipping by global norm, one configuration per step, mean squared error on the raw targets of the A
+particles, a random cube symmetry applied to the edge vectors of each training step (``augment``), one
 network per label time. After every epoch the mean over validation configurations of the Pearson
 correlation on A particles is computed per label time; each network keeps its best epoch (one network per
 time: on its own time; with ``multi_time_head``: on the mean over times). Without validation
-configurations the last epoch is kept.
+configurations the last epoch is kept. ``patience`` (default None: never, as the original) stops training
+after that many epochs without a better validation Pearson.
 
 Departures, each a named setting (see :data:`BAPST_DEFAULTS` and the config schema): ``multi_time_head``
 (one network, one output per time), ``standardise_targets`` (per-time mean and std of the training A
@@ -35,50 +38,43 @@ learning of the message weights by that factor; LayerNorm removes the per-partic
 the neighbour count and does not learn either. What works is ``graph_norm`` (standardising the summed
 messages and node states over the particles of the configuration) with ``standardise_targets``.
 
-A checkpoint (``checkpoint.pt``: model, optimiser, epoch, random states, best states, log) is written
-atomically after every epoch; calling ``train_bapst`` again with the same settings continues from it (the
-number of epochs may differ, except with a learning-rate schedule, which depends on it; a checkpoint
-written with other settings or data is ignored). It is deleted once the final files are written, so calling
-again after a finished run trains from scratch.
+Checkpoints (``checkpoint.pt``, written after every epoch): calling ``train_bapst`` again with the same
+settings and data continues from it (the number of epochs may differ, except with a learning-rate
+schedule, which depends on it); see :mod:`glasspipe.learn.trainer`.
+
+Shared by the graph networks (the Bapst GN and se3): :class:`PreparedGraph` (a configuration's graph and
+targets on the device), :func:`weighted_mse` (their loss), :func:`validation_pearsons`, the data
+preparation helpers and :class:`GraphTask` (one configuration per step in a random order).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import platform
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from glasspipe.io.atomic import atomic_path, write_json
+from glasspipe.io.atomic import write_json
 from glasspipe.io.tables import write_table
-from glasspipe.learn import checkpoint
+from glasspipe.learn import trainer
 from glasspipe.learn.data import Graph, Sample, build_graph, check_consistent
-from glasspipe.learn.models import build_bapst, count_parameters, cube_symmetries, parameter_groups
+from glasspipe.learn.models import build_bapst, count_parameters, cube_symmetries
 from glasspipe.learn.ridge import fit_ridge
+from glasspipe.learn.trainer import (
+    configuration_ids,
+    mean_squared_error,
+    nanmean_or_nan,
+    none_if_nan,
+    resolve_device,
+)
 from glasspipe.learn.weights import pooled_weights, weighting_settings
 
 logger = logging.getLogger(__name__)
 
 A_TYPEID = 0
-CHECKPOINT = checkpoint.FILENAME
-LOG_COLUMNS = ["epoch", "train_loss", "validation_pearson", "wall_s"]
-
-
-def resolve_device(name: str = "auto", key: str = "models.bapst.device") -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error naming the config ``key``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"config key '{key}' = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"config key '{key}' = {name!r}; choose one of auto, cpu, cuda")
-    return torch.device(name)
 
 
 def check_r_cut(r_cut: float | None, hparams: dict, model_dir) -> float:
@@ -94,14 +90,6 @@ def check_r_cut(r_cut: float | None, hparams: dict, model_dir) -> float:
 def _a_rows(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     mask = sample.typeid == A_TYPEID
     return sample.descriptors[mask], sample.targets[mask]
-
-
-def configuration_ids(samples: list[Sample]) -> list[int]:
-    return [int(s.configuration) for s in samples]
-
-
-def none_if_nan(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 # ----------------------------------------------------------------------------------------------- ridge
@@ -152,57 +140,7 @@ def train_ridge(train: list[Sample], validation: list[Sample], settings: dict, o
     write_table(scan, out_dir / "train_log.parquet", metadata=metadata)
 
 
-# ----------------------------------------------------------------------------------------------- bapst
-
-# Settings of the graph network and their defaults; the defaults are the original's (Bapst et al. 2020).
-BAPST_DEFAULTS = {
-    "hidden": 64,
-    "n_message_passing": 7,
-    "learning_rate": 1e-4,
-    "grad_clip": 1.0,
-    "epochs": 100,
-    "augment": True,
-    "self_edges": True,
-    # Departures from the original (see glasspipe.learn.models and the config schema):
-    "multi_time_head": False,
-    "standardise_targets": False,
-    "aggregation": "sum",
-    "edge_features": "vector",
-    "layer_norm": False,
-    "graph_norm": False,
-    "vector_channels": 0,
-    "graph_norm_eps": 1e-5,
-    "lr_schedule": "constant",
-}
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def bapst_settings(settings: dict) -> dict:
-    """``settings`` with every graph-network key filled in from :data:`BAPST_DEFAULTS`, typed."""
-    merged = {**BAPST_DEFAULTS, **{k: v for k, v in settings.items() if k in BAPST_DEFAULTS}}
-    out = {
-        "hidden": int(merged["hidden"]),
-        "n_message_passing": int(merged["n_message_passing"]),
-        "learning_rate": float(merged["learning_rate"]),
-        "grad_clip": float(merged["grad_clip"]),
-        "epochs": int(merged["epochs"]),
-        "augment": bool(merged["augment"]),
-        "self_edges": bool(merged["self_edges"]),
-        "multi_time_head": bool(merged["multi_time_head"]),
-        "standardise_targets": bool(merged["standardise_targets"]),
-        "aggregation": str(merged["aggregation"]),
-        "edge_features": str(merged["edge_features"]),
-        "layer_norm": bool(merged["layer_norm"]),
-        "graph_norm": bool(merged["graph_norm"]),
-        "vector_channels": int(merged["vector_channels"]),
-        "graph_norm_eps": float(merged["graph_norm_eps"]),
-        "lr_schedule": str(merged["lr_schedule"]),
-    }
-    if out["lr_schedule"] not in LR_SCHEDULES:
-        raise ValueError(
-            f"config key 'models.bapst.lr_schedule' = {out['lr_schedule']!r}; choose one of {LR_SCHEDULES}"
-        )
-    return out
+# --------------------------------------------------------------------- shared by the graph networks
 
 
 def target_standardisation(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
@@ -214,6 +152,24 @@ def target_standardisation(samples: list[Sample]) -> tuple[np.ndarray, np.ndarra
     std = values.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     return mean, std
+
+
+def standardisation(samples: list[Sample], standardise: bool, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per label time the targets are trained in: :func:`target_standardisation` of ``samples``,
+    or (0, 1) for the raw targets."""
+    return target_standardisation(samples) if standardise else (np.zeros(n_outputs), np.ones(n_outputs))
+
+
+def with_a_particles(name: str, samples: list[Sample]) -> list[Sample]:
+    """The training configurations that hold A particles (the loss reads only those); the others are left
+    out with a warning. Raises ValueError when none is left."""
+    without_a = [s.configuration for s in samples if not np.any(s.typeid == A_TYPEID)]
+    if without_a:
+        logger.warning("%s: training configurations %s hold no A particles and are left out", name, without_a)
+    kept = [s for s in samples if s.configuration not in without_a]
+    if not kept:
+        raise ValueError("the training configurations hold no A particles")
+    return kept
 
 
 class PreparedGraph:
@@ -237,6 +193,11 @@ class PreparedGraph:
         self.weights: torch.Tensor | None = None  # (N, T) importance weights of the loss (None: unweighted)
 
 
+def mean_degree(data: list[PreparedGraph]) -> float:
+    """Mean number of incoming edges per particle of the graphs ``data`` (self-edges not counted)."""
+    return float(sum(d.graph.n_edges for d in data) / sum(d.graph.n_nodes for d in data))
+
+
 def set_loss_weights(data: list[PreparedGraph], samples: list[Sample], settings: dict, key: str) -> None:
     """Give each training item its importance weights (``<key>.loss_weighting``, glasspipe.learn.weights): one
     histogram of the raw training labels of all A particles; left None when alpha = 0 (the plain loss)."""
@@ -251,10 +212,8 @@ def set_loss_weights(data: list[PreparedGraph], samples: list[Sample], settings:
 def weighted_mse(prediction: torch.Tensor, item: PreparedGraph) -> torch.Tensor:
     """Mean squared error on A particles per label time, summed over times; each squared residual times its
     importance weight when ``item.weights`` is set (else exactly the plain loss)."""
-    squared = (prediction[item.mask] - item.targets[item.mask]) ** 2
-    if item.weights is not None:
-        squared = squared * item.weights[item.mask]
-    return torch.mean(squared, dim=0).sum()
+    weights = None if item.weights is None else item.weights[item.mask]
+    return mean_squared_error(prediction[item.mask], item.targets[item.mask], weights)
 
 
 def pearson_torch(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -287,33 +246,186 @@ def validation_pearsons(model: torch.nn.Module, data: list[PreparedGraph], n_out
         return np.nanmean(stacked, axis=0)
 
 
-def nanmean_or_nan(values) -> float:
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or np.isnan(values).all():
-        return float("nan")
-    return float(np.nanmean(values))
+class GraphTask(trainer.Task):
+    """What the graph networks' training tasks share: one configuration per step, in a random order drawn by
+    a numpy Generator seeded with the training seed; the train loss of an epoch is the mean over its
+    configurations of the loss per label time; validation by :func:`validation_pearsons`. Subclasses set
+    ``train_data``, ``validation_data`` (:class:`PreparedGraph`) and ``n_outputs``."""
+
+    train_data: list[PreparedGraph]
+    validation_data: list[PreparedGraph]
+    n_outputs: int
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(int(seed))
+
+    def batches(self) -> np.ndarray:
+        return self.rng.permutation(len(self.train_data))
+
+    def epoch_loss(self, total: float) -> float:
+        return total / len(self.train_data)
+
+    def validate(self, model: torch.nn.Module) -> np.ndarray:
+        return validation_pearsons(model, self.validation_data, self.n_outputs)
 
 
-def state_to_cpu(model: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+# ----------------------------------------------------------------------------------------------- bapst
+
+# Settings of the graph network and their defaults; the defaults are the original's (Bapst et al. 2020).
+BAPST_DEFAULTS = {
+    "hidden": 64,
+    "n_message_passing": 7,
+    "learning_rate": 1e-4,
+    "grad_clip": 1.0,
+    "epochs": 100,
+    "augment": True,
+    "self_edges": True,
+    # Early stopping (glasspipe.learn.trainer): epochs without a better validation Pearson; None: never (the
+    # original trains a fixed number of epochs).
+    "patience": None,
+    # Departures from the original (see glasspipe.learn.models and the config schema):
+    "multi_time_head": False,
+    "standardise_targets": False,
+    "aggregation": "sum",
+    "edge_features": "vector",
+    "layer_norm": False,
+    "graph_norm": False,
+    "vector_channels": 0,
+    "graph_norm_eps": 1e-5,
+    "lr_schedule": "constant",
+}
+LR_SCHEDULES = trainer.LR_SCHEDULES
 
 
-def scheduled_learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
-    """Learning rate of optimiser step ``step`` (0-based) of ``total_steps``."""
-    if schedule == "cosine":
-        return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
-    return base
+def bapst_settings(settings: dict) -> dict:
+    """``settings`` with every graph-network key filled in from :data:`BAPST_DEFAULTS`, typed."""
+    merged = {**BAPST_DEFAULTS, **{k: v for k, v in settings.items() if k in BAPST_DEFAULTS}}
+    return {
+        "hidden": int(merged["hidden"]),
+        "n_message_passing": int(merged["n_message_passing"]),
+        "learning_rate": float(merged["learning_rate"]),
+        "grad_clip": float(merged["grad_clip"]),
+        "epochs": int(merged["epochs"]),
+        "augment": bool(merged["augment"]),
+        "self_edges": bool(merged["self_edges"]),
+        "patience": trainer.patience_setting(merged["patience"], "models.bapst.patience"),
+        "multi_time_head": bool(merged["multi_time_head"]),
+        "standardise_targets": bool(merged["standardise_targets"]),
+        "aggregation": str(merged["aggregation"]),
+        "edge_features": str(merged["edge_features"]),
+        "layer_norm": bool(merged["layer_norm"]),
+        "graph_norm": bool(merged["graph_norm"]),
+        "vector_channels": int(merged["vector_channels"]),
+        "graph_norm_eps": float(merged["graph_norm_eps"]),
+        "lr_schedule": trainer.schedule_setting(merged["lr_schedule"], "models.bapst.lr_schedule"),
+    }
 
 
-def _assemble_best(model: torch.nn.Module, best: list[dict]) -> dict:
-    """The state dict made of each independent network's best epoch (one group, or one per label time)."""
-    if len(best) == 1:
-        return best[0]["state"]
-    state = {}
-    for t, entry in enumerate(best):
-        prefix = f"networks.{t}."
-        state.update({k: v for k, v in entry["state"].items() if k.startswith(prefix)})
-    return state
+class BapstTask(GraphTask):
+    """The Bapst GN for :func:`glasspipe.learn.trainer.fit`: its graphs, its network and its loss."""
+
+    name = "bapst"
+    log_keys = ("best_epoch", "n_parameters", "r_cut", "seed", "device")
+
+    def __init__(self, train, validation, settings, r_cut, seed, graph_backend):
+        super().__init__(seed)
+        opts = bapst_settings(settings)
+        self.opts, self.settings, self.seed = opts, settings, int(seed)
+        self.r_cut, self.graph_backend = float(r_cut), graph_backend
+        self.all_train, self.validation = train, validation  # hparams name every training configuration
+        self.device = resolve_device(settings.get("device", "auto"))
+        self.times = train[0].times
+        self.n_outputs = len(self.times)
+        self.epochs, self.patience, self.grad_clip = opts["epochs"], opts["patience"], opts["grad_clip"]
+        self.learning_rate, self.lr_schedule = opts["learning_rate"], opts["lr_schedule"]
+        self.mean, self.std = standardisation(train, opts["standardise_targets"], self.n_outputs)
+        started = time.perf_counter()
+        self.train = with_a_particles("bapst", train)
+        self.train_data = [PreparedGraph(s, r_cut, self.mean, self.std, self.device, graph_backend) for s in self.train]
+        self.validation_data = [
+            PreparedGraph(s, r_cut, self.mean, self.std, self.device, graph_backend) for s in validation
+        ]
+        # Incoming edges per particle, self-edge included when the model adds one.
+        self.mean_degree = mean_degree(self.train_data) + float(opts["self_edges"])
+        logger.info(
+            "bapst: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f incoming edges per "
+            "particle), device %s",
+            len(self.train_data), len(self.validation_data), time.perf_counter() - started, r_cut,
+            self.mean_degree, self.device,
+        )  # fmt: skip
+        self.symmetries = cube_symmetries().to(self.device)
+        set_loss_weights(self.train_data, self.train, settings, "models.bapst")
+        self.fingerprint = {**opts, "r_cut": self.r_cut}
+
+    def build(self) -> torch.nn.Module:
+        opts = self.opts
+        return build_bapst(
+            self.n_outputs,
+            opts["multi_time_head"],
+            hidden=opts["hidden"],
+            n_message_passing=opts["n_message_passing"],
+            self_edges=opts["self_edges"],
+            aggregation=opts["aggregation"],
+            mean_degree=self.mean_degree if opts["aggregation"] == "mean_degree" else 1.0,
+            edge_features=opts["edge_features"],
+            layer_norm=opts["layer_norm"],
+            graph_norm=opts["graph_norm"],
+            vector_channels=opts["vector_channels"],
+            graph_norm_eps=opts["graph_norm_eps"],
+        )
+
+    def networks(self, model: torch.nn.Module) -> list[str]:
+        # One network per label time (PerTimeModels.networks), each clipped and selected on its own.
+        if hasattr(model, "networks"):
+            return [f"networks.{t}." for t in range(len(model.networks))]
+        return [""]
+
+    def loss(self, model: torch.nn.Module, index) -> tuple[torch.Tensor, torch.Tensor]:
+        item = self.train_data[index]
+        g = item.graph
+        edges = g.edge_vectors
+        if self.opts["augment"]:
+            edges = edges @ self.symmetries[int(self.rng.integers(len(self.symmetries)))].T
+        prediction = model(g.node_features, edges, g.senders, g.receivers)
+        # Mean squared error on A particles; per label time, summed over times (for one network per time, the
+        # sum of independent losses: each network gets the gradient of its own). Logged per label time.
+        loss = weighted_mse(prediction, item)
+        return loss, loss.detach() / self.n_outputs
+
+    def hparams(self, model: torch.nn.Module, result: trainer.Result) -> dict:
+        opts, best = self.opts, result.best
+        best_epochs, best_pearsons = result.best_epochs, result.best_pearsons
+        return {
+            "model": "bapst",
+            "model_class": type(model).__module__ + "." + type(model).__qualname__,
+            **model.hparams(),
+            "multi_time_head": opts["multi_time_head"],
+            "r_cut": self.r_cut,
+            "graph_backend": self.graph_backend,
+            "times": [float(t) for t in self.times],
+            "standardise_targets": opts["standardise_targets"],
+            "target_mean": np.asarray(self.mean, dtype=np.float64).tolist(),
+            "target_std": np.asarray(self.std, dtype=np.float64).tolist(),
+            "target_standardisation": (
+                "per label time, mean and std over the A particles of the training configurations; "
+                "prediction = output * target_std + target_mean"
+                if opts["standardise_targets"]
+                else "none (raw targets, as the original): target_mean 0, target_std 1"
+            ),
+            "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut"
+            + (", plus one self-edge (vector 0) per particle added by the model" if opts["self_edges"] else ""),
+            "node_features": "one-hot particle type (0 = A, 1 = B)",
+            # One network (multi-time head): its best epoch; one network per time: the best epoch of each.
+            "best_epoch": best_epochs[0] if len(best) == 1 else best_epochs,
+            "best_validation_pearson": none_if_nan(nanmean_or_nan([b["pearson"] for b in best])),
+            "best_validation_pearson_per_time": best_pearsons if len(best) > 1 else None,
+            "epochs": len(result.rows),
+            "n_parameters": count_parameters(model),
+            **{k: opts[k] for k in ("learning_rate", "lr_schedule", "grad_clip", "augment")},
+            **trainer.recorded_settings({"patience": opts["patience"]}),
+            **trainer.provenance(self.seed, self.all_train, self.validation, result),
+            "device": str(result.device),
+        }
 
 
 def train_bapst(
@@ -333,219 +445,10 @@ def train_bapst(
     choices; ``multi_time_head``, ``standardise_targets``, ``aggregation``, ``edge_features``,
     ``layer_norm``, ``graph_norm`` and ``lr_schedule`` switch on documented departures), plus device ('auto' | 'cpu' |
     'cuda'). Without ``multi_time_head`` one network per label time is trained (as the original), each
-    keeping its own best epoch.
+    keeping its own best epoch. r_cut: graph cutoff (sigma_AA).
     """
-    out_dir = Path(out_dir)
     if not train:
         raise ValueError("graph network training needs at least one training configuration")
     train, validation = list(train), list(validation)
     check_consistent(train + validation)
-    opts = bapst_settings(settings)
-    device = resolve_device(settings.get("device", "auto"))
-    times = train[0].times
-    n_outputs = len(times)
-    epochs, grad_clip, augment = opts["epochs"], opts["grad_clip"], opts["augment"]
-
-    if opts["standardise_targets"]:
-        mean, std = target_standardisation(train)
-    else:  # raw targets, as the original
-        mean, std = np.zeros(n_outputs), np.ones(n_outputs)
-    started = time.perf_counter()
-    without_a = [s.configuration for s in train if not np.any(s.typeid == A_TYPEID)]
-    if without_a:
-        logger.warning("bapst: training configurations %s hold no A particles and are left out", without_a)
-    train_data = [
-        PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in train if s.configuration not in without_a
-    ]
-    if not train_data:
-        raise ValueError("the training configurations hold no A particles")
-    validation_data = [PreparedGraph(s, r_cut, mean, std, device, graph_backend) for s in validation]
-    n_edges = [d.graph.n_edges for d in train_data]
-    # Incoming edges per particle, self-edge included when the model adds one.
-    mean_degree = float(np.sum(n_edges) / sum(d.graph.n_nodes for d in train_data)) + float(opts["self_edges"])
-    logger.info(
-        "bapst: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f incoming edges per "
-        "particle), device %s",
-        len(train_data),
-        len(validation_data),
-        time.perf_counter() - started,
-        r_cut,
-        mean_degree,
-        device,
-    )
-
-    torch.manual_seed(int(seed))
-    model = build_bapst(
-        n_outputs,
-        opts["multi_time_head"],
-        hidden=opts["hidden"],
-        n_message_passing=opts["n_message_passing"],
-        self_edges=opts["self_edges"],
-        aggregation=opts["aggregation"],
-        mean_degree=mean_degree if opts["aggregation"] == "mean_degree" else 1.0,
-        edge_features=opts["edge_features"],
-        layer_norm=opts["layer_norm"],
-        graph_norm=opts["graph_norm"],
-        vector_channels=opts["vector_channels"],
-        graph_norm_eps=opts["graph_norm_eps"],
-    ).to(device)
-    groups = parameter_groups(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
-    rng = np.random.default_rng(int(seed))
-    symmetries = cube_symmetries().to(device)
-    total_steps = epochs * len(train_data)
-
-    fingerprint = {
-        **{k: v for k, v in opts.items() if k != "epochs"},
-        "r_cut": float(r_cut),
-        "seed": int(seed),
-        "times": [float(t) for t in times],
-        "train_configurations": configuration_ids(train),
-        "validation_configurations": configuration_ids(validation),
-        "n_particles": [int(s.n_particles) for s in train + validation],
-    }
-    if opts["lr_schedule"] != "constant":  # the schedule depends on the number of epochs
-        fingerprint["epochs"] = epochs
-    set_loss_weights(train_data, [s for s in train if s.configuration not in without_a], settings, "models.bapst")
-    if train_data[0].weights is not None:  # (off: the fingerprint of older checkpoints is unchanged)
-        fingerprint["loss_weighting"] = weighting_settings(settings, "models.bapst")
-    checkpoint_path = out_dir / CHECKPOINT
-    rows: list[dict] = []
-    # One entry per independently trained network: its best epoch's state, epoch and validation Pearson.
-    best: list[dict] = [{"state": None, "epoch": 0, "pearson": float("nan")} for _ in groups]
-    start_epoch = 0
-    state = checkpoint.load(checkpoint_path, fingerprint, device)
-    if state is not None:
-        start_epoch, rows = checkpoint.restore(state, model, optimizer, rng)
-        best = [
-            {
-                "state": checkpoint.state_on_cpu(b["state"]),
-                "epoch": int(b["epoch"]),
-                "pearson": float(b["pearson"]),
-            }
-            for b in state["best"]
-        ]
-        logger.info("bapst: resuming from %s after epoch %d", checkpoint_path, start_epoch)
-        if start_epoch > epochs:
-            logger.warning("bapst: the checkpoint already holds %d epochs, more than the %d asked", start_epoch, epochs)
-
-    model.train()
-    from glasspipe.progress import Progress
-
-    meter = Progress("bapst training", epochs, "epochs", start=min(start_epoch, epochs))
-    for epoch in range(start_epoch + 1, epochs + 1):
-        epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        for k, index in enumerate(rng.permutation(len(train_data))):
-            lr = scheduled_learning_rate(
-                opts["learning_rate"], opts["lr_schedule"], (epoch - 1) * len(train_data) + k, total_steps
-            )
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            item = train_data[index]
-            g = item.graph
-            edges = g.edge_vectors
-            if augment:
-                edges = edges @ symmetries[int(rng.integers(len(symmetries)))].T
-            prediction = model(g.node_features, edges, g.senders, g.receivers)
-            # Mean squared error on A particles; per label time, summed over times (for one network per
-            # time, the sum of independent losses: each network gets the gradient of its own).
-            loss = weighted_mse(prediction, item)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for params in groups:  # clipped per network, as when training them one by one
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-            loss_sum += loss.detach() / n_outputs
-            meter.update(epoch - 1 + (k + 1) / len(train_data))  # in fractional epochs: steady within long epochs
-        train_loss = float(loss_sum.item()) / len(train_data)
-        per_time = validation_pearsons(model, validation_data, n_outputs)
-        scores = [nanmean_or_nan(per_time)] if len(groups) == 1 else [float(v) for v in per_time]
-        for entry, score in zip(best, scores, strict=True):
-            improved = (
-                entry["state"] is None
-                or not validation_data
-                or (math.isfinite(score) and not score <= entry["pearson"])
-            )
-            if improved:
-                entry.update(state=state_to_cpu(model), epoch=epoch, pearson=score)
-        validation_pearson = nanmean_or_nan(per_time)
-        wall = time.perf_counter() - epoch_start
-        rows.append(
-            {"epoch": epoch, "train_loss": train_loss, "validation_pearson": validation_pearson, "wall_s": wall}
-        )
-        logger.info(
-            "bapst: epoch %d/%d train loss %.4g validation Pearson %.4f (best %s at epoch %s) %.1f s",
-            epoch,
-            epochs,
-            train_loss,
-            validation_pearson,
-            ", ".join(f"{b['pearson']:.4f}" for b in best),
-            ", ".join(str(b["epoch"]) for b in best),
-            wall,
-        )
-        checkpoint.save(
-            checkpoint_path, checkpoint.training_state(fingerprint, epoch, model, optimizer, rng, best, rows)
-        )
-
-    for entry in best:  # epochs == 0 cannot happen with a valid config; keep the current weights
-        if entry["state"] is None:
-            entry["state"] = state_to_cpu(model)
-    best_state = _assemble_best(model, best)
-    best_epochs = [int(b["epoch"]) for b in best]
-    best_pearsons = [none_if_nan(b["pearson"]) for b in best]
-    hparams = {
-        "model": "bapst",
-        "model_class": type(model).__module__ + "." + type(model).__qualname__,
-        **model.hparams(),
-        "multi_time_head": opts["multi_time_head"],
-        "r_cut": float(r_cut),
-        "graph_backend": graph_backend,
-        "times": [float(t) for t in times],
-        "standardise_targets": opts["standardise_targets"],
-        "target_mean": np.asarray(mean, dtype=np.float64).tolist(),
-        "target_std": np.asarray(std, dtype=np.float64).tolist(),
-        "target_standardisation": (
-            "per label time, mean and std over the A particles of the training configurations; "
-            "prediction = output * target_std + target_mean"
-            if opts["standardise_targets"]
-            else "none (raw targets, as the original): target_mean 0, target_std 1"
-        ),
-        "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut"
-        + (", plus one self-edge (vector 0) per particle added by the model" if opts["self_edges"] else ""),
-        "node_features": "one-hot particle type (0 = A, 1 = B)",
-        # One network (multi-time head): its best epoch; one network per time: the best epoch of each.
-        "best_epoch": best_epochs[0] if len(best) == 1 else best_epochs,
-        "best_validation_pearson": none_if_nan(nanmean_or_nan([b["pearson"] for b in best])),
-        "best_validation_pearson_per_time": best_pearsons if len(best) > 1 else None,
-        "epochs": len(rows),
-        "n_parameters": count_parameters(model),
-        "learning_rate": opts["learning_rate"],
-        "lr_schedule": opts["lr_schedule"],
-        "grad_clip": grad_clip,
-        "augment": augment,
-        "seed": int(seed),
-        "device": str(device),
-        "train_configurations": configuration_ids(train),
-        "validation_configurations": configuration_ids(validation),
-        "wall_s": float(sum(r["wall_s"] for r in rows)),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-    }
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(best_state, tmp)
-    write_json(out_dir / "hparams.json", hparams)
-    log = pd.DataFrame(rows, columns=LOG_COLUMNS).astype({"epoch": "int64"})
-    write_table(
-        log,
-        out_dir / "train_log.parquet",
-        metadata={
-            "model": "bapst",
-            "settings": dict(settings),
-            **{k: hparams[k] for k in ("best_epoch", "n_parameters", "r_cut", "seed", "device")},
-        },
-    )
-    checkpoint_path.unlink(missing_ok=True)
-    logger.info(
-        "bapst: wrote %s (best epoch %s, validation Pearson %s)", out_dir / "model.pt", best_epochs, best_pearsons
-    )
+    trainer.fit(BapstTask(train, validation, settings, r_cut, seed, graph_backend), seed, out_dir)

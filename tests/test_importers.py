@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import shared_data_dir
 
 from glasspipe import importers
 from glasspipe.importers import DatasetError, labels_metadata, labels_table, list_files, load, write_imported
@@ -224,6 +225,14 @@ def test_botan_options_and_unknown_time(tmp_path):
         ({"types": np.full(50, 2, dtype=np.int8)}, "types"),
         ({"initial_positions": np.full((50, 3), np.nan)}, "initial_positions"),
         ({"positions": np.full((4, 50, 3), np.inf)}, "positions"),
+        # found by the importer fuzz (tests/test_importer_fuzz.py) or refused since issue 18:
+        ({"positions": np.full((4, 50, 3), 1e160)}, "positions"),  # finite, but |dr|^2 overflows to inf
+        ({"initial_positions": np.full((50, 3), 1e300)}, "initial_positions"),  # spread 0, far from any box
+        ({"initial_positions": np.ones((50, 3)) * (1 + 1j)}, "initial_positions"),  # complex: was silently real
+        ({"initial_positions": np.full((50, 3), "1.5")}, "initial_positions"),  # strings: were parsed
+        ({"positions": np.ones((4, 50, 3), dtype=bool)}, "positions"),
+        ({"positions": np.empty((0, 50, 3))}, "positions"),  # no replica
+        ({"types": np.array([0, 1, None], dtype=object)}, "types"),  # object arrays are never unpickled
     ],
 )
 def test_botan_broken_files_refused(tmp_path, override, key):
@@ -248,6 +257,93 @@ def test_foreign_files_refused(tmp_path):
         load("glassbench", botan)
     with pytest.raises(DatasetError, match=_match(text)):
         load("deepmind", text)
+
+
+# ----------------------------------------------------------------------------------------- the npz reader
+def _npz_with_member(path, name: str, member: bytes, **arrays):
+    """An .npz (stored, no compression) with the arrays of ``arrays`` and one raw member ``name``."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr(name, member)
+    path.write_bytes(buffer.getvalue())
+
+
+def _npy_header(shape, descr="<f8") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_npz_header_declaring_a_huge_shape_is_refused_before_allocating(tmp_path):
+    """A member whose .npy header says (10**12, 3) float64 (24 TB) over 24 bytes of data. Expected:
+    DatasetError naming the file and key and the mismatch; np.load would first allocate the declared array."""
+    path = tmp_path / "isoconfig_N50T0.44_1_tc07.npz"
+    data = _write_botan(path)
+    _npz_with_member(
+        path,
+        "initial_positions.npy",
+        _npy_header((10**12, 3)) + bytes(24),
+        **{k: v for k, v in data.items() if k != "initial_positions"},
+    )
+    with pytest.raises(DatasetError, match=_match(path, "'initial_positions' declares shape")):
+        load("botan", path)
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        # the npy header's dict made unparsable (tokenize.TokenError escaped np.load)
+        (lambda raw: raw.replace(b"{'descr'", b"{(descr", 1), "not a readable .npz"),
+        # compression method 99 in the central directory (NotImplementedError escaped np.load)
+        (lambda raw: _set_central(raw, 10, 2, 99), "not a readable .npz"),
+        # a member declaring 4 GB once decompressed: refused before reading (a zip bomb)
+        (lambda raw: _set_central(raw, 24, 4, 0xFFFFFFF0), "expand beyond"),
+        (lambda raw: np.lib.format.MAGIC_PREFIX + raw[6:], "single .npy array"),  # raised TypeError before
+    ],
+)
+def test_npz_corruption_found_by_the_fuzz(tmp_path, patch, message):
+    """Expected: DatasetError naming the file (each of these escaped as another exception before)."""
+    path = tmp_path / "isoconfig_N50T0.44_1_tc07.npz"
+    _write_botan(path)
+    path.write_bytes(patch(path.read_bytes()))
+    with pytest.raises(DatasetError, match=_match(path, message)):
+        load("botan", path)
+
+
+def _set_central(raw: bytes, offset: int, size: int, value: int) -> bytes:
+    """Set a field of the first central-directory record (offset from its signature) and, for the
+    compression method, of the first local header too."""
+    data = bytearray(raw)
+    record = data.find(b"PK\x01\x02")
+    data[record + offset : record + offset + size] = value.to_bytes(size, "little")
+    if offset == 10:
+        data[8:10] = value.to_bytes(2, "little")
+    return bytes(data)
+
+
+def test_write_imported_leaves_nothing_when_a_later_file_fails(tmp_path, monkeypatch):
+    """The Parquet write fails after the GSD was written. Expected: no output file and no temporary left
+    (before, the configuration GSD stayed behind without its labels)."""
+    import glasspipe.io.tables
+
+    path = tmp_path / "isoconfig_N50T0.44_1_tc07.npz"
+    _write_botan(path)
+    imported = load("botan", path)
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(glasspipe.io.tables, "write_table", failing)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="disk full"):
+        write_imported(imported, out / "c.gsd", out / "c.parquet")
+    assert list(out.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------------------------- GlassBench
@@ -302,6 +398,9 @@ def test_glassbench_times_per_temperature(tmp_path):
         ({"initial_positions_inherent": np.full((50, 3), np.nan)}, "initial_positions_inherent"),
         ({"initial_positions_cage": np.zeros((49, 3))}, "initial_positions_cage"),
         ({"initial_positions": np.linspace(0, 20, 150).reshape(50, 3)}, "initial_positions"),  # box too small
+        # found by the importer fuzz: an inherent structure far outside the box wrapped into garbage
+        ({"initial_positions_inherent": np.full((50, 3), 1e300)}, "initial_positions_inherent"),
+        ({"md_prop": np.empty((0, 50)), "bb_prop": np.empty((0, 50))}, "md_prop"),  # labels at no time
     ],
 )
 def test_glassbench_broken_files_refused(tmp_path, override, key):
@@ -351,6 +450,178 @@ def test_deepmind_targets_variant(tmp_path):
     assert labels_table(imported)["propensity_std"].isna().all()
 
 
+# ------------------------------------------------------------------------------------- DeepMind's layouts
+def _deepmind_k10(shared_data_or_none):
+    """A DeepMind dict with K = 10 time indices and 30 replicas: the shared sample (N = 20) when present,
+    else a synthetic one of the same shape, so the layout tests run on a fresh clone."""
+    if shared_data_or_none is not None:
+        path = shared_data_or_none / DEEPMIND_FILE
+        return load_bytes(path.read_bytes(), name=str(path))
+    rng = np.random.default_rng(7)
+    n, box = 20, 15.0
+    positions = rng.uniform(0, box, (n, 3))
+    return {
+        "positions": positions,
+        "types": (np.arange(n) >= 16).astype(np.int32),
+        "box": np.full(3, box),
+        "time": [0.0, *np.round(np.geomspace(0.003, 3e4, 150), 3).tolist()],
+        "time_indices": [10, 30, 50, 70, 90, 100, 110, 120, 130, 125],
+        "is_values": np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, np.exp(-1.0)]),
+        "trajectory_start_velocities": [rng.normal(size=(n, 3)) for _ in range(30)],
+        "trajectory_target_positions": [
+            [positions + rng.normal(0, 0.05 * (k + 1), (n, 3)) for _ in range(30)] for k in range(10)
+        ],
+        "metadata": {"temperature": 0.44, "pressure": 2.93, "fluid": "Kob Andersen"},
+    }
+
+
+def _get_targets(data) -> np.ndarray:
+    """(K, N) propensities as DeepMind's get_targets computes them, kept in float64 (as test_large.pickle)."""
+    initial = np.asarray(data["positions"])
+    return np.stack(
+        [
+            np.mean([np.linalg.norm(r - initial, axis=-1) for r in replicas], axis=0)
+            for replicas in data["trajectory_target_positions"]
+        ]
+    )
+
+
+def _large_layout(data, m=1):
+    """test_large.pickle's layout: 'targets' (K, N) for all times, 'trajectory_target_positions' as an array
+    (m, 30, N, 3) holding the first m times only (m = 1 there)."""
+    return {
+        **data,
+        "targets": _get_targets(data),
+        "trajectory_target_positions": np.asarray(data["trajectory_target_positions"][:m], dtype=np.float64),
+    }
+
+
+@pytest.fixture
+def deepmind_k10():
+    return _deepmind_k10(shared_data_dir())
+
+
+def test_deepmind_large_layout_imports_all_times_from_targets(deepmind_k10, tmp_path):
+    """test_large.pickle's layout: targets (10, N) and replica positions (1, 30, N, 3). Expected: all 10
+    label times (sorted), propensity = targets exactly (they are the labels), no replica distances (they
+    exist at one time only), and the overlap check ran: the positions' propensity at index 0 agrees with
+    targets[0] to float64 rounding (< 1e-13 relative; the real test_large.pickle agrees to 1e-14)."""
+    data = _large_layout(deepmind_k10)
+    assert data["trajectory_target_positions"].shape == (1, 30, 20, 3) and data["targets"].shape == (10, 20)
+    path = tmp_path / "test_large_layout.pickle"
+    _write_pickle(path, data)
+    imported = load("deepmind", path)
+    file_times = np.asarray(data["time"])[data["time_indices"]]
+    order = np.argsort(file_times)
+    np.testing.assert_array_equal(imported.times, file_times[order])
+    assert len(imported.times) == 10
+    np.testing.assert_array_equal(imported.propensity, data["targets"][order])
+    assert imported.replica_distances is None
+    assert imported.provenance["labels_from"] == "targets"
+    assert imported.provenance["replica_positions_times"] == [file_times[0]]
+    assert imported.provenance["targets_max_relative_deviation"] < 1e-13
+    # tau_alpha: the 1/e point of is_values, the last time index (not covered by the positions)
+    assert imported.tau_alpha == file_times[-1]
+
+
+def test_deepmind_large_layout_as_nested_lists(deepmind_k10, tmp_path):
+    """The same layout with trajectory_target_positions as a list holding one list of 30 (N, 3) arrays (how
+    test_small.pickle stores them). Expected: the same import as the array form."""
+    data = _large_layout(deepmind_k10)
+    as_array, as_lists = tmp_path / "array.pickle", tmp_path / "lists.pickle"
+    _write_pickle(as_array, data)
+    _write_pickle(as_lists, {**data, "trajectory_target_positions": [list(data["trajectory_target_positions"][0])]})
+    expected, imported = load("deepmind", as_array), load("deepmind", as_lists)
+    np.testing.assert_array_equal(imported.propensity, expected.propensity)
+    np.testing.assert_array_equal(imported.times, expected.times)
+    assert imported.provenance["targets_max_relative_deviation"] < 1e-13
+
+
+@pytest.mark.parametrize("index, delta", [(0, 1e-6), (0, -1e-8), (2, 1e-6)])
+def test_deepmind_targets_disagreeing_with_positions_refused(deepmind_k10, tmp_path, index, delta):
+    """One target off by a relative ``delta`` where the positions cover its time (m = 3 times here).
+    Expected: DatasetError naming the file, both keys and the time index; 1e-8 is far above float64
+    rounding (1e-15) and below any physical meaning, so the tolerance (1e-9) must catch it."""
+    data = _large_layout(deepmind_k10, m=3)
+    data["targets"][index, 5] *= 1 + delta
+    path = tmp_path / "disagree.pickle"
+    _write_pickle(path, data)
+    with pytest.raises(DatasetError, match=_match(path, "'targets' and 'trajectory_target_positions' disagree")):
+        load("deepmind", path)
+    with pytest.raises(DatasetError, match=f"time index {index}"):
+        load("deepmind", path)
+
+
+def test_deepmind_targets_outside_the_overlap_are_not_compared(deepmind_k10, tmp_path):
+    """A target changed at time index 5, where the positions (first 3 times) say nothing. Expected: imported,
+    with the changed value as the label (nothing to check it against)."""
+    data = _large_layout(deepmind_k10, m=3)
+    data["targets"][5, 5] *= 2
+    path = tmp_path / "outside.pickle"
+    _write_pickle(path, data)
+    imported = load("deepmind", path)
+    row = int(np.flatnonzero(imported.times == np.asarray(data["time"])[data["time_indices"][5]])[0])
+    assert imported.propensity[row, 5] == data["targets"][5, 5]
+
+
+def test_deepmind_float32_targets_checked_at_float32_precision(deepmind_k10, tmp_path):
+    """DeepMind's get_targets returns float32. Expected: float32 targets agree with the float64 positions to
+    float32 rounding (6e-8 relative), within the tolerance widened to 4 ulps of float32 (4.8e-7)."""
+    data = _large_layout(deepmind_k10, m=10)
+    data["targets"] = data["targets"].astype(np.float32)
+    path = tmp_path / "f32.pickle"
+    _write_pickle(path, data)
+    imported = load("deepmind", path)
+    assert imported.provenance["targets_max_relative_deviation"] < 4 * np.finfo(np.float32).eps
+    assert imported.replica_distances.shape == (30, 10, 20)  # positions at all times: replicas kept
+
+
+def test_deepmind_positions_for_fewer_times_without_targets(deepmind_k10, tmp_path):
+    """Positions for the first 4 of 10 time indices and no targets. Expected: labels at those 4 times only
+    (sorted), equal to the propensity computed from the positions, with the replica distances."""
+    data = dict(deepmind_k10)
+    data["trajectory_target_positions"] = data["trajectory_target_positions"][:4]
+    path = tmp_path / "four.pickle"
+    _write_pickle(path, data)
+    imported = load("deepmind", path)
+    times = np.asarray(data["time"])[data["time_indices"][:4]]
+    np.testing.assert_array_equal(imported.times, np.sort(times))
+    np.testing.assert_allclose(imported.propensity, _get_targets(data)[np.argsort(times)], rtol=1e-12)
+    assert imported.replica_distances.shape == (30, 4, 20)
+    assert imported.provenance["labels_from"] == "trajectory_target_positions"
+
+
+def test_deepmind_both_for_all_times_keeps_replicas(deepmind_k10, tmp_path):
+    """Targets and positions at all 10 times. Expected: labels = targets, replica distances (30, 10, N)
+    whose mean equals them, so the noise ceiling can be computed."""
+    data = _large_layout(deepmind_k10, m=10)
+    path = tmp_path / "both.pickle"
+    _write_pickle(path, data)
+    imported = load("deepmind", path)
+    assert imported.replica_distances.shape == (30, 10, 20)
+    np.testing.assert_allclose(imported.replica_distances.mean(axis=0), imported.propensity, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(targets=d["targets"].T.copy()), "transpose"),
+        (lambda d: d.update(targets=d["targets"][:9]), "'targets' has shape"),
+        (lambda d: d.update(trajectory_target_positions=np.zeros((11, 30, 20, 3))), "1 <= M <= 10"),
+        (lambda d: d.update(trajectory_target_positions=np.zeros((1, 0, 20, 3))), "no replica"),
+        (lambda d: d.update(targets=-d["targets"]), "negative"),
+    ],
+)
+def test_deepmind_layout_errors(deepmind_k10, tmp_path, change, message):
+    """Malformed layouts. Expected: DatasetError naming the file and what is wrong."""
+    data = _large_layout(deepmind_k10)
+    change(data)
+    path = tmp_path / "layout.pickle"
+    _write_pickle(path, data)
+    with pytest.raises(DatasetError, match=_match(path, message)):
+        load("deepmind", path)
+
+
 def _reduce_to(target, argument):
     class Payload:
         def __reduce__(self):
@@ -385,6 +656,20 @@ def test_malicious_pickle_refused_without_running(tmp_path, target):
         (lambda d: d["trajectory_target_positions"][1].pop(), "trajectory_target_positions"),  # ragged
         (lambda d: d.update(trajectory_target_positions=np.zeros((3, 5, 11, 3))), "trajectory_target_positions"),
         (lambda d: d.update(metadata={}), "temperature"),
+        # found by the importer fuzz (tests/test_importer_fuzz.py):
+        (lambda d: d["metadata"].update(temperature=float("nan")), "temperature"),  # was imported as T = nan
+        (lambda d: d["metadata"].update(temperature=-0.5), "temperature"),
+        (lambda d: d["metadata"].update(temperature="hot"), "temperature"),
+        (lambda d: d["metadata"].update(temperature=10**400), "temperature"),  # OverflowError in float()
+        (lambda d: d["metadata"].update(pressure=10**400), "pressure"),  # OverflowError in float()
+        (lambda d: d["metadata"].update(pressure="high"), "pressure"),
+        (lambda d: d.update(types=[[0, 1], [0]]), "types"),  # ragged: numpy's ValueError escaped
+        (lambda d: d.update(time_indices=[[5, 30], [20]]), "time_indices"),
+        (lambda d: d.update(time_indices=[5.0, 30.0, 20.0]), "time_indices"),
+        (lambda d: d.update(is_values=np.array([0.9, 0.1, 1 + 1j])), "is_values"),
+        # strings in lists (a str array is refused by the unpickler already): np.asarray would parse them
+        (lambda d: d.update(positions=[[str(x) for x in row] for row in d["positions"]]), "positions"),
+        (lambda d: d["trajectory_target_positions"][0].__setitem__(0, np.full((12, 3), 1e160)), "overflow"),
     ],
 )
 def test_deepmind_broken_files_refused(tmp_path, change, key):

@@ -248,14 +248,20 @@ def require(data: Mapping, key: str, path: Path, what: str) -> object:
     return data[key]
 
 
+def regular_array(value, key: str, path: Path) -> np.ndarray:
+    """``np.asarray(value)``, or DatasetError naming the file and key when ``value`` (nested lists from a
+    pickle) is ragged and numpy refuses to make an array of it."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: key '{key}' is not a regular array ({str(err)[:200]})") from err
+
+
 def float_array(value, key: str, path: Path, shape: tuple) -> np.ndarray:
     """``value`` (real numbers: ints or floats, in an array or nested lists) as a finite float64 array of
     ``shape`` (None entries match any size). Strings, booleans, complex numbers and objects are refused
     rather than converted (np.asarray would turn '1.5' into 1.5 and drop imaginary parts)."""
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as err:  # ragged nested lists
-        raise DatasetError(f"{path}: key '{key}' is not a regular numeric array ({str(err)[:200]})") from err
+    array = regular_array(value, key, path)
     if array.dtype.kind not in "iuf":
         raise DatasetError(f"{path}: key '{key}' has dtype {array.dtype}, expected real numbers (int or float)")
     check_shape(array, key, path, shape)
@@ -289,7 +295,7 @@ def check_shape(array: np.ndarray, key: str, path: Path, shape: tuple) -> None:
 
 def type_ids(value, key: str, path: Path) -> np.ndarray:
     """Particle types as an (N,) int32 array of 0 (A) and 1 (B); DatasetError otherwise."""
-    array = np.asarray(value)
+    array = regular_array(value, key, path)
     if array.ndim != 1 or array.size == 0:
         raise DatasetError(f"{path}: key '{key}' has shape {array.shape}, expected (N,) particle types")
     if array.dtype.kind not in "iub" and not (
@@ -324,6 +330,12 @@ def check_box(positions: np.ndarray, box_length: float, key: str, path: Path) ->
             f"than the box length {box_length:.6g}; the box is wrong for this file (density "
             f"{len(positions) / box_length**3:.4g} with this box)"
         )
+    check_images(positions, box_length, key, path)
+
+
+def check_images(positions: np.ndarray, box_length: float, key: str, path: Path) -> None:
+    """Refuse coordinates more than BOX_MAX_IMAGES box lengths from the origin: wrapping them would need
+    image flags beyond int32, and no dataset places a configuration that far from its box."""
     farthest = float(np.abs(positions).max())
     if farthest > BOX_MAX_IMAGES * box_length:
         raise DatasetError(

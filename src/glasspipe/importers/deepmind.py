@@ -46,6 +46,7 @@ from glasspipe.importers import (
     float_array,
     positive_number,
     register,
+    regular_array,
     require,
     snapshot_from,
     type_ids,
@@ -98,7 +99,7 @@ def _targets(data: dict, path: Path, k: int, n: int) -> tuple[np.ndarray, np.dty
     """``targets`` as (K, N) float64 propensities >= 0 and the dtype they were stored in, or None if absent."""
     if "targets" not in data:
         return None
-    stored = np.asarray(data["targets"])
+    stored = regular_array(data["targets"], "targets", path)
     if stored.ndim == 2 and stored.shape == (n, k) and n != k:
         raise DatasetError(
             f"{path}: key 'targets' has shape {stored.shape}, i.e. (N, K); DeepMind stores (K, N) with one row "
@@ -148,7 +149,10 @@ def _metadata(data: dict, path: Path, options: dict) -> tuple[float, float | Non
     if pressure is not None:
         if isinstance(pressure, bool) or not isinstance(pressure, int | float | np.integer | np.floating):
             raise DatasetError(f"{path}: key 'metadata' pressure is a {type(pressure).__name__}, expected a number")
-        pressure = float(pressure)
+        try:
+            pressure = float(pressure)
+        except OverflowError:  # an int beyond float range
+            pressure = float("inf")
         if not np.isfinite(pressure):
             raise DatasetError(f"{path}: key 'metadata' pressure = {pressure} is not finite")
     fluid = metadata.get("fluid")
@@ -183,7 +187,7 @@ class DeepMindImporter(Importer):
         check_box(initial, box_length, "positions", path)
 
         all_times = float_array(require(data, "time", path, what), "time", path, (None,))
-        indices = np.asarray(require(data, "time_indices", path, what))
+        indices = regular_array(require(data, "time_indices", path, what), "time_indices", path)
         if indices.ndim != 1 or indices.size == 0 or indices.dtype.kind not in "iu":
             raise DatasetError(
                 f"{path}: key 'time_indices' must be a non-empty list of integers, got shape {indices.shape} of "

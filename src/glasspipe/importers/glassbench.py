@@ -38,6 +38,7 @@ from glasspipe.importers import (
     Imported,
     Importer,
     check_box,
+    check_images,
     check_shape,
     default_box_length,
     float_array,
@@ -45,6 +46,7 @@ from glasspipe.importers import (
     option_times,
     read_npz,
     register,
+    regular_array,
     require,
     snapshot_from,
     temperature_option,
@@ -77,7 +79,7 @@ def _lookup(table: dict, temperature: float):
 
 
 def _label(data: dict, key: str, path: Path, n: int) -> np.ndarray:
-    value = np.asarray(require(data, key, path, "GlassBench"))
+    value = regular_array(require(data, key, path, "GlassBench"), key, path)
     if value.ndim == 2 and value.shape[0] == n and value.shape[1] != n:
         raise DatasetError(
             f"{path}: key '{key}' has shape {value.shape}, i.e. (N, K); GlassBench stores (K, N) with one row per "
@@ -128,8 +130,10 @@ class GlassBenchImporter(Importer):
 
         box_length = float(options.get("box_length", default_box_length(n)))
         check_box(initial, box_length, "initial_positions", path)
-        # The inherent structure is not checked against the box: an energy minimisation may move particles near
-        # a face slightly outside it; it is wrapped with image flags that restore the file's values.
+        # The inherent structure is not checked against the box's faces: an energy minimisation may move particles
+        # near a face slightly outside it; it is wrapped with image flags that restore the file's values. It must
+        # still lie near the box (image flags are int32).
+        check_images(inherent, box_length, "initial_positions_inherent", path)
 
         temperature = temperature_option(path, options)
 

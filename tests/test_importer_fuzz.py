@@ -37,7 +37,8 @@ import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # conftest, when this file runs as a script in a child interpreter
+if str(HERE) not in sys.path:  # conftest, when this file runs as a script in a child interpreter
+    sys.path.insert(0, str(HERE))
 from conftest import REPO, shared_data_dir  # noqa: E402
 
 FORMATS = ("botan", "glassbench", "deepmind")
@@ -580,11 +581,9 @@ def fuzz_results(tmp_path_factory) -> dict:
         command = [sys.executable, str(Path(__file__).resolve()), fmt, "--count", str(MUTANTS), "--folder", str(folder)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         log = tmp_path_factory.mktemp(f"fuzz-{fmt}") / "stderr.txt"
-        children[fmt] = (
-            subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log.open("w")),
-            folder,
-            log,
-        )
+        with log.open("w") as stderr:  # the child holds its own copy of the descriptor
+            child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr)
+        children[fmt] = (child, folder, log)
     results = {}
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     try:

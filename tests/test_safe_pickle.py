@@ -27,6 +27,7 @@ from glasspipe.importers import DatasetError, load
 from glasspipe.importers.safe_pickle import CorruptPickleError, UnsafePickleError, load_bytes
 
 DEEPMIND_FILE = "deepmind_test_small.pickle"
+CHILD_TIMEOUT_S = 300  # all crafted cases together take about a second
 
 
 # ------------------------------------------------------------------------------ a tiny pickle assembler
@@ -234,6 +235,10 @@ CRAFTED = {
         PROTO2 + EMPTY_DICT + big((1 << 61) - 1) + i(0) + SETITEM + big(2 * ((1 << 61) - 1)) + i(1) + SETITEM + STOP,
         "key or set element of type int",
     ),
+    "colliding_keys_via_dict_opcode": (
+        PROTO2 + b"(" + big((1 << 61) - 1) + i(0) + big(2 * ((1 << 61) - 1)) + i(1) + b"d" + STOP,
+        "key or set element of type int",
+    ),
     "build_on_dict": (PROTO2 + EMPTY_DICT + EMPTY_DICT + BUILD + STOP, "BUILD"),
     "out_of_band_buffer": (_out_of_band(), "out-of-band"),
     "newobj": (PROTO2 + g("builtins", "set") + b")" + b"\x81" + STOP, "NEWOBJ"),
@@ -279,25 +284,28 @@ def crafted_outcomes(tmp_path_factory) -> dict:
     outcomes: dict[str, dict] = {}
     pending = list(CRAFTED)
     while pending:
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(folder), *pending],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=REPO,
-        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", CHILD, str(folder), *pending],
+                capture_output=True,
+                timeout=CHILD_TIMEOUT_S,
+                cwd=REPO,
+            )
+            stdout, returncode, stderr = result.stdout, result.returncode, result.stderr
+        except subprocess.TimeoutExpired as hung:  # the child was killed: the case it was in hangs
+            stdout, returncode, stderr = hung.stdout or b"", f"killed after {CHILD_TIMEOUT_S} s", hung.stderr or b""
         started = None
-        for line in result.stdout.splitlines():
+        for line in stdout.decode().splitlines():
             record = json.loads(line)
             if record.get("started"):
                 started = record["case"]
             else:
                 outcomes[record["case"]] = record
                 started = None
-        if started is not None:  # the child died inside this case
-            outcomes[started] = {"case": started, "crash": (result.returncode, result.stderr[-2000:])}
-        elif result.returncode != 0:
-            pytest.fail(f"the child interpreter failed outside any case: {result.stderr[-2000:]}")
+        if started is not None:  # the child died (or hung) inside this case
+            outcomes[started] = {"case": started, "crash": (returncode, stderr.decode()[-2000:])}
+        elif returncode != 0:
+            pytest.fail(f"the child interpreter failed outside any case: {stderr.decode()[-2000:]}")
         pending = [name for name in pending if name not in outcomes]
     return outcomes
 
@@ -308,7 +316,7 @@ def test_crafted_pickle_refused(crafted_outcomes, case):
     importer raises DatasetError with the same message; no crash, and no allocation beyond 64 MiB (the
     huge-size cases would allocate gigabytes if their sizes were trusted)."""
     outcome = crafted_outcomes[case]
-    assert "crash" not in outcome, f"{case} crashed the interpreter: {outcome['crash']}"
+    assert "crash" not in outcome, f"{case} crashed or hung the interpreter: {outcome['crash']}"
     kind, message = outcome["load_bytes"]
     assert kind == "UnsafePickleError", f"{case}: {kind}: {message}"
     assert f"{case}.pickle" in message and CRAFTED[case][1] in message, message

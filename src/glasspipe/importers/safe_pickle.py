@@ -19,9 +19,10 @@ What this loader guarantees for any input bytes:
   constructors below; BUILD is accepted only on a dtype or array that one of them just made and only with
   the state numpy itself writes for plain numeric data; NEWOBJ, INST, OBJ, extension codes, persistent
   ids and out-of-band buffers (protocol 5 NEXT_BUFFER / READONLY_BUFFER) are refused; APPEND(S),
-  SETITEM(S) and ADDITEMS act only on lists, dicts and sets, and dict keys / set elements must be strings,
-  bytes, None or integers below 2**61 (whose hashes cannot be made to collide, which would make building
-  the dict quadratic).
+  SETITEM(S) and ADDITEMS act only on lists, dicts and sets. Dict keys and set elements (from SETITEM(S),
+  DICT, ADDITEMS, FROZENSET and the set / frozenset / OrderedDict constructors) must be strings, bytes,
+  None, booleans or integers below 2**61, whose hashes cannot be made to collide (colliding keys would
+  make building a dict quadratic in the file's size).
 - dtypes are plain numeric (kinds b, i, u, f, c; either byte order): no fields, names, subarrays, objects,
   void, strings or datetimes; each one is a fresh copy, so a BUILD cannot alter numpy's shared dtypes.
 - Arrays are built only from bytes of exactly ``size * itemsize`` (``_reconstruct`` + BUILD, ``_frombuffer``,
@@ -49,6 +50,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import pickletools
 import re
 from collections import OrderedDict
 
@@ -113,7 +115,10 @@ class RestrictedUnpickler(pickle._Unpickler):
     allocation budget.
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    # pickle._Unpickler is CPython's pure-Python unpickler: private, but unchanged in interface since Python
+    # 3.0, and the only one whose opcodes can be intercepted (the C unpickler calls __setstate__, appends and
+    # inserts itself). Its dispatch table is replaced below the class.
+    dispatch: dict = {}
 
     def __init__(self, file, name: str = "<pickle>", size: int = 0):
         # Python 2 pickles of numpy arrays carry their bytes as latin-1 str
@@ -459,10 +464,18 @@ class RestrictedUnpickler(pickle._Unpickler):
         items = self.pop_mark()
         self._set_items(self.stack[-1], items, "SETITEMS")
 
+    def _load_dict(self):
+        items = self.pop_mark()
+        result: dict = {}
+        self._set_items(result, items, "DICT")
+        self.append(result)
+
     def _set_items(self, target, items: list, what: str) -> None:
         if type(target) not in (dict, OrderedDict):
             raise self.refuse(f"{what} on a {type(target).__name__}")
-        for i in range(0, len(items) - 1, 2):
+        if len(items) % 2:
+            raise pickle.UnpicklingError(f"{what} with an odd number of keys and values")
+        for i in range(0, len(items), 2):
             self._check_key(items[i], "dict")
             target[items[i]] = items[i + 1]
 
@@ -583,31 +596,57 @@ def _children(obj) -> list:
     return list(obj)
 
 
-# Edit the dispatch table: every opcode that calls, mutates or fetches outside data goes through the checks.
-_D = RestrictedUnpickler.dispatch
-_D[pickle.REDUCE[0]] = RestrictedUnpickler._load_reduce
-_D[pickle.BUILD[0]] = RestrictedUnpickler._load_build
-_D[pickle.APPEND[0]] = RestrictedUnpickler._load_append
-_D[pickle.APPENDS[0]] = RestrictedUnpickler._load_appends
-_D[pickle.SETITEM[0]] = RestrictedUnpickler._load_setitem
-_D[pickle.SETITEMS[0]] = RestrictedUnpickler._load_setitems
-_D[pickle.ADDITEMS[0]] = RestrictedUnpickler._load_additems
-_D[pickle.FROZENSET[0]] = RestrictedUnpickler._load_frozenset
-for _opcode, _what in [
-    (pickle.NEWOBJ, "NEWOBJ (cls.__new__)"),
-    (pickle.NEWOBJ_EX, "NEWOBJ_EX (cls.__new__)"),
-    (pickle.INST, "INST (calling a class)"),
-    (pickle.OBJ, "OBJ (calling a class)"),
-    (pickle.EXT1, "an extension-registry code"),
-    (pickle.EXT2, "an extension-registry code"),
-    (pickle.EXT4, "an extension-registry code"),
-    (pickle.PERSID, "a persistent id"),
-    (pickle.BINPERSID, "a persistent id"),
-    (pickle.NEXT_BUFFER, "an out-of-band buffer (protocol 5); dataset pickles carry their data in-band"),
-    (pickle.READONLY_BUFFER, "an out-of-band buffer (protocol 5); dataset pickles carry their data in-band"),
-]:
-    _D[_opcode[0]] = _refuse_opcode(_what)
-del _D, _opcode, _what
+# The dispatch table, rebuilt: the opcodes below only push data, read the memo or frame the stream, and keep
+# pickle's own handlers (GLOBAL and STACK_GLOBAL go through find_class); the ones that call, mutate or fill
+# hashed containers get the checked handlers of RestrictedUnpickler; every other opcode is refused, including
+# any a later Python adds (reviewed against Python 3.10-3.13, protocols 0-5).
+_DATA_OPCODES = frozenset(
+    """PROTO FRAME STOP MARK POP POP_MARK DUP NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4
+    FLOAT BINFLOAT STRING BINSTRING SHORT_BINSTRING BINBYTES SHORT_BINBYTES BINBYTES8 BYTEARRAY8 UNICODE
+    BINUNICODE SHORT_BINUNICODE BINUNICODE8 TUPLE EMPTY_TUPLE TUPLE1 TUPLE2 TUPLE3 LIST EMPTY_LIST EMPTY_DICT
+    EMPTY_SET GET BINGET LONG_BINGET PUT BINPUT LONG_BINPUT MEMOIZE GLOBAL STACK_GLOBAL""".split()
+)
+_CHECKED_OPCODES = {
+    "REDUCE": RestrictedUnpickler._load_reduce,
+    "BUILD": RestrictedUnpickler._load_build,
+    "APPEND": RestrictedUnpickler._load_append,
+    "APPENDS": RestrictedUnpickler._load_appends,
+    "SETITEM": RestrictedUnpickler._load_setitem,
+    "SETITEMS": RestrictedUnpickler._load_setitems,
+    "DICT": RestrictedUnpickler._load_dict,
+    "ADDITEMS": RestrictedUnpickler._load_additems,
+    "FROZENSET": RestrictedUnpickler._load_frozenset,
+}
+_REFUSED_WHY = {
+    "NEWOBJ": "NEWOBJ (cls.__new__)",
+    "NEWOBJ_EX": "NEWOBJ_EX (cls.__new__)",
+    "INST": "INST (calling a class)",
+    "OBJ": "OBJ (calling a class)",
+    "EXT1": "an extension-registry code",
+    "EXT2": "an extension-registry code",
+    "EXT4": "an extension-registry code",
+    "PERSID": "a persistent id",
+    "BINPERSID": "a persistent id",
+    "NEXT_BUFFER": "an out-of-band buffer (protocol 5); dataset pickles carry their data in-band",
+    "READONLY_BUFFER": "an out-of-band buffer (protocol 5); dataset pickles carry their data in-band",
+}
+
+
+def _dispatch_table() -> dict:
+    names = {opcode.code.encode("latin1")[0]: opcode.name for opcode in pickletools.opcodes}
+    table = {}
+    for key, handler in pickle._Unpickler.dispatch.items():
+        name = names.get(key, f"opcode {key:#04x}")
+        if name in _DATA_OPCODES:
+            table[key] = handler
+        elif name in _CHECKED_OPCODES:
+            table[key] = _CHECKED_OPCODES[name]
+        else:
+            table[key] = _refuse_opcode(_REFUSED_WHY.get(name, f"the opcode {name}, which dataset pickles never use"))
+    return table
+
+
+RestrictedUnpickler.dispatch = _dispatch_table()
 
 
 def load_bytes(data: bytes, name: str = "<pickle>"):

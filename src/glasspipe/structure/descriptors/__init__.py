@@ -7,7 +7,9 @@ Each set is a :class:`DescriptorSet` in its own module that registers itself wit
 - ``boattini``: Boattini et al. Gaussian radial shell densities and shell-weighted bond-order parameters q_l,
   with their exp(-r/L) coarse-grained averages (:mod:`.boattini`);
 - ``glassmlp``: the physics-inspired descriptors of GlassMLP (Jung, Biroli, Berthier): coarse-grained density,
-  potential energy, Voronoi volume and surface, and energy variance, per neighbour type (:mod:`.glassmlp`).
+  potential energy, Voronoi volume and surface, and energy variance, per neighbour type (:mod:`.glassmlp`);
+- ``mechanics``: the force on each particle and the eigenvalues of its Hessian block, the ballistic physics
+  of short times (:mod:`.mechanics`).
 
 ``compute(snapshot, settings)`` returns one row per particle in particle order: ``particle`` (int), ``type``
 (type name), then float columns named ``'<set>:<feature>'``. ``settings`` may omit keys: the set's ``defaults``
@@ -93,4 +95,4 @@ def compute_descriptors(snapshot: Snapshot, sets: dict[str, dict]) -> pd.DataFra
 
 
 # Importing the modules registers the sets.
-from glasspipe.structure.descriptors import boattini, glassmlp, radial  # noqa: E402, F401
+from glasspipe.structure.descriptors import boattini, glassmlp, mechanics, radial  # noqa: E402, F401

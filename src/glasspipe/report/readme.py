@@ -75,7 +75,7 @@ def _splits(config: dict) -> str:
             f"train and validation ({split.get('validation')}) from {source.get('train')}, test: {source.get('test')}"
         )
     return (
-        f"{split.get('folds')}-fold cross-validation over {source.get('train')} (validation "
+        f"{split.get('folds')}-fold cross-validation over {source.get('train') or source.get('dataset')} (validation "
         f"{split.get('validation')} per fold; every configuration tested once)"
     )
 

@@ -108,6 +108,20 @@ def test_training_change_reruns_only_training_evaluation_report(tiny_run, tmp_pa
 
 
 @pytest.mark.slow
+def test_cross_validation_of_simulated_data_retrains_per_fold_and_reuses_the_simulation(tiny_run, tmp_path):
+    """split: {validation, folds} on simulated data: one training job per model and fold, one evaluation per
+    model over all folds; the split is not a simulation setting, so no MD job reruns."""
+    config = yaml.safe_load(TINY.read_text())
+    config["split"] = {"validation": 1, "folds": 4}
+    changed = tmp_path / "cv.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    result = snakemake(tiny_run, "-n", configfile=changed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    n_runs = len(cfg.model_runs(cfg.validate_config(config)))
+    assert planned_jobs(result) == {"train": 4 * n_runs, "evaluate": n_runs, "report": 1, "all": 1}
+
+
+@pytest.mark.slow
 def test_temperature_change_reruns_everything(tiny_run, tmp_path):
     config = yaml.safe_load(TINY.read_text())
     config["temperatures"] = [0.9]

@@ -267,3 +267,29 @@ def test_registry_schema_and_join():
         compute_descriptors(snap, {"radial": {"bins": 3}})
     with pytest.raises(ValueError, match="unknown descriptor set"):
         compute_descriptors(snap, {"nope": {}})
+
+
+def test_paired_descriptors_read_both_configurations():
+    """structure.input 'both': the inherent structure's columns keep their names, the thermal ones are
+    prefixed, and the displacement column is the minimum-image distance between the two position sets
+    (a shift of 0.1 sigma along x for every particle gives exactly 0.1, across the periodic boundary too)."""
+    from glasspipe.structure.descriptors import compute_descriptors, compute_paired_descriptors
+
+    rng = np.random.default_rng(11)
+    box_length = (300 / 1.2) ** (1 / 3)
+    positions = random_sequential_addition(300, box_length, 0.75, rng)
+    typeid = (np.arange(300) >= 240).astype(np.int32)
+    inherent = Snapshot(positions=positions, typeid=typeid, box_length=box_length)
+    shifted = positions + np.array([0.1, 0.0, 0.0])
+    shifted -= box_length * np.round(shifted / box_length)
+    thermal = Snapshot(positions=shifted, typeid=typeid, box_length=box_length)
+    sets = {"radial": {"r_min": 0.7, "r_max": 2.5, "dr": 0.2}}
+    table = compute_paired_descriptors(thermal, inherent, sets)
+    alone = compute_descriptors(inherent, sets)
+    for column in alone.columns[2:]:
+        assert table[column].to_numpy() == pytest.approx(alone[column].to_numpy())
+        # A uniform translation changes no descriptor: the thermal copy equals the inherent one.
+        assert table["thermal/" + column].to_numpy() == pytest.approx(alone[column].to_numpy(), abs=1e-9)
+    assert table["thermal/displacement_to_inherent"].to_numpy() == pytest.approx(np.full(300, 0.1), abs=1e-12)
+    with pytest.raises(ValueError, match="different particles"):
+        compute_paired_descriptors(Snapshot(shifted[:-1], typeid[:-1], box_length), inherent, sets)

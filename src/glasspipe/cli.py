@@ -169,8 +169,11 @@ def _cmd_structure(args):
     layout = _layout(args)
     T, c = args.temperature, args.configuration
     settings = _settings(args, "structure")
-    source = layout.inherent(T, c) if settings["structure"]["input"] == "inherent" else layout.equilibrated(T, c)
-    stages.structure(settings, source, layout.structure(T, c))
+    kind = settings["structure"]["input"]
+    source = layout.inherent(T, c) if kind == "inherent" else layout.equilibrated(T, c)
+    stages.structure(
+        settings, source, layout.structure(T, c), inherent=layout.inherent(T, c) if kind == "both" else None
+    )
 
 
 def _cmd_train(args):

@@ -330,16 +330,21 @@ def _label_ceilings(ceilings: pd.DataFrame) -> dict:
     return {name: group[columns].to_dict(orient="list") for name, group in label_grid.groupby("label", sort=False)}
 
 
-def structure(settings: dict, configuration: Path, output: Path) -> None:
+def structure(settings: dict, configuration: Path, output: Path, inherent: Path | None = None) -> None:
     """Per-particle descriptors (the sets of 'structure.sets', joined) of one configuration (Parquet).
 
-    ``configuration`` is the equilibrated configuration or its inherent structure ('structure.input').
+    ``configuration`` is the equilibrated configuration or its inherent structure ('structure.input'); with
+    'structure.input: both' it is the equilibrated one and ``inherent`` its inherent structure
+    (glasspipe.structure.descriptors.compute_paired_descriptors).
     """
-    from glasspipe.structure.descriptors import compute_descriptors
+    from glasspipe.structure.descriptors import compute_descriptors, compute_paired_descriptors
 
     section = cfg.fill_defaults(settings)["structure"]
     started = time.perf_counter()
-    table = compute_descriptors(read_snapshot(configuration), section["sets"])
+    if inherent is not None:
+        table = compute_paired_descriptors(read_snapshot(configuration), read_snapshot(inherent), section["sets"])
+    else:
+        table = compute_descriptors(read_snapshot(configuration), section["sets"])
     meta = _metadata("structure", settings, configuration=str(configuration), wall_s=time.perf_counter() - started)
     write_table(table, output, metadata=meta)
 

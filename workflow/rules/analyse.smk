@@ -1,9 +1,10 @@
-# Static descriptors per configuration, from the thermal configuration or its inherent structure.
+# Static descriptors per configuration, from the thermal configuration, its inherent structure, or both.
 
 
 rule structure:
     input:
-        (L.inherent if config["structure"]["input"] == "inherent" else L.equilibrated)(T_dir(), "{c}"),
+        [L.inherent(T_dir(), "{c}")] if config["structure"]["input"] != "thermal" else [],
+        [L.equilibrated(T_dir(), "{c}")] if config["structure"]["input"] != "inherent" else [],
     output:
         L.structure(T_dir(), "{c}"),
     params:

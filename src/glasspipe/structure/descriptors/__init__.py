@@ -94,5 +94,33 @@ def compute_descriptors(snapshot: Snapshot, sets: dict[str, dict]) -> pd.DataFra
     return pd.concat(tables, axis=1)
 
 
+THERMAL_PREFIX = "thermal/"
+
+
+def compute_paired_descriptors(thermal: Snapshot, inherent: Snapshot, sets: dict[str, dict]) -> pd.DataFrame:
+    """Descriptors that read a configuration and its inherent structure together (``structure.input: both``).
+
+    Columns: the sets computed on the inherent structure under their usual names ('<set>:<feature>', as
+    GlassMLP reads them), the same sets on the thermal configuration prefixed 'thermal/', and
+    'thermal/displacement_to_inherent', |r_thermal - r_inherent| (minimum image, sigma_AA): how far the
+    energy minimisation moved each particle. The two snapshots must be the same particles in the same order
+    and box (the inherent structure is the FIRE minimum of the thermal one).
+    """
+    if thermal.n_particles != inherent.n_particles or not np.array_equal(thermal.typeid, inherent.typeid):
+        raise ValueError("the thermal configuration and its inherent structure hold different particles")
+    if not np.isclose(thermal.box_length, inherent.box_length):
+        raise ValueError(
+            f"the thermal configuration's box ({thermal.box_length}) differs from the inherent structure's "
+            f"({inherent.box_length})"
+        )
+    table = compute_descriptors(inherent, sets)
+    hot = compute_descriptors(thermal, sets).drop(columns=["particle", "type"])
+    hot.columns = [THERMAL_PREFIX + name for name in hot.columns]
+    d = np.asarray(thermal.positions, dtype=np.float64) - np.asarray(inherent.positions, dtype=np.float64)
+    d -= thermal.box_length * np.round(d / thermal.box_length)
+    hot[THERMAL_PREFIX + "displacement_to_inherent"] = np.sqrt(np.einsum("ij,ij->i", d, d))
+    return pd.concat([table, hot], axis=1)
+
+
 # Importing the modules registers the sets.
 from glasspipe.structure.descriptors import boattini, glassmlp, mechanics, radial  # noqa: E402, F401

@@ -1,4 +1,7 @@
-# Helpers shared by the workflow files: stage settings, wildcard paths, split inputs.
+# Helpers shared by the workflow files: stage settings, wildcard paths, split inputs. Functions live here (or
+# in the package), not beside rules, so that the rule files stay thin and `snakemake --lint` stays clean.
+
+from types import SimpleNamespace
 
 
 def settings(stage):
@@ -28,4 +31,14 @@ def model_inputs(w, configurations):
         paths += [positions(T_dir(w), c), L.labels(T_dir(w), c)]
         if not graph:
             paths.append(L.structure(T_dir(w), c))
+    return paths
+
+
+def transfer_inputs(w, temperatures, splits):
+    """Files the transfer jobs of run ``w.model`` read: every configuration of ``splits`` at ``temperatures``
+    (the first fold's split: transfer trains one model per run, glasspipe.learn.transfer)."""
+    configurations = [c for split in splits for c in PLAN[0][split]]
+    paths = []
+    for T in temperatures:
+        paths += model_inputs(SimpleNamespace(T=f"{T:g}", model=w.model), configurations)
     return paths

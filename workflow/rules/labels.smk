@@ -4,19 +4,15 @@
 DENSE_LABELS = any(config["labels"][name]["enabled"] for name in ("phop", "cwt"))
 
 
-def labels_outputs():
-    outputs = {"labels": L.labels(T_dir(), "{c}"), "ceilings": L.label_ceilings(T_dir(), "{c}")}
-    if DENSE_LABELS:  # p_hop / CWT on the isoconf dense window
-        outputs["dense"] = L.dense_labels(T_dir(), "{c}")
-    return outputs
-
-
 rule labels:
     input:
         L.equilibrated(T_dir(), "{c}"),
         [L.replica(T_dir(), "{c}", r) for r in REPLICAS],
     output:
-        **labels_outputs(),
+        labels=L.labels(T_dir(), "{c}"),
+        ceilings=L.label_ceilings(T_dir(), "{c}"),
+        # p_hop / CWT on the isoconf dense window, when a dense label is enabled.
+        **({"dense": L.dense_labels(T_dir(), "{c}")} if DENSE_LABELS else {}),
     params:
         results=results_dir,
         settings=settings("labels"),

@@ -22,16 +22,15 @@ for _i, _T in enumerate(TEMPERATURES):
     )
 
 
-def report_output(key, path):
-    """``path``, marked for Snakemake's report when REPORT_ITEMS names ``key``."""
-    return report(str(path), **REPORT_ITEMS[key]) if key in REPORT_ITEMS else str(path)
-
-
 rule report:
     input:
-        **{k: v for k, v in report_inputs(config).items()},
+        **report_inputs(config),
     output:
-        **{k: report_output(k, v) for k, v in report_outputs(config).items()},
+        # Marked for Snakemake's report where REPORT_ITEMS names the output.
+        **{
+            k: report(str(v), **REPORT_ITEMS[k]) if k in REPORT_ITEMS else str(v)
+            for k, v in report_outputs(config).items()
+        },
     params:
         config=json.dumps(config, sort_keys=True),
     log:

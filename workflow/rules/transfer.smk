@@ -2,22 +2,10 @@
 # trained on the pooled train/validation configurations of the transfer.train temperatures, then tested on
 # the test configurations of each transfer.test temperature beside the model trained there itself.
 
-from types import SimpleNamespace
-
 import glasspipe.learn.transfer as gp_transfer
 from glasspipe.learn.job_cli import settings_json as gp_settings_json
 
 TRANSFER_RUNS = gp_transfer.runs(config)
-
-
-def transfer_inputs(w, temperatures, splits):
-    """Files the transfer jobs of run ``w.model`` read: every configuration of ``splits`` at ``temperatures``."""
-    plan = PLAN[0]
-    configurations = [c for split in splits for c in plan[split]]
-    paths = []
-    for T in temperatures:
-        paths += model_inputs(SimpleNamespace(T=f"{T:g}", model=w.model), configurations)
-    return paths
 
 
 rule transfer_train:

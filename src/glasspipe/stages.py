@@ -354,7 +354,8 @@ INPUT_FILE = "input.json"
 
 
 def _positions_path(layout, temperature: float, configuration: int, kind: str) -> Path:
-    """The configuration a model reads positions from: 'thermal' (equilibrated) or 'inherent'."""
+    """The configuration a model reads positions from: 'thermal' (equilibrated) or 'inherent'; 'both' reads
+    the thermal positions (and, in load_samples, the displacement to the inherent ones)."""
     if kind == "inherent":
         return layout.inherent(temperature, configuration)
     return layout.equilibrated(temperature, configuration)
@@ -379,10 +380,10 @@ def model_input(settings: dict, model: str) -> dict:
 
 def load_samples(layout, temperature: float, configurations: list[int], model_input_: dict) -> list:
     """Samples (positions, labels and, for descriptor models, descriptors) of ``configurations``."""
-    from glasspipe.learn.data import load_sample
+    from glasspipe.learn.data import load_sample, with_inherent_displacement
 
     with_descriptors = model_input_["inputs"] == "descriptors"
-    return [
+    samples = [
         load_sample(
             c,
             _positions_path(layout, temperature, c, model_input_["positions"]),
@@ -394,6 +395,9 @@ def load_samples(layout, temperature: float, configurations: list[int], model_in
         )
         for c in configurations
     ]
+    if model_input_["positions"] == "both":
+        samples = [with_inherent_displacement(s, layout.inherent(temperature, s.configuration)) for s in samples]
+    return samples
 
 
 def train(settings: dict, model: str, temperature: float, fold: int, layout) -> None:

@@ -26,9 +26,12 @@ def model_inputs(w, configurations):
     inherent, as the graph section says) for graph models, descriptors for descriptor models."""
     graph = MODEL_SPECS[gp.run_model(w.model)].inputs == "graph"
     positions = L.inherent if graph and config["graph"]["input"] == "inherent" else L.equilibrated
+    both = graph and config["graph"]["input"] == "both"  # the thermal positions and the inherent structure
     paths = []
     for c in configurations:
         paths += [positions(T_dir(w), c), L.labels(T_dir(w), c)]
+        if both:
+            paths.append(L.inherent(T_dir(w), c))
         if not graph:
             paths.append(L.structure(T_dir(w), c))
     return paths

@@ -48,6 +48,9 @@ class Sample:
     descriptor_names: the F feature names (file order), empty without descriptors
     temperature: the bath temperature of the configuration (epsilon_AA / k_B), None when not known; models
         conditioned on temperature (se3's ``film_temperature``) read it
+    node_vectors: (N, 3) float64 or None: a vector input per particle, the displacement from its thermal
+        position to its inherent one (sigma_AA, minimum image) when ``graph.input`` is 'both'
+        (:func:`with_inherent_displacement`); se3 reads it as an l = 1 node input
     """
 
     configuration: int
@@ -60,6 +63,7 @@ class Sample:
     descriptor_names: list[str] = field(default_factory=list)
     type_names: tuple[str, ...] = ("A", "B")
     temperature: float | None = None
+    node_vectors: np.ndarray | None = None
 
     def __post_init__(self):
         self.typeid = np.asarray(self.typeid, dtype=np.int64)
@@ -205,11 +209,29 @@ def load_sample(
     )
 
 
+def with_inherent_displacement(sample: Sample, inherent_path: str | Path) -> Sample:
+    """``sample`` with ``node_vectors`` = r_inherent - r_thermal per particle (minimum image, sigma_AA), read
+    from the inherent structure of its configuration. Raises ValueError naming the file when the particles
+    or the box differ."""
+    inherent = read_snapshot(Path(inherent_path))
+    if inherent.n_particles != len(sample.typeid) or not np.array_equal(inherent.typeid, sample.typeid):
+        raise ValueError(
+            f"inherent structure {inherent_path} holds other particles than configuration {sample.configuration}"
+        )
+    if not np.isclose(inherent.box_length, sample.box_length):
+        raise ValueError(f"inherent structure {inherent_path} has box {inherent.box_length}, not {sample.box_length}")
+    d = np.asarray(inherent.positions, dtype=np.float64) - sample.positions
+    d -= sample.box_length * np.round(d / sample.box_length)
+    sample.node_vectors = d
+    return sample
+
+
 @dataclass
 class Graph:
     """Input of the graph network for one configuration.
 
-    node_features: (N, n_types) float32 one-hot particle type
+    node_features: (N, n_types) float32 one-hot particle type, followed by 3 columns of the sample's vector
+        input (``Sample.node_vectors``) when it has one
     typeid: (N,) long
     senders, receivers: (E,) long; every ordered pair closer than r_cut, both directions
     edge_vectors: (E, 3) float32, r_receiver - r_sender (minimum image)
@@ -276,8 +298,11 @@ def build_graph(
     else:
         raise ValueError(f"config key 'graph.backend' = {backend!r}; choose one of {list(GRAPH_BACKENDS)}")
     typeid = torch.as_tensor(sample.typeid, dtype=torch.long)
+    node_features = torch.nn.functional.one_hot(typeid, n_types).to(torch.float32)
+    if sample.node_vectors is not None:  # (N, n_types + 3): one-hot type, then the vector input
+        node_features = torch.cat([node_features, torch.as_tensor(sample.node_vectors, dtype=torch.float32)], dim=1)
     return Graph(
-        node_features=torch.nn.functional.one_hot(typeid, n_types).to(torch.float32),
+        node_features=node_features,
         typeid=typeid,
         senders=senders.to(torch.long),
         receivers=receivers.to(torch.long),

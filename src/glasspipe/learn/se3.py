@@ -233,6 +233,7 @@ class SE3GNN(nn.Module):
         reference_temperature: float = 1.0,
         temperature_scale: float = 1.0,
         graph_norm: bool = False,
+        node_vector_inputs: int = 0,
     ):
         super().__init__()
         # Recompute each layer's activations in the backward pass instead of storing them (torch.utils.
@@ -279,8 +280,16 @@ class SE3GNN(nn.Module):
         self.irreps_sh = o3.Irreps.spherical_harmonics(self.l_max)  # 0e + 1o + 2e + ...
         irreps_hidden = o3.Irreps([(self.channels, (l, (-1) ** l)) for l in range(self.l_max + 1)])
         irreps_type = o3.Irreps(f"{self.n_types}x0e")
-        self.embedding = nn.Linear(self.n_types, self.channels, bias=False)  # type embedding
-        irreps = o3.Irreps(f"{self.channels}x0e")
+        # node_vector_inputs = 1 (graph.input 'both'): each particle's displacement d to its inherent position
+        # enters the first layer as an l = 1 (polar vector, 1o) feature beside the scalars, and |d|, |d|^2
+        # enter the scalar embedding: the network reads the thermal configuration and its inherent structure
+        # together, and stays equivariant (d rotates and reflects with the positions).
+        if node_vector_inputs not in (0, 1):
+            raise ValueError(f"node_vector_inputs = {node_vector_inputs}; se3 takes 0 or 1 vector per particle")
+        self.node_vector_inputs = int(node_vector_inputs)
+        n_scalar_inputs = self.n_types + 2 * self.node_vector_inputs
+        self.embedding = nn.Linear(n_scalar_inputs, self.channels, bias=False)  # type (and |d|) embedding
+        irreps = o3.Irreps(f"{self.channels}x0e" + (" + 1x1o" if self.node_vector_inputs else ""))
         layers = []
         for _ in range(self.n_layers):
             layer = Interaction(
@@ -341,6 +350,8 @@ class SE3GNN(nn.Module):
             "reference_temperature": self.reference_temperature,
             "temperature_scale": self.temperature_scale,
             "graph_norm": self.graph_norm,
+            # Only when used, so that the hparams.json of models without it stay as they were.
+            **({"node_vector_inputs": self.node_vector_inputs} if self.node_vector_inputs else {}),
         }
 
     @property
@@ -403,10 +414,16 @@ class SE3GNN(nn.Module):
             bessel_basis(r, self.radial_cutoff, self.n_basis)
             * polynomial_cutoff(r, self.radial_cutoff, self.polynomial_p)[:, None]
         )
-        x = self.embedding(node_features)
+        if self.node_vector_inputs:
+            types, d = node_features[:, : self.n_types], node_features[:, self.n_types : self.n_types + 3]
+            norm_sq = (d * d).sum(dim=1, keepdim=True)
+            x = torch.cat([self.embedding(torch.cat([types, norm_sq.sqrt(), norm_sq], dim=1)), d], dim=1)
+        else:
+            types = node_features
+            x = self.embedding(node_features)
         inv = 1.0 / math.sqrt(self.mean_neighbours)
         for layer in self.layers:
-            args = (x, node_features, senders, receivers, edge_sh, edge_radial, inv)
+            args = (x, types, senders, receivers, edge_sh, edge_radial, inv)
             if self.checkpoint_layers and torch.is_grad_enabled():
                 x = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False)
             else:
@@ -623,6 +640,7 @@ def build_se3(
     n_vector_outputs: int,
     denoise_head: bool = False,
     temperature_reference: tuple[float, float] = (1.0, 1.0),
+    node_vector_inputs: int = 0,
 ) -> SE3GNN:
     radial_cutoff = float(r_cut) if opts["radial_cutoff"] is None else opts["radial_cutoff"]
     if radial_cutoff < float(r_cut):
@@ -651,6 +669,7 @@ def build_se3(
         graph_norm=opts["graph_norm"],
         reference_temperature=temperature_reference[0],
         temperature_scale=temperature_reference[1],
+        node_vector_inputs=node_vector_inputs,
     )
 
 
@@ -776,6 +795,10 @@ class SE3Task(GraphTask):
             logger.info("se3: label times %s held out of training", self.label_times[self.held].tolist())
         self.times = train[0].times
         self.n_outputs = len(self.times)
+        # graph.input 'both': every configuration carries its displacement to the inherent structure.
+        self.node_vector_inputs = int(train[0].node_vectors is not None)
+        if any((s.node_vectors is not None) != bool(self.node_vector_inputs) for s in train + validation):
+            raise ValueError("se3: some configurations carry a displacement input (graph.input 'both') and some not")
         train = with_a_particles("se3", train)
         self.train, self.validation = train, validation
         self.vector_weight = opts["vector_loss_weight"]
@@ -813,6 +836,8 @@ class SE3Task(GraphTask):
         self.learning_rate, self.lr_schedule = opts["learning_rate"], opts["lr_schedule"]
         # Layer checkpointing recomputes the same activations: a checkpoint stays valid when it changes.
         self.fingerprint = {**{k: v for k, v in opts.items() if k != "checkpoint_layers"}, "r_cut": self.r_cut}
+        if self.node_vector_inputs:
+            self.fingerprint["node_vector_inputs"] = self.node_vector_inputs
         if opts["film_temperature"]:
             self.fingerprint["temperatures"] = [float(s.temperature) for s in train + validation]
 
@@ -827,6 +852,7 @@ class SE3Task(GraphTask):
             self.n_outputs if self.vector_weight > 0 else 0,
             denoise_head=self.opts["pretrain_denoise"]["epochs"] > 0,
             temperature_reference=self.temperature_ref,
+            node_vector_inputs=self.node_vector_inputs,
         )
 
     def start(self, model: SE3GNN, resumed: dict | None) -> dict:
@@ -953,6 +979,7 @@ def load_se3(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple
         reference_temperature=float(hparams.get("reference_temperature", 1.0)),
         temperature_scale=float(hparams.get("temperature_scale", 1.0)),
         graph_norm=bool(hparams.get("graph_norm", False)),
+        node_vector_inputs=int(hparams.get("node_vector_inputs", 0)),
     )
     try:
         model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))

@@ -57,6 +57,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# pearson_torch: the graph networks' validation score stays in torch (why: glasspipe.correlation).
+from glasspipe.correlation import pearson_torch
 from glasspipe.io.atomic import write_json
 from glasspipe.io.tables import write_table
 from glasspipe.learn import trainer
@@ -216,15 +218,6 @@ def weighted_mse(prediction: torch.Tensor, item: PreparedGraph) -> torch.Tensor:
     return mean_squared_error(prediction[item.mask], item.targets[item.mask], weights)
 
 
-def pearson_torch(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Column-wise Pearson correlation of two (n, T) tensors, NaN where undefined."""
-    p = prediction - prediction.mean(dim=0)
-    t = target - target.mean(dim=0)
-    denominator = torch.sqrt((p * p).sum(dim=0) * (t * t).sum(dim=0))
-    r = (p * t).sum(dim=0) / denominator
-    return torch.where(denominator > 0, r, torch.full_like(r, float("nan")))
-
-
 @torch.no_grad()
 def validation_pearsons(model: torch.nn.Module, data: list[PreparedGraph], n_outputs: int, prepare=None) -> np.ndarray:
     """Per label time, the mean over validation configurations of the Pearson correlation on A particles.
@@ -329,6 +322,12 @@ class BapstTask(GraphTask):
 
     def __init__(self, train, validation, settings, r_cut, seed, graph_backend):
         super().__init__(seed)
+        if any(s.node_vectors is not None for s in train + validation):
+            # Its node encoder reads the type alone, and the cube-symmetry augmentation turns edges only.
+            raise ValueError(
+                "config key 'graph.input' = 'both' gives each particle a displacement input that only se3 reads; "
+                "the Bapst GN takes 'thermal' or 'inherent'"
+            )
         opts = bapst_settings(settings)
         self.opts, self.settings, self.seed = opts, settings, int(seed)
         self.r_cut, self.graph_backend = float(r_cut), graph_backend

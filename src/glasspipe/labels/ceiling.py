@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from glasspipe.correlation import pearson_along
+
 
 def reliability_from_halves(r_hh, n1: int, n2: int, n_total: int | None = None) -> np.ndarray:
     """Reliability of the mean of ``n_total`` (default n1 + n2) replicas from the correlation ``r_hh`` of the
@@ -44,11 +46,9 @@ def reliability_from_halves(r_hh, n1: int, n2: int, n_total: int | None = None) 
 
 
 def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson correlation of x[..., :] with y[..., :] along the last axis (NaN for a constant row)."""
-    x = x - x.mean(axis=-1, keepdims=True)
-    y = y - y.mean(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (x * y).sum(axis=-1) / np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
+    """Pearson correlation of x[..., :] with y[..., :] along the last axis (NaN for a constant row): the shared
+    :func:`glasspipe.correlation.pearson_along`, under the name labels.stage and labels.propensity import."""
+    return pearson_along(x, y, axis=-1)
 
 
 def ceiling_table(

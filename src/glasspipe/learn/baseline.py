@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from glasspipe.correlation import pearson_along
 from glasspipe.io.atomic import write_json
 from glasspipe.io.tables import write_table
 from glasspipe.learn.data import Sample
@@ -46,7 +47,7 @@ def train_baseline(train: list[Sample], validation: list[Sample], settings: dict
     design = np.stack([np.ones_like(x), x], axis=1)
     (intercepts, slopes), *_ = np.linalg.lstsq(design, y, rcond=None)
     prediction = intercepts + np.outer(x, slopes)
-    train_pearson = [float(np.corrcoef(prediction[:, t], y[:, t])[0, 1]) for t in range(y.shape[1])]
+    train_pearson = [float(r) for r in pearson_along(prediction, y, axis=0)]
     out_dir = Path(out_dir)
     times = [float(t) for t in train[0].times]
     write_json(

@@ -5,47 +5,19 @@ target; see :func:`glasspipe.learn.predict.predict`) into one row per (time, typ
 scope 'pooled' correlates all particles of that type over all configurations at once (configuration -1),
 scope 'configuration' correlates within each configuration. Published numbers (REFERENCE.md section 3)
 are means over configurations of the latter; ``summary`` gives both, with the standard error.
+The correlation itself is :func:`glasspipe.correlation.pearson` (why it is not scipy's: that module).
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from glasspipe.correlation import pearson
+
 PREDICTION_COLUMNS = ("configuration", "particle", "type", "time", "prediction", "target")
 CORRELATION_COLUMNS = ("model", "time", "type", "scope", "configuration", "pearson", "spearman", "n_particles")
-
-
-def pearson(x, y) -> float:
-    """Pearson correlation of two 1-D arrays.
-
-    Returns NaN, with a RuntimeWarning, when it is undefined (fewer than 2 finite pairs, or a constant input);
-    pairs with a non-finite member are ignored.
-    """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"pearson needs arrays of equal length, got {x.shape} and {y.shape}")
-    finite = np.isfinite(x) & np.isfinite(y)
-    x, y = x[finite], y[finite]
-    if len(x) < 2:
-        warnings.warn(
-            f"Pearson correlation undefined for {len(x)} value(s); returning NaN",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return float("nan")
-    dx = x - x.mean()
-    dy = y - y.mean()
-    sxx, syy = float(dx @ dx), float(dy @ dy)
-    scale = max(1.0, float(np.abs(x).max())) ** 2 * len(x), max(1.0, float(np.abs(y).max())) ** 2 * len(y)
-    if sxx <= 1e-24 * scale[0] or syy <= 1e-24 * scale[1]:
-        warnings.warn("Pearson correlation undefined for a constant input; returning NaN", RuntimeWarning, stacklevel=2)
-        return float("nan")
-    return float(np.clip((dx @ dy) / np.sqrt(sxx * syy), -1.0, 1.0))
 
 
 def spearman(x, y) -> float:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from glasspipe.correlation import pearson_along
 from glasspipe.learn import trainer
 from glasspipe.learn.data import Sample, check_consistent
 from glasspipe.learn.registry import read_hparams
@@ -133,14 +134,6 @@ def _a_arrays(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _pearson_columns(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    p = prediction - prediction.mean(axis=0)
-    t = target - target.mean(axis=0)
-    denominator = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (p * t).sum(axis=0) / denominator, np.nan)
-
-
 class MLPTask(trainer.Task):
     """The bottleneck MLP for :func:`glasspipe.learn.trainer.fit`: standardised descriptors and targets of the
     training A particles, mini-batches of them, the network and its loss."""
@@ -212,7 +205,7 @@ class MLPTask(trainer.Task):
         model.eval()
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            scores = [_pearson_columns(model(xv).double().numpy(), yv) for xv, yv in self.validation_sets]
+            scores = [pearson_along(model(xv).double().numpy(), yv, axis=0) for xv, yv in self.validation_sets]
             per_time = np.nanmean(np.stack(scores), axis=0) if scores else np.full(self.n_outputs, np.nan)
         model.train()
         return per_time

@@ -168,6 +168,7 @@ class BapstGNN(nn.Module):
         graph_norm: bool = False,
         vector_channels: int = 0,
         graph_norm_eps: float = 1e-5,
+        node_vector_inputs: int = 0,
     ):
         super().__init__()
         if aggregation not in AGGREGATIONS:
@@ -191,7 +192,10 @@ class BapstGNN(nn.Module):
         h = self.hidden
         sizes = (h, h)
         ln = self.layer_norm
-        self.encoder_node = MLP(self.n_types, sizes, activate_final=True, layer_norm=ln)
+        # node_vector_inputs = 1 (graph.input 'both'): the node encoder also reads each particle's displacement
+        # to its inherent position (3 components, turned with the edges by the augmentation).
+        self.node_vector_inputs = int(node_vector_inputs)
+        self.encoder_node = MLP(self.n_types + 3 * self.node_vector_inputs, sizes, activate_final=True, layer_norm=ln)
         self.encoder_edge = MLP(EDGE_FEATURES[edge_features], sizes, activate_final=True, layer_norm=ln)
         # Core edge input: [edge (2h), receiver node (2h), sender node (2h)], each [previous, encoded].
         self.core_edge = MLP(6 * h, sizes, activate_final=True, layer_norm=ln)
@@ -225,6 +229,8 @@ class BapstGNN(nn.Module):
             "graph_norm": self.graph_norm,
             "vector_channels": self.vector_channels,
             "graph_norm_eps": self.graph_norm_eps,
+            # Only when used, so that the hparams.json of models without it stay as they were.
+            **({"node_vector_inputs": self.node_vector_inputs} if self.node_vector_inputs else {}),
         }
 
     def forward(

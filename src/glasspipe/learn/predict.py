@@ -69,6 +69,7 @@ def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tup
         graph_norm=bool(hparams.get("graph_norm", False)),
         vector_channels=int(hparams.get("vector_channels", 0)),
         graph_norm_eps=float(hparams.get("graph_norm_eps", 1e-5)),
+        node_vector_inputs=int(hparams.get("node_vector_inputs", 0)),
     )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)

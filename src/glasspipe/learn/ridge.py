@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from glasspipe.correlation import pearson_along
 from glasspipe.io.atomic import write_json
 
 FORMULA = "prediction[t] = intercepts[t] + sum_f coefficients[t][f] * (x[f] - feature_mean[f]) / feature_std[f]"
@@ -109,21 +110,6 @@ class RidgeModel:
             raise ValueError(
                 f"ridge model {path} is not a readable ridge model ({err}); delete it and retrain"
             ) from err
-
-
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation between matching columns of (n, k) arrays; NaN (no warning) where undefined."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim == 1:
-        a, b = a[:, None], b[:, None]
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    denominator = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (a * b).sum(axis=0) / denominator
-    r[~(denominator > 0)] = np.nan
-    return r
 
 
 def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +189,9 @@ def _mean_group_pearson(
     scores = []
     for x, y in zip(features, targets, strict=True):
         standardised = (x - mean) / std
-        per_alpha = [pearson_columns(standardised @ c.T + b, y) for c, b in zip(coefficients, intercepts, strict=True)]
+        per_alpha = [
+            pearson_along(standardised @ c.T + b, y, axis=0) for c, b in zip(coefficients, intercepts, strict=True)
+        ]
         scores.append(np.stack(per_alpha))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -275,7 +263,7 @@ def fit_ridge(
     standardised = (x_all - mean) / std
     rows = []
     for k, alpha in enumerate(alphas):
-        train_r = pearson_columns(standardised @ coefficients[k].T + intercepts[k], y_all)
+        train_r = pearson_along(standardised @ coefficients[k].T + intercepts[k], y_all, axis=0)
         for t in range(n_times):
             rows.append(
                 {

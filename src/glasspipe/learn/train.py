@@ -322,12 +322,10 @@ class BapstTask(GraphTask):
 
     def __init__(self, train, validation, settings, r_cut, seed, graph_backend):
         super().__init__(seed)
-        if any(s.node_vectors is not None for s in train + validation):
-            # Its node encoder reads the type alone, and the cube-symmetry augmentation turns edges only.
-            raise ValueError(
-                "config key 'graph.input' = 'both' gives each particle a displacement input that only se3 reads; "
-                "the Bapst GN takes 'thermal' or 'inherent'"
-            )
+        # graph.input 'both': every configuration carries its displacement to the inherent structure.
+        self.node_vector_inputs = int(train[0].node_vectors is not None)
+        if any((s.node_vectors is not None) != bool(self.node_vector_inputs) for s in train + validation):
+            raise ValueError("bapst: some configurations carry a displacement input (graph.input 'both') and some not")
         opts = bapst_settings(settings)
         self.opts, self.settings, self.seed = opts, settings, int(seed)
         self.r_cut, self.graph_backend = float(r_cut), graph_backend
@@ -355,6 +353,8 @@ class BapstTask(GraphTask):
         self.symmetries = cube_symmetries().to(self.device)
         set_loss_weights(self.train_data, self.train, settings, "models.bapst")
         self.fingerprint = {**opts, "r_cut": self.r_cut}
+        if self.node_vector_inputs:
+            self.fingerprint["node_vector_inputs"] = self.node_vector_inputs
 
     def build(self) -> torch.nn.Module:
         opts = self.opts
@@ -371,6 +371,7 @@ class BapstTask(GraphTask):
             graph_norm=opts["graph_norm"],
             vector_channels=opts["vector_channels"],
             graph_norm_eps=opts["graph_norm_eps"],
+            node_vector_inputs=self.node_vector_inputs,
         )
 
     def networks(self, model: torch.nn.Module) -> list[str]:
@@ -382,10 +383,14 @@ class BapstTask(GraphTask):
     def loss(self, model: torch.nn.Module, index) -> tuple[torch.Tensor, torch.Tensor]:
         item = self.train_data[index]
         g = item.graph
-        edges = g.edge_vectors
+        edges, nodes = g.edge_vectors, g.node_features
         if self.opts["augment"]:
-            edges = edges @ self.symmetries[int(self.rng.integers(len(self.symmetries)))].T
-        prediction = model(g.node_features, edges, g.senders, g.receivers)
+            symmetry = self.symmetries[int(self.rng.integers(len(self.symmetries)))]
+            edges = edges @ symmetry.T
+            if self.node_vector_inputs:  # the displacement input turns with the edges
+                n_types = nodes.shape[1] - 3
+                nodes = torch.cat([nodes[:, :n_types], nodes[:, n_types:] @ symmetry.T], dim=1)
+        prediction = model(nodes, edges, g.senders, g.receivers)
         # Mean squared error on A particles; per label time, summed over times (for one network per time, the
         # sum of independent losses: each network gets the gradient of its own). Logged per label time.
         loss = weighted_mse(prediction, item)

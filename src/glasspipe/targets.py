@@ -87,8 +87,10 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "thermodynamics": report / "thermodynamics.parquet",
         "config": report / "config.resolved.yaml",
         "versions": report / "versions.json",
-        # Written last by the report stage (glasspipe.artifact): the citation record, then the manifest.
+        # Written last by the report stage (glasspipe.artifact): the citation record, the Workflow Run RO-Crate,
+        # then the manifest.
         "citation": layout.root / "CITATION.cff",
+        "crate": layout.root / "ro-crate-metadata.json",
         "manifest_json": layout.root / "MANIFEST.json",
         "manifest": layout.root / "MANIFEST.sha256",
     }

@@ -9,15 +9,20 @@ where n_i^b(k) counts the b particles whose minimum-image distance from i lies i
 at r_min and have width dr; only whole bins are kept, so the last edge never exceeds r_max. Averaged over
 the particles of type a, g_i^b gives g_ab(r) up to the factor (N_b - delta_ab) / N_b.
 
-The system pair correlation ``pair_correlation`` normalises by the number of distinct partners,
-N_a (N_b - delta_ab) / V, so that an ideal gas gives exactly 1 at every r.
+The system pair correlation ``pair_correlation`` is freud's RDF (freud.density.RDF), normalised by the
+number of distinct partners, N_a (N_b - delta_ab) / V, so that an ideal gas gives 1 at every r; only tests
+and analyses read it.
 
-Both use the periodic pair list of :func:`glasspipe.structure.neighbours.periodic_pairs` (freud, no cap on
-the number of neighbours) and are vectorised with ``np.bincount``.
+The per-particle descriptors stay hand-written: freud's RDF gives the system's g(r), not one histogram per
+particle and neighbour type, and these descriptors are model inputs (the ``radial`` descriptor set feeds the
+ridge and MLP models), binned in double precision from the pair list of
+:func:`glasspipe.structure.neighbours.periodic_pairs` (freud, no cap on the number of neighbours) with
+``np.bincount``.
 """
 
 from __future__ import annotations
 
+import freud
 import numpy as np
 import pandas as pd
 
@@ -107,30 +112,39 @@ def radial_descriptors(snapshot: Snapshot, r_min: float, r_max: float, dr: float
 
 
 def pair_correlation(snapshot: Snapshot, r_max: float, dr: float) -> pd.DataFrame:
-    """The system's partial and total radial distribution functions on bins [0, dr), [dr, 2 dr), ... < r_max.
+    """The system's partial and total radial distribution functions on bins [0, dr), [dr, 2 dr), ... < r_max,
+    from freud.density.RDF.
 
     g_ab(r_k) = (ordered pairs i in a, j in b at distance in bin k) / (N_a (N_b - delta_ab) / V * V_k), so
-    that an ideal gas gives 1 at every r. Columns: ``r`` (bin centre), ``g_AA``, ``g_AB``, ``g_BB``
-    (named by the snapshot's type names; for more than two types every pair a <= b), ``g_all``.
-    A partial whose normalisation vanishes (a type with no particles, or a single particle of it) is NaN.
+    that an ideal gas gives 1 at every r (freud's 'finite_size' normalisation for a = b and the total, its
+    'exact' one between disjoint types). Columns: ``r`` (bin centre, as :func:`radial_bins`), ``g_AA``,
+    ``g_AB``, ``g_BB`` (named by the snapshot's type names; for more than two types every pair a <= b),
+    ``g_all``. A partial whose normalisation vanishes (a type with no particles, or a single particle of it)
+    is NaN. freud bins distances in single precision: a pair within ~1e-7 sigma of a bin edge may fall in
+    the neighbouring bin (:func:`radial_descriptors` bins in double precision).
     """
     _check_range(snapshot, r_max)
     edges = radial_bins(0.0, r_max, dr)
     names = _type_names(snapshot)
-    n, n_types, n_bins = snapshot.n_particles, len(names), len(edges) - 1
-    i, j, k = _binned_pairs(snapshot, edges)
-    ti, tj = snapshot.typeid[i], snapshot.typeid[j]
-    counts = np.bincount((ti * n_types + tj) * n_bins + k, minlength=n_types * n_types * n_bins)
-    counts = counts.reshape(n_types, n_types, n_bins).astype(np.float64)
-    shells = _shell_volumes(edges)
-    n_of_type = np.bincount(snapshot.typeid, minlength=n_types).astype(np.float64)
+    n_types, n_bins = len(names), len(edges) - 1
+    box = freud.box.Box.cube(snapshot.box_length)
+    points = box.wrap(np.asarray(snapshot.positions, dtype=np.float32))
+
+    def rdf(of: np.ndarray, around: np.ndarray | None) -> np.ndarray:
+        """g of ``of`` around ``around`` (None: ``of`` around itself, self-pairs excluded)."""
+        same = around is None
+        if len(of) < 2 if same else (len(of) == 0 or len(around) == 0):
+            return np.full(n_bins, np.nan)
+        calc = freud.density.RDF(
+            bins=n_bins, r_max=float(edges[-1]), normalization_mode="finite_size" if same else "exact"
+        )
+        calc.compute((box, of), query_points=around)
+        return np.asarray(calc.rdf, dtype=np.float64)
+
     data = {"r": 0.5 * (edges[1:] + edges[:-1])}
     for a in range(n_types):
         for b in range(a, n_types):
-            partners = n_of_type[a] * (n_of_type[b] - (a == b))
-            if partners > 0:
-                data[f"g_{names[a]}{names[b]}"] = counts[a, b] / (partners / snapshot.volume * shells)
-            else:
-                data[f"g_{names[a]}{names[b]}"] = np.full(n_bins, np.nan)
-    data["g_all"] = counts.sum(axis=(0, 1)) / (n * (n - 1) / snapshot.volume * shells)
+            of_type = points[snapshot.typeid == b]
+            data[f"g_{names[a]}{names[b]}"] = rdf(of_type, None if a == b else points[snapshot.typeid == a])
+    data["g_all"] = rdf(points, None)
     return pd.DataFrame(data)

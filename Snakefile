@@ -15,9 +15,10 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
+import glasspipe.plugins_all  # fills the registries: models, labels, descriptor sets, dataset formats
 import glasspipe.config as gp
 from glasspipe.layout import Layout
-from glasspipe.learn.registry import MODELS as MODEL_SPECS
+from glasspipe.plugins import MODELS as MODEL_SPECS
 from glasspipe.targets import report_inputs, report_outputs
 
 min_version("8.0")

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import glasspipe.plugins_all  # noqa: F401  (fills the registries: models, labels, descriptor sets, formats)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO, shared_data_dir
 
 from glasspipe import config as cfg
-from glasspipe import datasets
+from glasspipe import datasets, plugins
 
 MINIMAL = {"temperatures": [0.7], "n_configurations": 4, "split": {"train": 2, "validation": 1, "test": 1}}
 
@@ -112,10 +112,17 @@ def test_stage_settings_round_trip_and_isolation():
 def test_schema_file_is_the_one_the_package_uses():
     on_disk = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     loaded = copy.deepcopy(cfg.schema())
-    # The package fills in each registered descriptor set's settings; the rest is the file itself.
+    # The package fills in the plugins' sections (each descriptor set's settings, each model's section, the
+    # dataset formats); the rest is the file itself.
     sets = loaded["properties"]["structure"]["properties"]["sets"]
     assert set(sets.pop("properties")) >= {"radial", "boattini", "glassmlp"}
     assert sets.pop("additionalProperties") is False
+    models = loaded["properties"]["models"]
+    assert list(models.pop("properties")) == list(plugins.MODELS)
+    assert "properties" not in on_disk["properties"]["models"]
+    formats = loaded["properties"]["source"]["properties"]["format"]
+    assert formats["enum"] == ["simulate", *plugins.FORMATS]
+    formats["enum"] = on_disk["properties"]["source"]["properties"]["format"]["enum"]
     assert on_disk == loaded
 
 

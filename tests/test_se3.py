@@ -751,13 +751,12 @@ def test_norms_in_the_decoder_learn_the_length_of_a_vector_sum(tmp_path):
 
 
 def test_schema_defaults_are_the_trainers():
-    """config.schema.yaml's models.se3 block names every setting of se3.SE3_DEFAULTS (plus enabled) with the
-    same default, so the documented default (e.g. decoder_invariants: scalars_and_norms) is the one trained;
-    the nested pretrain_denoise block compares key by key."""
-    from pathlib import Path
+    """The config schema's models.se3 block (declared by glasspipe.learn.zoo.se3) names every setting of
+    se3.SE3_DEFAULTS (plus enabled) with the same default, so the documented default (e.g. decoder_invariants:
+    scalars_and_norms) is the one trained; the nested pretrain_denoise block compares key by key."""
+    from glasspipe import config as cfg
 
-    schema = yaml.safe_load((Path(se3.__file__).parents[1] / "config.schema.yaml").read_text())
-    block = schema["properties"]["models"]["properties"]["se3"]["properties"]
+    block = cfg.schema()["properties"]["models"]["properties"]["se3"]["properties"]
     # loss_weighting is the block every model shares (glasspipe.learn.weights; tests/test_weights.py).
     assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled", "loss_weighting"}
     for key, default in se3.SE3_DEFAULTS.items():

@@ -33,6 +33,7 @@ including the other job logs and benchmarks: they are complete when the report s
 
 Public API::
 
+    build(config)                                         # the report stage: report, citation, manifest
     write_manifest(results_dir, config=None) -> Path      # the report stage's last step
     verify(results_dir) -> Verification                   # .ok, .missing, .altered, .extra, .excluded
     archive(results_dir, out_tar_gz, without_replicas=False) -> list[str]   # the member names
@@ -253,6 +254,27 @@ class Manifest:
     @property
     def not_covered(self) -> list[str]:
         return list(self.sidecar.get("not_covered", NOT_COVERED))
+
+
+def build(config: dict) -> None:
+    """The report stage: figures, tables, the resolved config, software versions and the results README
+    (glasspipe.report.build), then the citation record and, last, the checksum manifest of everything
+    written before it."""
+    from glasspipe.report.build import build_report
+    from glasspipe.targets import report_inputs
+
+    inputs = report_inputs(config)
+    build_report(
+        config,
+        inputs["metrics"],
+        inputs["thermo"],
+        inputs["checks"],
+        Path(config["results_dir"]),
+        inputs["benchmarks"],
+        inputs["labels"],
+    )
+    write_citation(config["results_dir"], config)
+    write_manifest(config["results_dir"], config)
 
 
 def parse_sha256_lines(text: str, path: Path) -> dict[str, str]:

@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+import glasspipe.plugins_all  # noqa: F401  (fills the registries every config is validated against)
 from glasspipe import __version__
 from glasspipe import config as cfg
 from glasspipe.layout import Layout
@@ -193,10 +194,10 @@ def _cmd_evaluate(args):
 
 
 def _cmd_report(args):
-    from glasspipe import stages
+    from glasspipe import artifact
 
     config = cfg.load_config(args.config) if args.config else cfg.validate_config(json.loads(args.settings))
-    stages.report(config)
+    artifact.build(config)
 
 
 def _cmd_validate(args):

@@ -1,9 +1,15 @@
 """Loading and validating the glasspipe configuration.
 
-The schema lives once, in ``workflow/schemas/config.schema.yaml`` (shipped inside the package as
-``glasspipe/config.schema.yaml``). Snakemake validates against the same file; this module adds the checks
-that a JSON schema cannot express (splits that add up, a radial range that fits in the box) and the
-derived quantities every stage needs (box length, label times on the MD step grid, per-stage settings).
+The schema of the pipeline's own sections lives once, in ``workflow/schemas/config.schema.yaml`` (shipped
+inside the package as ``glasspipe/config.schema.yaml``); the sections of the plugins (each model's
+``models.<name>``, each descriptor set's ``structure.sets.<name>``, the dataset formats of ``source.format``)
+are declared by the plugins themselves and merged in from the registries of :mod:`glasspipe.plugins`. This
+module adds the checks that a JSON schema cannot express (splits that add up, a radial range that fits in the
+box; the plugins' own cross-key checks) and the derived quantities every stage needs (box length, label times
+on the MD step grid, per-stage settings).
+
+This is the ground floor: it imports no feature module of glasspipe, only the registries. Whoever validates a
+config imports :mod:`glasspipe.plugins_all` first (the Snakefile, the CLI and the tests do).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import jsonschema
 import numpy as np
 import yaml
 
+from glasspipe import datasets, plugins
+
 # The config sections each stage's numbers depend on. Snakemake passes exactly these to a rule as a
 # parameter, so that changing a setting reruns the stages that read it and nothing upstream of them.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -35,7 +43,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "report": (),
 }
 # Training jobs read the split (which configurations), their model's section and, for graph models, the
-# graph section: see train_sections(). Models are listed in glasspipe.learn.registry.
+# graph section: see train_sections(). Models are listed in glasspipe.plugins.MODELS.
 
 SIMULATE = "simulate"
 
@@ -44,20 +52,27 @@ class ConfigError(ValueError):
     """A configuration key holds a value glasspipe cannot use; the message names the key."""
 
 
-@cache
 def schema() -> dict:
-    """The config JSON schema, as a dict: the schema file, with the settings of every registered descriptor
-    set (glasspipe.structure.descriptors) filled in under structure.sets."""
-    from glasspipe.structure.descriptors import DESCRIPTOR_SETS
+    """The config JSON schema, as a dict: the schema file, with the plugins' sections merged in from the
+    registries (glasspipe.plugins): every model's ``models.<name>``, every descriptor set's
+    ``structure.sets.<name>`` and the dataset formats of ``source.format``."""
+    plugins.require()
+    return _schema(plugins.generation())
 
+
+@cache
+def _schema(generation: int) -> dict:
+    """schema() for one state of the registries (a plugin registered later gives a new generation)."""
     text = resources.files("glasspipe").joinpath("config.schema.yaml").read_text()
     full = yaml.safe_load(text)
     sets = full["properties"]["structure"]["properties"]["sets"]
     sets["additionalProperties"] = False
     # A set is computed only when the config names it: its own schema must not default it into existence.
     sets["properties"] = {
-        name: {k: v for k, v in item.schema.items() if k != "default"} for name, item in DESCRIPTOR_SETS.items()
+        name: {k: v for k, v in item.schema.items() if k != "default"} for name, item in plugins.DESCRIPTOR_SETS.items()
     }
+    full["properties"]["models"]["properties"] = {name: spec.section_schema() for name, spec in plugins.MODELS.items()}
+    full["properties"]["source"]["properties"]["format"]["enum"] = [SIMULATE, *plugins.FORMATS]
     return full
 
 
@@ -211,10 +226,9 @@ def temperature_tag(temperature: float) -> str:
 
 
 def model_names() -> tuple[str, ...]:
-    """Every model glasspipe knows (glasspipe.learn.registry), in registration order."""
-    from glasspipe.learn.registry import MODELS
-
-    return tuple(MODELS)
+    """Every model glasspipe knows (glasspipe.plugins.MODELS), in registration order."""
+    plugins.require()
+    return tuple(plugins.MODELS)
 
 
 def enabled_models(config: dict) -> list[str]:
@@ -252,10 +266,9 @@ def run_target(config: dict, run: str) -> str:
 
 def train_sections(model: str) -> tuple[str, ...]:
     """The config sections the training job of ``model`` (a model or a run '<model>.<target>') depends on."""
-    from glasspipe.learn.registry import MODELS
-
+    plugins.require()
     model = run_model(model)
-    spec = MODELS[model]
+    spec = plugins.model(model)
     extra = ("graph",) if spec.inputs == "graph" else ()
     return ("seed", "n_configurations", "split", "source", *extra, f"models.{model}")
 
@@ -272,8 +285,6 @@ def source_dataset(config: dict):
     Raises ConfigError naming 'source.dataset' when the name is not registered or its files are of another
     format than 'source.format'.
     """
-    from glasspipe import datasets
-
     source = config["source"]
     name = source.get("dataset")
     # An explicit path wins, so that `--config source='{train: DIR}'` still works on a config naming a dataset.
@@ -296,8 +307,6 @@ def source_dataset(config: dict):
 def _missing_path_hint(path: Path) -> str:
     """For a missing path whose folder is named like a registered dataset (a config that pointed into a
     copy the clone lacks): how to install it and name it instead; '' otherwise."""
-    from glasspipe import datasets
-
     for item in datasets.DATASETS.values():
         if item.name in path.parts:
             return (
@@ -315,8 +324,6 @@ def source_files(config: dict) -> list[Path]:
     'source.dataset' when a path is missing, holds no files of the format, or a dataset is not (fully)
     installed; the last names the command that installs it (glasspipe download ...).
     """
-    from glasspipe import datasets, importers
-
     source = config["source"]
     files: list[Path] = []
     item = source_dataset(config)
@@ -334,7 +341,7 @@ def source_files(config: dict) -> list[Path]:
             raise ConfigError(
                 f"config key 'source.{key}' = {str(path)!r}: no such file or directory{_missing_path_hint(path)}"
             )
-        found = importers.list_files(source["format"], path) if path.is_dir() else [path]
+        found = plugins.format_files(source["format"], path) if path.is_dir() else [path]
         if not found:
             raise ConfigError(f"config key 'source.{key}' = {str(path)!r} holds no {source['format']} files")
         files += found
@@ -344,8 +351,6 @@ def source_files(config: dict) -> list[Path]:
 def n_source(config: dict, key: str) -> int:
     """Number of dataset files under 'source.train' or 'source.test' (0 when not given); a registered
     dataset's count comes from the registry, without looking at the disk."""
-    from glasspipe import importers
-
     if key == "train":
         item = source_dataset(config)
         if item is not None:
@@ -354,7 +359,7 @@ def n_source(config: dict, key: str) -> int:
     if path is None:
         return 0
     path = Path(path)
-    return len(importers.list_files(config["source"]["format"], path)) if path.is_dir() else 1
+    return len(plugins.format_files(config["source"]["format"], path)) if path.is_dir() else 1
 
 
 def is_cross_validated(config: dict) -> bool:
@@ -541,39 +546,10 @@ def _check_structure(config: dict) -> None:
 
 
 def _check_models(config: dict) -> None:
-    baseline = config["models"].get("baseline", {})
-    if baseline.get("enabled"):
-        set_name = baseline["feature"].split(":", 1)[0]
-        if set_name not in config["structure"]["sets"]:
-            raise ConfigError(
-                f"config key 'models.baseline.feature' = {baseline['feature']!r} needs the descriptor set "
-                f"{set_name!r} in 'structure.sets' (now {sorted(config['structure']['sets'])})"
-            )
-
-
-def _check_held_out_times(config: dict) -> None:
-    """models.se3.held_out_times: a time-conditioned decoder, and times that are label times at every temperature."""
-    se3 = config["models"].get("se3", {})
-    held = se3.get("held_out_times") or []
-    if not se3.get("enabled") or not held:
-        return
-    if se3.get("decoder", "per_time") != "film":
-        raise ConfigError(
-            f"config key 'models.se3.held_out_times' = {held} needs 'models.se3.decoder' = 'film': per-time heads "
-            "cannot predict a label time they were not trained on"
-        )
-    if is_imported(config):
-        return  # the dataset's own times; checked against them when training starts
-    for temperature in config["temperatures"]:
-        times = label_times(config, temperature)
-        missing = [t for t in held if not np.isclose(times, t, rtol=1e-3, atol=0.0).any()]
-        if missing:
-            raise ConfigError(
-                f"config key 'models.se3.held_out_times' holds {missing}, not label times at T = {temperature:g} "
-                f"(tau: {np.round(times, 6).tolist()}, from 'isoconf.times')"
-            )
-        if len(held) >= len(times):
-            raise ConfigError("config key 'models.se3.held_out_times' holds out every label time; keep at least one")
+    """Each registered model's own cross-key check (glasspipe.plugins.ModelSpec.check)."""
+    for spec in plugins.MODELS.values():
+        if spec.check is not None:
+            spec.check(config)
 
 
 def _check_label_grid(config: dict) -> None:
@@ -599,6 +575,12 @@ def _check_label_grid(config: dict) -> None:
             )
 
 
+def dense_labels(config: dict) -> list[str]:
+    """Names of the enabled labels that live on the isoconf dense window (the label registry's 'dense' grid:
+    p_hop, CWT), in registration order."""
+    return plugins.enabled_dense_labels(config.get("labels", {}))
+
+
 def _check_label_windows(config: dict) -> None:
     """The dense window must resolve the enabled dense labels: p_hop needs its window inside the dense window
     and at least 2 frames per half window; the CWT needs interval <= smallest scale / 2 and length >= 2 x the
@@ -612,7 +594,7 @@ def _check_label_windows(config: dict) -> None:
         )
     if is_imported(config):
         return  # imported data: the dataset's labels, no dense window
-    wanted = [name for name in ("phop", "cwt") if labels.get(name, {}).get("enabled")]
+    wanted = dense_labels(config)
     if not wanted:
         return
     window = config["isoconf"].get("dense_window")
@@ -670,11 +652,9 @@ def _check_targets(config: dict) -> None:
     an imported dataset's columns are checked when its labels are read)."""
     if is_imported(config):
         return
-    from glasspipe.labels.registry import LABEL_GRID, enabled
-
     available = ["propensity"]
-    for spec in enabled(config.get("labels", {})):
-        if spec.grid == LABEL_GRID:
+    for spec in plugins.enabled_labels(config.get("labels", {})):
+        if spec.grid == plugins.LABEL_GRID:
             available += [c for c in spec.columns(config["labels"].get(spec.name, {})) if c not in available]
     for model in enabled_models(config):
         for target in model_targets(config, model):
@@ -687,18 +667,15 @@ def _check_targets(config: dict) -> None:
 
 def _check_extra_sections(config: dict) -> None:
     """The sections of the optional evaluations (transfer across temperatures, learning curves), checked by
-    their own modules."""
-    from glasspipe.learn import learning_curve, transfer
-
-    transfer.check_config(config)
-    learning_curve.check_config(config)
+    their own modules (registered in glasspipe.plugins.CHECKS)."""
+    for check in plugins.CHECKS:
+        check(config)
 
 
 def _check_consistency(config: dict) -> None:
     _check_split(config)
     _check_models(config)
     _check_targets(config)
-    _check_held_out_times(config)
     _check_label_grid(config)
     _check_label_windows(config)
     _check_extra_sections(config)

@@ -32,6 +32,7 @@ import re
 from pathlib import Path
 
 from glasspipe.config import temperature_tag
+from glasspipe.plugins import TRAIN_LOG
 
 CHECKPOINTS = ".checkpoints"
 TRANSFER = "transfer"  # results/transfer/<model>/: models trained at some temperatures, tested at others
@@ -106,8 +107,6 @@ class Layout:
 
     def train_log(self, temperature, model, fold=0) -> Path:
         """Written last by every trainer: the sign that a model directory is complete."""
-        from glasspipe.learn.registry import TRAIN_LOG
-
         return self.model_dir(temperature, model, fold) / TRAIN_LOG
 
     def predictions(self, temperature, model) -> Path:
@@ -122,8 +121,6 @@ class Layout:
         return self.tdir(temperature) / "learning_curve" / model / f"n{n_train}" / f"fold{fold}"
 
     def learning_curve_train_log(self, temperature, model, n_train, fold=0) -> Path:
-        from glasspipe.learn.registry import TRAIN_LOG
-
         return self.learning_curve_model_dir(temperature, model, n_train, fold) / TRAIN_LOG
 
     def learning_curve_metrics(self, temperature, model) -> Path:
@@ -138,8 +135,6 @@ class Layout:
         return self.transfer_dir(model) / "model"
 
     def transfer_train_log(self, model) -> Path:
-        from glasspipe.learn.registry import TRAIN_LOG
-
         return self.transfer_model_dir(model) / TRAIN_LOG
 
     def transfer_predictions(self, model) -> Path:

@@ -350,54 +350,9 @@ def structure(settings: dict, configuration: Path, output: Path, inherent: Path 
 
 
 # --- learning -------------------------------------------------------------------------------------
-INPUT_FILE = "input.json"
-
-
-def _positions_path(layout, temperature: float, configuration: int, kind: str) -> Path:
-    """The configuration a model reads positions from: 'thermal' (equilibrated) or 'inherent'; 'both' reads
-    the thermal positions (and, in load_samples, the displacement to the inherent ones)."""
-    if kind == "inherent":
-        return layout.inherent(temperature, configuration)
-    return layout.equilibrated(temperature, configuration)
-
-
-def model_input(settings: dict, model: str) -> dict:
-    """What ``model`` (a model or a run '<model>.<label>', see glasspipe.config.model_runs) reads, recorded
-    beside it (input.json) so evaluation feeds it the same kind of data."""
-    from glasspipe.learn.registry import get
-
-    spec = get(cfg.run_model(model))
-    target = cfg.run_target(settings, model)
-    if spec.inputs == "graph":
-        return {
-            "inputs": "graph",
-            "positions": settings["graph"]["input"],
-            "r_cut": settings["graph"]["r_cut"],
-            "target": target,
-        }
-    return {"inputs": "descriptors", "positions": "thermal", "target": target}
-
-
-def load_samples(layout, temperature: float, configurations: list[int], model_input_: dict) -> list:
-    """Samples (positions, labels and, for descriptor models, descriptors) of ``configurations``."""
-    from glasspipe.learn.data import load_sample, with_inherent_displacement
-
-    with_descriptors = model_input_["inputs"] == "descriptors"
-    samples = [
-        load_sample(
-            c,
-            _positions_path(layout, temperature, c, model_input_["positions"]),
-            layout.labels(temperature, c),
-            layout.structure(temperature, c) if with_descriptors else None,
-            # The label the model learns (models.<name>.target; propensity for models trained before it existed).
-            target=model_input_.get("target", "propensity"),
-            temperature=temperature,
-        )
-        for c in configurations
-    ]
-    if model_input_["positions"] == "both":
-        samples = [with_inherent_displacement(s, layout.inherent(temperature, s.configuration)) for s in samples]
-    return samples
+# What a model reads, and how its samples are loaded, is the learning code's (glasspipe.learn.inputs): the
+# transfer and learning-curve jobs load theirs the same way. Re-exported here for the stage's callers.
+from glasspipe.learn.inputs import INPUT_FILE, load_samples, model_input  # noqa: E402, F401
 
 
 def train(settings: dict, model: str, temperature: float, fold: int, layout) -> None:
@@ -456,26 +411,3 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     write_table(predictions, layout.predictions(temperature, model), metadata=meta)
     write_table(metrics, layout.metrics(temperature, model), metadata=meta)
     return metrics
-
-
-# --- report ---------------------------------------------------------------------------------------
-def report(config: dict) -> None:
-    """Figures, tables, the resolved config, software versions and the results README."""
-    from glasspipe.report.build import build_report
-    from glasspipe.targets import report_inputs
-
-    inputs = report_inputs(config)
-    build_report(
-        config,
-        inputs["metrics"],
-        inputs["thermo"],
-        inputs["checks"],
-        Path(config["results_dir"]),
-        inputs["benchmarks"],
-        inputs["labels"],
-    )
-    # Last: the citation record, then the checksum manifest of everything written before it.
-    from glasspipe import artifact
-
-    artifact.write_citation(config["results_dir"], config)
-    artifact.write_manifest(config["results_dir"], config)

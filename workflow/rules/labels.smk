@@ -1,7 +1,7 @@
 # Dynamical labels of simulated configurations, from their iso-configurational replicas
 # (glasspipe.labels.stage: every label enabled in the config section 'labels').
 
-DENSE_LABELS = any(config["labels"][name]["enabled"] for name in ("phop", "cwt"))
+DENSE_LABELS = bool(gp.dense_labels(config))  # labels on the dense window (the label registry says which)
 
 
 rule labels:

@@ -37,6 +37,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from glasspipe import plugins
 from glasspipe.io.gsd_io import Snapshot
 
 DENSITY_KA = 1.2  # number density of the Kob-Andersen mixture in BOTAN / GlassBench (sigma_AA^-3)
@@ -113,14 +114,13 @@ class Importer:
         raise NotImplementedError
 
 
-FORMATS: dict[str, Importer] = {}
+# The registry lives on the ground floor (glasspipe.plugins), where the config layer finds the formats' files.
+FORMATS: dict[str, Importer] = plugins.FORMATS
 
 
 def register(cls: type[Importer]) -> type[Importer]:
     """Class decorator: add an instance of ``cls`` to :data:`FORMATS` under ``cls.name``."""
-    if cls.name in FORMATS:
-        raise ValueError(f"dataset format {cls.name!r} is registered twice")
-    FORMATS[cls.name] = cls()
+    plugins.register_format(cls())
     return cls
 
 
@@ -130,17 +130,13 @@ def _importer(fmt: str) -> Importer:
     return FORMATS[fmt]
 
 
-def _natural_key(path: Path):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
-
-
 def list_files(fmt: str, directory: str | Path) -> list[Path]:
     """The configuration files of format ``fmt`` in ``directory``, in natural order (1, 2, ..., 10)."""
-    importer = _importer(fmt)
+    _importer(fmt)
     directory = Path(directory)
     if not directory.is_dir():
         raise DatasetError(f"{directory} is not a directory")
-    return sorted((p for p in directory.glob(importer.pattern) if p.is_file()), key=_natural_key)
+    return plugins.format_files(fmt, directory)
 
 
 def load(fmt: str, path: str | Path, **options) -> Imported:

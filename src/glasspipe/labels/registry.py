@@ -19,8 +19,12 @@ import numpy as np
 
 from glasspipe.labels.neighbours import InitialNeighbours, initial_neighbours
 
-LABEL_GRID = "label"
-DENSE_GRID = "dense"
+# The registry itself lives on the ground floor (glasspipe.plugins), where the config layer reads it.
+from glasspipe.plugins import DENSE_GRID, LABEL_GRID, LABELS
+from glasspipe.plugins import enabled_labels as enabled
+from glasspipe.plugins import register_label as register
+
+__all__ = ["DENSE_GRID", "LABELS", "LABEL_GRID", "Context", "LabelSpec", "enabled", "in_tau", "register"]
 
 
 @dataclass
@@ -58,25 +62,6 @@ class LabelSpec:
     units: str
     description: str
     time_keys: tuple[str, ...] = ()
-
-
-LABELS: dict[str, LabelSpec] = {}
-
-
-def register(spec: LabelSpec) -> LabelSpec:
-    if spec.name in LABELS:
-        raise ValueError(f"label {spec.name!r} is registered twice")
-    if spec.grid not in (LABEL_GRID, DENSE_GRID):
-        raise ValueError(f"label {spec.name!r}: grid {spec.grid!r} is not {LABEL_GRID!r} or {DENSE_GRID!r}")
-    LABELS[spec.name] = spec
-    return spec
-
-
-def enabled(labels_section: dict) -> list[LabelSpec]:
-    """The labels switched on in the config section ``labels`` (propensity always), in registration order."""
-    return [
-        spec for name, spec in LABELS.items() if name == "propensity" or labels_section.get(name, {}).get("enabled")
-    ]
 
 
 def in_tau(spec: LabelSpec, section: dict, tau_alpha: float | None) -> dict:

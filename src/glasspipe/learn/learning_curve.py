@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe import config as cfg
+from glasspipe import plugins
 from glasspipe.learn.job_cli import add_job_parser, job_settings, layout_from_args, nested
 
 
@@ -43,6 +44,7 @@ def runs(config: dict) -> list[str]:
     return list(named) if named else cfg.model_runs(config)
 
 
+@plugins.register_check  # run by glasspipe.config.validate_config
 def check_config(config: dict) -> None:
     """Refuse a learning_curve section glasspipe cannot run, naming the key (called by validate_config):
     models must be enabled runs, and every size smaller than every fold's training set."""
@@ -106,19 +108,19 @@ def train(settings: dict, run: str, temperature: float, n_train: int, fold: int,
     (validation as for the full model) with the registry's trainer. Writes
     ``layout.learning_curve_model_dir(temperature, run, n_train, fold)`` (input.json, the model's files,
     train_log.parquet last) and returns it."""
-    from glasspipe import stages
     from glasspipe.io.atomic import write_json
+    from glasspipe.learn.inputs import INPUT_FILE, load_samples, model_input
     from glasspipe.learn.registry import get
     from glasspipe.md.protocols import temperature_key
     from glasspipe.seeds import derive_seed
 
     config = cfg.fill_defaults(nested(settings))
     split = first_configurations(cfg.split_plan(config), fold, n_train)
-    inputs = stages.model_input(config, run)
-    data = {name: stages.load_samples(layout, temperature, split[name], inputs) for name in ("train", "validation")}
+    inputs = model_input(config, run)
+    data = {name: load_samples(layout, temperature, split[name], inputs) for name in ("train", "validation")}
     out_dir = layout.learning_curve_model_dir(temperature, run, n_train, fold)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / stages.INPUT_FILE, {**inputs, "fold": fold, "n_train": n_train, **split})
+    write_json(out_dir / INPUT_FILE, {**inputs, "fold": fold, "n_train": n_train, **split})
     seed = derive_seed(
         config["seed"], "learning_curve", zlib.crc32(run.encode()), temperature_key(temperature), fold, n_train
     )
@@ -132,9 +134,9 @@ def evaluate(settings: dict, run: str, temperature: float, layout) -> pd.DataFra
     the columns of glasspipe.learn.evaluate.correlations plus ``n_train`` (training configurations per fold;
     the full model's is the smallest fold's), ``full`` (True for the full model), ``temperature``, ``label``
     and ``run``."""
-    from glasspipe import stages
     from glasspipe.io.tables import write_table
     from glasspipe.learn.evaluate import correlations
+    from glasspipe.learn.inputs import INPUT_FILE, load_samples
     from glasspipe.learn.predict import predict
 
     config = cfg.fill_defaults(nested(settings))
@@ -151,9 +153,9 @@ def evaluate(settings: dict, run: str, temperature: float, layout) -> pd.DataFra
                 model_dir = layout.model_dir(temperature, run, fold)
             else:
                 model_dir = layout.learning_curve_model_dir(temperature, run, n_train, fold)
-            inputs = json.loads((model_dir / stages.INPUT_FILE).read_text())
+            inputs = json.loads((model_dir / INPUT_FILE).read_text())
             label = inputs.get("target", "propensity")
-            samples = stages.load_samples(layout, temperature, split["test"], inputs)
+            samples = load_samples(layout, temperature, split["test"], inputs)
             predictions.append(predict(model, model_dir, samples))
         rows = correlations(pd.concat(predictions, ignore_index=True), model)
         rows.insert(1, "n_train", n_train)

@@ -38,22 +38,13 @@ from glasspipe.learn import trainer
 from glasspipe.learn.data import Sample, check_consistent
 from glasspipe.learn.registry import read_hparams
 from glasspipe.learn.weights import importance_weights, weighting_settings
+from glasspipe.learn.zoo.mlp import SPEC as MLP_SPEC
 
 logger = logging.getLogger(__name__)
 
 A_TYPEID = 0
-MLP_DEFAULTS = {
-    "encoder_sizes": [10],
-    "bottleneck": 2,
-    "decoder_sizes": [10],
-    "multi_time_head": True,
-    "learning_rate": 1e-3,
-    "weight_decay": 0.0,
-    "batch_size": 256,
-    "epochs": 100,
-    # Early stopping (glasspipe.learn.trainer): epochs without a better validation Pearson; None: never.
-    "patience": None,
-}
+# The settings and their defaults are declared once, by the model's registry module (glasspipe.learn.zoo.mlp).
+MLP_DEFAULTS = MLP_SPEC.defaults
 
 
 def mlp_settings(settings: dict) -> dict:

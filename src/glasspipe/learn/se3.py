@@ -100,6 +100,7 @@ from glasspipe.learn.train import (
     with_a_particles,
 )
 from glasspipe.learn.trainer import none_if_nan, resolve_device, vector_targets
+from glasspipe.learn.zoo.se3 import SPEC as SE3_SPEC
 
 logger = logging.getLogger(__name__)
 
@@ -464,43 +465,8 @@ class SE3GNN(nn.Module):
 
 # ------------------------------------------------------------------------------------------- settings
 
-SE3_DEFAULTS = {
-    "channels": 32,
-    "n_layers": 7,
-    "l_max": 2,
-    "n_basis": 8,
-    "radial_cutoff": None,  # None: graph.r_cut
-    "polynomial_p": 6,
-    "radial_layers": 2,
-    "radial_neurons": 64,
-    "decoder": "per_time",
-    # What the decoder reads of the last layer: its scalars, or also the norms of its l >= 1 irreps (default:
-    # on the demo it lifts the correlation at t = 0.1 tau from 0.51 to 0.74, see the README).
-    "decoder_invariants": "scalars_and_norms",
-    # FiLM decoder: condition also on the bath temperature (u = (T_ref / T - 1) / scale), for one model of several
-    # temperatures (the transfer section); off, the decoder sees the label time only.
-    "film_temperature": False,
-    # Equivariant instance norm of each layer over the configuration (e3nn BatchNorm, instance=True).
-    "graph_norm": False,
-    "learning_rate": 3e-3,
-    "lr_schedule": "cosine",
-    "grad_clip": 10.0,
-    "epochs": 100,
-    "patience": 20,
-    "standardise_targets": True,
-    "vector_loss_weight": 0.0,
-    "mixed_precision": True,
-    "checkpoint_layers": False,
-    "device": "auto",
-    # Label times (tau) left out of training: the FiLM decoder still predicts them (test of interpolation in t).
-    "held_out_times": [],
-    # Auxiliary losses against over-smoothing (glasspipe.learn.aux_losses); 0 = off.
-    "aux_local_variance_weight": 0.0,
-    "aux_spatial_correlation_weight": 0.0,
-    "aux_correlation_shells": [[0.0, 1.4], [1.4, 2.0], [2.0, 2.6]],  # sigma_AA
-    # Self-supervised pretraining: predict Gaussian noise (std noise_sigma, sigma_AA) added to the positions.
-    "pretrain_denoise": {"epochs": 0, "noise_sigma": 0.05},
-}
+# The settings and their defaults are declared once, by the model's registry module (glasspipe.learn.zoo.se3).
+SE3_DEFAULTS = SE3_SPEC.defaults
 PRETRAIN_DEFAULTS = SE3_DEFAULTS["pretrain_denoise"]
 
 

@@ -73,6 +73,7 @@ from glasspipe.learn.trainer import (
     resolve_device,
 )
 from glasspipe.learn.weights import pooled_weights, weighting_settings
+from glasspipe.learn.zoo.bapst import SPEC as BAPST_SPEC
 
 logger = logging.getLogger(__name__)
 
@@ -264,29 +265,9 @@ class GraphTask(trainer.Task):
 
 # ----------------------------------------------------------------------------------------------- bapst
 
-# Settings of the graph network and their defaults; the defaults are the original's (Bapst et al. 2020).
-BAPST_DEFAULTS = {
-    "hidden": 64,
-    "n_message_passing": 7,
-    "learning_rate": 1e-4,
-    "grad_clip": 1.0,
-    "epochs": 100,
-    "augment": True,
-    "self_edges": True,
-    # Early stopping (glasspipe.learn.trainer): epochs without a better validation Pearson; None: never (the
-    # original trains a fixed number of epochs).
-    "patience": None,
-    # Departures from the original (see glasspipe.learn.models and the config schema):
-    "multi_time_head": False,
-    "standardise_targets": False,
-    "aggregation": "sum",
-    "edge_features": "vector",
-    "layer_norm": False,
-    "graph_norm": False,
-    "vector_channels": 0,
-    "graph_norm_eps": 1e-5,
-    "lr_schedule": "constant",
-}
+# Settings of the graph network and their defaults (the original's, Bapst et al. 2020), declared once by the
+# model's registry module (glasspipe.learn.zoo.bapst).
+BAPST_DEFAULTS = BAPST_SPEC.defaults
 LR_SCHEDULES = trainer.LR_SCHEDULES
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe import config as cfg
+from glasspipe import plugins
 from glasspipe.learn.job_cli import add_job_parser, job_settings, layout_from_args, nested
 
 TIME_BASES = ("tau", "tau_alpha")
@@ -75,6 +76,7 @@ def _in(values, temperatures) -> list[float]:
     return [v for v in values if not any(np.isclose(float(v), float(t), rtol=0, atol=1e-9) for t in temperatures)]
 
 
+@plugins.register_check  # run by glasspipe.config.validate_config
 def check_config(config: dict) -> None:
     """Refuse a transfer section glasspipe cannot run, naming the key (called by validate_config).
 
@@ -255,8 +257,8 @@ def train(settings: dict, run: str, layout) -> Path:
     """Fit ``run`` on the pooled train configurations of the transfer.train temperatures, choosing on their
     pooled validation configurations; the test configurations are not read. Returns the model directory
     ``layout.transfer_model_dir(run)`` (input.json, the model's files, train_log.parquet last)."""
-    from glasspipe import stages
     from glasspipe.io.atomic import write_json
+    from glasspipe.learn.inputs import INPUT_FILE, load_samples, model_input
     from glasspipe.learn.registry import get
     from glasspipe.md.protocols import temperature_key
     from glasspipe.seeds import derive_seed
@@ -265,11 +267,11 @@ def train(settings: dict, run: str, layout) -> Path:
     temperatures = [float(T) for T in config["transfer"]["train"]]
     plan = cfg.split_plan(config)[0]
     common = _grid(config, temperatures)
-    inputs = stages.model_input(config, run)
+    inputs = model_input(config, run)
     data: dict[str, list] = {"train": [], "validation": []}
     for T in temperatures:
         for split in data:
-            data[split] += align(stages.load_samples(layout, T, plan[split], inputs), T, config, common)
+            data[split] += align(load_samples(layout, T, plan[split], inputs), T, config, common)
     out_dir = layout.transfer_model_dir(run)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {
@@ -279,7 +281,7 @@ def train(settings: dict, run: str, layout) -> Path:
         "times": common.tolist(),
         **plan,
     }
-    write_json(out_dir / stages.INPUT_FILE, record)
+    write_json(out_dir / INPUT_FILE, record)
     keys = [temperature_key(T) for T in sorted(temperatures)]
     seed = derive_seed(config["seed"], "transfer", zlib.crc32(run.encode()), *keys)
     get(cfg.run_model(run)).train(data["train"], data["validation"], config, seed, out_dir)
@@ -310,9 +312,9 @@ def evaluate(settings: dict, run: str, layout) -> pd.DataFrame:
     'in_temperature'), ``trained_at`` (the training temperatures, e.g. '0.7, 0.8'), ``temperature`` (the test
     temperature), ``time`` (the common grid, in ``time_unit``: tau or tau_alpha), ``time_tau`` (tau at the
     test temperature), ``label`` and ``noise_ceiling`` (mean over the test configurations)."""
-    from glasspipe import stages
     from glasspipe.io.tables import write_table
     from glasspipe.learn.evaluate import correlations
+    from glasspipe.learn.inputs import INPUT_FILE, load_samples
     from glasspipe.learn.predict import predict
 
     config = cfg.fill_defaults(nested(settings))
@@ -321,7 +323,7 @@ def evaluate(settings: dict, run: str, layout) -> pd.DataFrame:
     plan = cfg.split_plan(config)[0]
     model = cfg.run_model(run)
     model_dir = layout.transfer_model_dir(run)
-    record = json.loads((model_dir / stages.INPUT_FILE).read_text())
+    record = json.loads((model_dir / INPUT_FILE).read_text())
     common = np.asarray(record["times"], dtype=np.float64)
     if record["train_temperatures"] != train_temperatures:
         raise ValueError(
@@ -332,11 +334,11 @@ def evaluate(settings: dict, run: str, layout) -> pd.DataFrame:
     trained_at = ", ".join(f"{T:g}" for T in train_temperatures)
     predictions, metrics = [], []
     for T in (float(t) for t in part["test"]):
-        samples = stages.load_samples(layout, T, plan["test"], record)
+        samples = load_samples(layout, T, plan["test"], record)
         aligned = align(samples, T, config, common)
         times_tau = samples[0].times
         own_dir = layout.model_dir(T, run, 0)
-        own_record = json.loads((own_dir / stages.INPUT_FILE).read_text())
+        own_record = json.loads((own_dir / INPUT_FILE).read_text())
         if own_record.get("target", "propensity") != label:
             raise ValueError(f"{own_dir} learnt {own_record.get('target')!r}, the transfer model {label!r}")
         schemes = {

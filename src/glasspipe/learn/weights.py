@@ -30,7 +30,10 @@ import warnings
 
 import numpy as np
 
-WEIGHTING_DEFAULTS = {"alpha": 0.0, "n_bins": 50, "max_weight": 100.0}
+from glasspipe.plugins import LOSS_WEIGHTING_SCHEMA, defaults_of
+
+# Declared once, with the block's schema, on the ground floor (shared by every model section).
+WEIGHTING_DEFAULTS = defaults_of(LOSS_WEIGHTING_SCHEMA)
 
 
 def importance_weights(y_train: np.ndarray, alpha: float, n_bins: int = 50, max_weight: float = 100.0) -> np.ndarray:

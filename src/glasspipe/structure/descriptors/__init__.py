@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe.io.gsd_io import Snapshot
+from glasspipe.plugins import DESCRIPTOR_SETS  # the registry, on the ground floor where glasspipe.config reads it
 
 
 class DescriptorSet:
@@ -62,9 +63,6 @@ class DescriptorSet:
         )
         features = pd.DataFrame({k: v.astype("float64", copy=False) for k, v in columns.items()})
         return pd.concat([table, features], axis=1)
-
-
-DESCRIPTOR_SETS: dict[str, DescriptorSet] = {}
 
 
 def register(cls):

@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
+    import glasspipe.plugins_all  # noqa: F401  (the registries the config is validated against)
     from glasspipe import config as cfg
     from glasspipe.labels.registry import DENSE_GRID, LABELS, Context, in_tau
     from glasspipe.labels.stage import ReplicaFrames, compute_labels

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+import glasspipe.plugins_all  # noqa: F401  (the registries the config is validated against)
 from glasspipe import config as cfg
 from glasspipe.md.protocols import equilibration_phases
 

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 import yaml
 
+import glasspipe.plugins_all  # noqa: F401  (the registries the config is validated against)
 from glasspipe import config as cfg
 from glasspipe import stages
 from glasspipe.layout import Layout

@@ -119,6 +119,9 @@ def test_schema_file_is_the_one_the_package_uses():
     assert sets.pop("additionalProperties") is False
     models = loaded["properties"]["models"]
     assert list(models.pop("properties")) == list(plugins.MODELS)
+    labels = loaded["properties"]["labels"]["properties"]
+    for name in [name for name, spec in plugins.LABELS.items() if spec.settings]:
+        assert labels.pop(name)["properties"] == plugins.LABELS[name].settings
     assert "properties" not in on_disk["properties"]["models"]
     formats = loaded["properties"]["source"]["properties"]["format"]
     assert formats["enum"] == ["simulate", *plugins.FORMATS]

@@ -54,8 +54,8 @@ class ConfigError(ValueError):
 
 def schema() -> dict:
     """The config JSON schema, as a dict: the schema file, with the plugins' sections merged in from the
-    registries (glasspipe.plugins): every model's ``models.<name>``, every descriptor set's
-    ``structure.sets.<name>`` and the dataset formats of ``source.format``."""
+    registries (glasspipe.plugins): every model's ``models.<name>``, every label's ``labels.<name>``, every
+    descriptor set's ``structure.sets.<name>`` and the dataset formats of ``source.format``."""
     plugins.require()
     return _schema(plugins.generation())
 
@@ -71,6 +71,14 @@ def _schema(generation: int) -> dict:
     sets["properties"] = {
         name: {k: v for k, v in item.schema.items() if k != "default"} for name, item in plugins.DESCRIPTOR_SETS.items()
     }
+    # Each label with settings has its section labels.<name>, beside the stage's own keys (threads, chunks).
+    full["properties"]["labels"]["properties"].update(
+        {
+            name: {"type": "object", "additionalProperties": False, "default": {}, "properties": spec.settings}
+            for name, spec in plugins.LABELS.items()
+            if spec.settings
+        }
+    )
     full["properties"]["models"]["properties"] = {name: spec.section_schema() for name, spec in plugins.MODELS.items()}
     full["properties"]["source"]["properties"]["format"]["enum"] = [SIMULATE, *plugins.FORMATS]
     return full
@@ -581,70 +589,48 @@ def dense_labels(config: dict) -> list[str]:
     return plugins.enabled_dense_labels(config.get("labels", {}))
 
 
-def _check_label_windows(config: dict) -> None:
-    """The dense window must resolve the enabled dense labels: p_hop needs its window inside the dense window
-    and at least 2 frames per half window; the CWT needs interval <= smallest scale / 2 and length >= 2 x the
-    largest scale. Checked per temperature in tau (the units may be tau or tau_alpha)."""
-    labels = config.get("labels", {})
-    bond = labels.get("bond_breaking", {})
-    if bond.get("enabled") and not bond["r_out"] >= bond["r_in"]:
-        raise ConfigError(
-            f"config key 'labels.bond_breaking.r_out' = {bond['r_out']} must be at least "
-            f"'labels.bond_breaking.r_in' = {bond['r_in']}"
-        )
-    if is_imported(config):
-        return  # imported data: the dataset's labels, no dense window
-    wanted = dense_labels(config)
-    if not wanted:
-        return
+def dense_windows(config: dict):
+    """(temperature, interval (tau), length (tau), where) of the isoconf dense window at each temperature, for
+    the dense labels' checks; ``where`` names it in messages. Stops at the first temperature whose tau_alpha
+    is unknown (the tau_alpha_estimates check reports that)."""
     window = config["isoconf"].get("dense_window")
     if not window:
-        raise ConfigError(
-            f"config key(s) {[f'labels.{n}.enabled' for n in wanted]} need the isoconf dense window: set "
-            "'isoconf.dense_window' {start, stop, interval} or disable these labels"
-        )
+        return
     for temperature in config["temperatures"]:
         try:
             scale = time_scale(config, "isoconf", temperature)
         except ConfigError:
-            return  # reported by the tau_alpha_estimates check
+            return
         interval = window["interval"] * scale
         length = (window["stop"] - window["start"]) * scale
         where = f"at T = {temperature:g}: 'isoconf.dense_window' has interval {interval:g} tau, length {length:g} tau"
-        for name in wanted:
-            section = labels[name]
-            unit = 1.0
-            if section.get("time_unit", "tau") == "tau_alpha":
-                unit = tau_alpha_estimate(config, temperature)
-                if unit is None:
-                    raise ConfigError(
-                        f"config key 'labels.{name}.time_unit' = 'tau_alpha' needs 'tau_alpha_estimates' "
-                        "(one per temperature)"
-                    )
-            if name == "phop":
-                w = section["window"] * unit
-                if w / 2 < interval * (1 - 1e-9):
-                    raise ConfigError(
-                        f"config key 'labels.phop.window' = {section['window']} ({w:g} tau) is shorter than two "
-                        f"dense frames {where}"
-                    )
-                if w > length * (1 + 1e-9):
-                    raise ConfigError(
-                        f"config key 'labels.phop.window' = {section['window']} ({w:g} tau) exceeds the dense "
-                        f"window {where}"
-                    )
-            if name == "cwt":
-                smallest, largest = min(section["scales"]) * unit, max(section["scales"]) * unit
-                if interval > smallest / 2 * (1 + 1e-9):
-                    raise ConfigError(
-                        f"config key 'labels.cwt.scales': the smallest scale {smallest:g} tau needs a dense "
-                        f"interval <= {smallest / 2:g} tau {where}"
-                    )
-                if length < 2 * largest * (1 - 1e-9):
-                    raise ConfigError(
-                        f"config key 'labels.cwt.scales': the largest scale {largest:g} tau needs a dense window of at "
-                        f"least {2 * largest:g} tau {where}"
-                    )
+        yield temperature, interval, length, where
+
+
+def label_time_scale(config: dict, name: str, temperature: float) -> float:
+    """Factor that turns the times of ``labels.<name>`` into tau: 1, or tau_alpha for time_unit tau_alpha."""
+    if config["labels"][name].get("time_unit", "tau") != "tau_alpha":
+        return 1.0
+    unit = tau_alpha_estimate(config, temperature)
+    if unit is None:
+        raise ConfigError(
+            f"config key 'labels.{name}.time_unit' = 'tau_alpha' needs 'tau_alpha_estimates' (one per temperature)"
+        )
+    return unit
+
+
+def _check_labels(config: dict) -> None:
+    """Simulated data with dense-window labels need the dense window; then each registered label's own
+    cross-key checks (glasspipe.labels: p_hop's window, the CWT's scales, bond_breaking's radii)."""
+    wanted = dense_labels(config)
+    if wanted and not is_imported(config) and not config["isoconf"].get("dense_window"):
+        raise ConfigError(
+            f"config key(s) {[f'labels.{n}.enabled' for n in wanted]} need the isoconf dense window: set "
+            "'isoconf.dense_window' {start, stop, interval} or disable these labels"
+        )
+    for spec in plugins.LABELS.values():
+        if spec.check is not None:
+            spec.check(config)
 
 
 def _check_targets(config: dict) -> None:
@@ -677,7 +663,7 @@ def _check_consistency(config: dict) -> None:
     _check_models(config)
     _check_targets(config)
     _check_label_grid(config)
-    _check_label_windows(config)
+    _check_labels(config)
     _check_extra_sections(config)
     n_a = n_type_a(config)
     if not 0 < n_a < config["system"]["n_particles"]:

@@ -58,7 +58,40 @@ def bond_breaking(positions: np.ndarray, neighbours: InitialNeighbours, r_out: f
 
 
 # --- registry --------------------------------------------------------------------------------------
+from glasspipe.config import ConfigError  # noqa: E402
 from glasspipe.labels.registry import LABEL_GRID, Context, LabelSpec, register  # noqa: E402
+
+# The section labels.bond_breaking; each default is declared here and nowhere else.
+SETTINGS = {
+    "enabled": {
+        "type": "boolean",
+        "default": True,
+        "description": "bond-breaking C_B,i(t) (Guiselin et al. 2022; GlassMLP)",
+    },
+    "r_in": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 1.45,
+        "description": "initial neighbours: r_ij(0) < r_in sigma_ij (units of sigma_ij; 1.45 = Jung's "
+        "GlassMLP/GlassBench code for the 3D KA at T = 0.44, StructDynGlass input.opt 'BB "
+        "1.45 1.7'; about the first minimum of g_AA)",
+    },
+    "r_out": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 1.7,
+        "description": "a bond survives while r_ij(t) < r_out sigma_ij (units of sigma_ij; 1.7 as in Jung's code)",
+    },
+}
+
+
+def _check(config: dict) -> None:
+    bond = config.get("labels", {}).get("bond_breaking", {})
+    if bond.get("enabled") and not bond["r_out"] >= bond["r_in"]:
+        raise ConfigError(
+            f"config key 'labels.bond_breaking.r_out' = {bond['r_out']} must be at least "
+            f"'labels.bond_breaking.r_in' = {bond['r_in']}"
+        )
 
 
 def _compute(positions: np.ndarray, settings: dict, context: Context) -> dict[str, np.ndarray]:
@@ -74,5 +107,7 @@ register(
         compute=_compute,
         units="dimensionless (fraction of initial neighbours kept)",
         description="replica mean of C_B,i(t): initial neighbours (r < r_in sigma_ij) still within r_out sigma_ij",
+        settings=SETTINGS,
+        check=_check,
     )
 )

@@ -94,7 +94,47 @@ def cwt_label(positions: np.ndarray, interval: float, scales, dtype=np.float64) 
 
 
 # --- registry --------------------------------------------------------------------------------------
+from glasspipe.config import ConfigError, dense_windows, is_imported, label_time_scale  # noqa: E402
 from glasspipe.labels.registry import DENSE_GRID, Context, LabelSpec, register  # noqa: E402
+
+# The section labels.cwt; each default is declared here and nowhere else.
+SETTINGS = {
+    "enabled": {
+        "type": "boolean",
+        "default": False,
+        "description": "continuous-wavelet-transform label on the isoconf dense window (needs isoconf.dense_window)",
+    },
+    "time_unit": {"enum": ["tau", "tau_alpha"], "default": "tau", "description": "unit of the scales"},
+    "scales": {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "number", "exclusiveMinimum": 0},
+        "default": [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0],
+        "description": "wavelet scales (the thesis's values at T = 0.43, in tau); the dense interval must "
+        "be <= min/2 and its length >= 2 max",
+    },
+}
+
+
+def _check(config: dict) -> None:
+    """The dense window must resolve the scales: interval <= smallest / 2, length >= 2 x the largest."""
+    section = config.get("labels", {}).get("cwt", {})
+    if not section.get("enabled") or is_imported(config):
+        return
+    for temperature, interval, length, where in dense_windows(config):
+        unit = label_time_scale(config, "cwt", temperature)
+        smallest, largest = min(section["scales"]) * unit, max(section["scales"]) * unit
+        if interval > smallest / 2 * (1 + 1e-9):
+            raise ConfigError(
+                f"config key 'labels.cwt.scales': the smallest scale {smallest:g} tau needs a dense "
+                f"interval <= {smallest / 2:g} tau {where}"
+            )
+        if length < 2 * largest * (1 - 1e-9):
+            raise ConfigError(
+                f"config key 'labels.cwt.scales': the largest scale {largest:g} tau needs a dense window of at "
+                f"least {2 * largest:g} tau {where}"
+            )
 
 
 def column_name(scale: float) -> str:
@@ -119,5 +159,7 @@ register(
             "dense-window trajectory, one column per scale (the multi-scale vector); replica mean and replica 0"
         ),
         time_keys=("scales",),
+        settings=SETTINGS,
+        check=_check,
     )
 )

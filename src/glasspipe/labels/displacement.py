@@ -38,6 +38,29 @@ def cage_relative(displacement: np.ndarray, neighbours: InitialNeighbours) -> np
 # --- registry --------------------------------------------------------------------------------------
 from glasspipe.labels.registry import LABEL_GRID, Context, LabelSpec, register  # noqa: E402
 
+# The sections labels.displacement and labels.cage_relative; each default is declared here and nowhere else.
+DISPLACEMENT_SETTINGS = {
+    "enabled": {
+        "type": "boolean",
+        "default": True,
+        "description": "replica-mean displacement vector disp_x/y/z (sigma_AA) at each label time",
+    },
+}
+CAGE_SETTINGS = {
+    "enabled": {
+        "type": "boolean",
+        "default": True,
+        "description": "cage-relative displacement vector and its length (cage_propensity)",
+    },
+    "r_cage": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 1.45,
+        "description": "the cage: initial neighbours closer than r_cage sigma_ij (units of sigma_ij; the "
+        "bond-breaking first shell, as labels.bond_breaking.r_in)",
+    },
+}
+
 _XYZ = ("x", "y", "z")
 
 
@@ -61,6 +84,7 @@ register(
         compute=_displacement,
         units="sigma_AA",
         description="replica mean of the displacement vector r_i(t) - r_i(0)",
+        settings=DISPLACEMENT_SETTINGS,
     )
 )
 register(
@@ -74,5 +98,6 @@ register(
             "replica mean of the cage-relative displacement vector (minus the mean displacement of the initial "
             "neighbours within r_cage sigma_ij) and of its length (cage_propensity)"
         ),
+        settings=CAGE_SETTINGS,
     )
 )

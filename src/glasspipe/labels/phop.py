@@ -300,7 +300,55 @@ def _recursion(
 
 
 # --- registry --------------------------------------------------------------------------------------
+from glasspipe.config import ConfigError, dense_windows, is_imported, label_time_scale  # noqa: E402
 from glasspipe.labels.registry import DENSE_GRID, Context, LabelSpec, register  # noqa: E402
+
+# The section labels.phop; each default is declared here and nowhere else.
+SETTINGS = {
+    "enabled": {
+        "type": "boolean",
+        "default": False,
+        "description": "p_hop on the isoconf dense window (needs isoconf.dense_window)",
+    },
+    "time_unit": {"enum": ["tau", "tau_alpha"], "default": "tau", "description": "unit of window and t_f"},
+    "window": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 10.0,
+        "description": "full window w of the sliding p_hop: A = [t - w/2, t], B = [t, t + w/2]",
+    },
+    "iterative": {"type": "boolean", "default": True, "description": "also the iterative p_hop (thesis eq. 2.15)"},
+    "p_c": {
+        "type": "number",
+        "minimum": 0,
+        "default": 0.16,
+        "description": "iterative p_hop: split while p_hop* >= p_c (sigma_AA^2; the RMSD plateau, 0.16 at T = 0.43)",
+    },
+    "t_f": {
+        "type": "number",
+        "minimum": 0,
+        "default": 5.0,
+        "description": "iterative p_hop: frames within t_f of a hop get its p_hop*",
+    },
+}
+
+
+def _check(config: dict) -> None:
+    """The p_hop window must lie inside the isoconf dense window and span at least 2 frames per half."""
+    section = config.get("labels", {}).get("phop", {})
+    if not section.get("enabled") or is_imported(config):
+        return
+    for temperature, interval, length, where in dense_windows(config):
+        w = section["window"] * label_time_scale(config, "phop", temperature)
+        if w / 2 < interval * (1 - 1e-9):
+            raise ConfigError(
+                f"config key 'labels.phop.window' = {section['window']} ({w:g} tau) is shorter than two "
+                f"dense frames {where}"
+            )
+        if w > length * (1 + 1e-9):
+            raise ConfigError(
+                f"config key 'labels.phop.window' = {section['window']} ({w:g} tau) exceeds the dense window {where}"
+            )
 
 
 def frames_of(duration: float, interval: float) -> int:
@@ -327,5 +375,7 @@ register(
             "2010) and its iterative form (thesis eq. 2.15: p_c, t_f); replica mean, and replica 0 alone (_single)"
         ),
         time_keys=("window", "t_f"),
+        settings=SETTINGS,
+        check=_check,
     )
 )

@@ -53,7 +53,12 @@ class Context:
 @dataclass(frozen=True)
 class LabelSpec:
     """One label. ``time_keys``: settings in the label's ``time_unit`` (scaled to tau by the stage);
-    ``columns(settings)``: the column names it writes, with their units (``units``)."""
+    ``columns(settings)``: the column names it writes, with their units (``units``).
+
+    ``settings``: the JSON-schema properties of its config section ``labels.<name>`` (``enabled`` included),
+    each with its default, declared here once and merged into the config schema (glasspipe.config.schema);
+    empty for a label without a section (propensity, always computed). ``check(config)``: its cross-key
+    check on the validated config, raising glasspipe.config.ConfigError naming the key."""
 
     name: str
     grid: str
@@ -62,6 +67,8 @@ class LabelSpec:
     units: str
     description: str
     time_keys: tuple[str, ...] = ()
+    settings: dict = field(default_factory=dict)
+    check: Callable[[dict], None] | None = None
 
 
 def in_tau(spec: LabelSpec, section: dict, tau_alpha: float | None) -> dict:

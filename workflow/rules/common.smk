@@ -45,3 +45,15 @@ def transfer_inputs(w, temperatures, splits):
     for T in temperatures:
         paths += model_inputs(SimpleNamespace(T=f"{T:g}", model=w.model), configurations)
     return paths
+
+
+def model_threads(w):
+    """Threads of a training job of run ``w.model``: its model's, from the registry."""
+    return MODEL_SPECS[gp.run_model(w.model)].threads
+
+
+def model_gpu(w):
+    """GPUs (0 or 1) of a training job of run ``w.model``: one for graph models (registry), unless the config
+    pins the model to the CPU (device: cpu)."""
+    model = gp.run_model(w.model)
+    return int(MODEL_SPECS[model].gpu and config["models"][model].get("device", "auto") != "cpu")

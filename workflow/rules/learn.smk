@@ -10,13 +10,9 @@ rule train:
     params:
         results=results_dir,
         settings=lambda w: gp.stage_settings_json(config, f"train_{w.model}"),
-    threads: lambda w: MODEL_SPECS[gp.run_model(w.model)].threads
+    threads: model_threads
     resources:
-        # A GPU for graph models (registry), unless the config pins the model to the CPU (device: cpu).
-        gpu=lambda w: int(
-            MODEL_SPECS[gp.run_model(w.model)].gpu
-            and config["models"][gp.run_model(w.model)].get("device", "auto") != "cpu"
-        ),
+        gpu=model_gpu,
     log:
         L.log("train", T_dir(), model="{model}_fold{fold}"),
     benchmark:

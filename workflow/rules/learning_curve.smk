@@ -18,12 +18,9 @@ rule learning_curve_train:
         settings=lambda w: gp.stage_settings_json(config, f"train_{w.model}"),
     wildcard_constraints:
         n=r"\d+",
-    threads: lambda w: MODEL_SPECS[gp.run_model(w.model)].threads
+    threads: model_threads
     resources:
-        gpu=lambda w: int(
-            MODEL_SPECS[gp.run_model(w.model)].gpu
-            and config["models"][gp.run_model(w.model)].get("device", "auto") != "cpu"
-        ),
+        gpu=model_gpu,
     log:
         L.log("learning_curve_train", T_dir(), model="{model}_n{n}_fold{fold}"),
     benchmark:

@@ -16,12 +16,9 @@ rule transfer_train:
     params:
         results=results_dir,
         settings=lambda w: gp_settings_json(gp_transfer.train_settings(config, w.model)),
-    threads: lambda w: MODEL_SPECS[gp.run_model(w.model)].threads
+    threads: model_threads
     resources:
-        gpu=lambda w: int(
-            MODEL_SPECS[gp.run_model(w.model)].gpu
-            and config["models"][gp.run_model(w.model)].get("device", "auto") != "cpu"
-        ),
+        gpu=model_gpu,
     log:
         L.root / "logs" / "transfer_train" / "{model}.log",
     benchmark:

@@ -101,3 +101,35 @@ def test_toy_model_runs_through_the_workflow(tiny_run, tmp_path, monkeypatch):
     assert metrics["pearson"].notna().any()
     summary = (workdir / "results" / "report" / "summary.json").read_text()
     assert '"toy"' in summary
+
+
+def test_each_default_is_declared_once():
+    """The trainers' defaults are the registry's (declared by each model's module), and the config schema
+    fills in the same values: a default cannot drift between validation, fill_defaults and training."""
+    from glasspipe.learn import mlp, se3, train, weights
+
+    trainers = {"mlp": mlp.MLP_DEFAULTS, "bapst": train.BAPST_DEFAULTS, "se3": se3.SE3_DEFAULTS}
+    for name, trainer_defaults in trainers.items():
+        spec = plugins.MODELS[name]
+        assert trainer_defaults == spec.defaults, name
+        filled = cfg.fill_defaults({"models": {name: {}}})["models"][name]
+        for key, value in spec.defaults.items():
+            assert filled.get(key, spec.extra_defaults.get(key)) == value, (name, key)
+    assert weights.WEIGHTING_DEFAULTS == plugins.defaults_of(plugins.LOSS_WEIGHTING_SCHEMA)
+
+
+def test_lazy_callables_resolve():
+    """The built-in models name their heavy code as 'module:function': every name must import."""
+    import importlib
+
+    for spec in plugins.MODELS.values():
+        for function in (spec.train, spec.predict):
+            reference = getattr(function, "reference", None)
+            if reference is None:  # a plain function of the model's module: its own lazy references
+                module = importlib.import_module(function.__module__)
+                references = [v.reference for v in vars(module).values() if isinstance(v, plugins.Lazy)]
+            else:
+                references = [reference]
+            for ref in references:
+                module_name, _, attribute = ref.partition(":")
+                assert callable(getattr(importlib.import_module(module_name), attribute)), ref

@@ -133,3 +133,13 @@ def test_lazy_callables_resolve():
             for ref in references:
                 module_name, _, attribute = ref.partition(":")
                 assert callable(getattr(importlib.import_module(module_name), attribute)), ref
+
+
+def test_schema_command_prints_the_plugins_sections(toy, capsys):
+    from glasspipe.cli import main
+
+    assert main(["schema"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == cfg.schema()
+    assert printed["properties"]["models"]["properties"]["toy"]["properties"]["scale"]["default"] == 2.0
+    assert "phop" in printed["properties"]["labels"]["properties"]

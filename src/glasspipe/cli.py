@@ -200,6 +200,12 @@ def _cmd_report(args):
     artifact.build(config)
 
 
+def _cmd_schema(args):
+    import yaml
+
+    print(yaml.safe_dump(cfg.schema(), sort_keys=False, width=110), end="")
+
+
 def _cmd_validate(args):
     config = cfg.load_config(args.config_file)
     print(f"{args.config_file}: valid; box length {cfg.box_length(config):.5f}")
@@ -336,6 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a config file against the schema and print derived values")
     p.add_argument("config_file")
     p.set_defaults(func=_cmd_validate)
+
+    text = (
+        "print the whole config schema (YAML): the schema file with every plugin's section merged in (each "
+        "model's models.<name>, each label's labels.<name>, each descriptor set, the dataset formats)"
+    )
+    p = sub.add_parser("schema", help=text, description=text)
+    p.set_defaults(func=_cmd_schema)
 
     _stage_parser(sub, "init", "write a seeded random configuration").set_defaults(func=_cmd_init)
     _stage_parser(sub, "equilibrate", "melt, cool and equilibrate one configuration").set_defaults(

@@ -17,9 +17,10 @@ libraries reproduces them bit for bit. Measured on the demo baseline (results at
 - :func:`pearson_along` (numpy sums along an axis) equals :func:`pearson` on 77 of 240, so it cannot stand in
   for it either, nor the reverse: the noise ceilings in ``summary.json`` come from :func:`pearson_along`.
   Vectorised, it also does in one call what would otherwise be a Python loop over thousands of 1-D calls.
-- On the 80 per-(configuration, time) columns of the demo's test predictions, torch (CPU, float64) equals
-  :func:`pearson_along` on 8, scipy.stats.pearsonr(axis=0) on 2: the graph networks' validation score, which
-  chooses their epoch and is logged, stays in torch, where the network's output already is.
+- On the 80 per-(configuration, time) columns of the demo's test predictions (A particles), torch (CPU,
+  float64) equals :func:`pearson_along` on 8, scipy.stats.pearsonr(axis=0) on 2, torch.corrcoef equals
+  :func:`pearson_torch` on 26 and np.corrcoef equals :func:`pearson` on 11: the graph networks' validation
+  score, which chooses their epoch and is logged, stays in torch, where the network's output already is.
 
 Each function keeps, operation for operation, the arithmetic of the copy it replaces (evaluate.pearson;
 ridge.pearson_columns, mlp._pearson_columns, labels.ceiling.pearson_rows; train.pearson_torch), so every

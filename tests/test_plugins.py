@@ -68,7 +68,7 @@ def test_toy_model_enters_schema_defaults_checks_and_runs(toy):
 
 def test_unregistered_model_is_refused_and_schema_follows_the_registry(toy):
     plugins.unregister_model("toy")
-    with pytest.raises(cfg.ConfigError, match="toy"):
+    with pytest.raises(cfg.ConfigError, match="unknown key.*'toy'.*GLASSPIPE_PLUGINS"):
         cfg.validate_config(_tiny_with_toy())
     assert "toy" not in cfg.schema()["properties"]["models"]["properties"]
 

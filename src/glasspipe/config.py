@@ -114,7 +114,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = sorted(sub.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         where = key if key != "<top level>" else "the top level"
-        return f"unknown key(s) {extra} in {where}; allowed keys are {allowed}"
+        # A section of the plugins (models, labels) is unknown when no registered module declares it.
+        hint = " (a model outside glasspipe is registered by naming its module in GLASSPIPE_PLUGINS)"
+        return f"unknown key(s) {extra} in {where}; allowed keys are {allowed}" + (hint if key == "models" else "")
     if error.validator == "enum":
         return f"config key '{key}' = {error.instance!r} is not allowed; choose one of {error.validator_value}"
     if error.validator == "required":

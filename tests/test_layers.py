@@ -32,7 +32,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("glasspipe.structure",),
     ("glasspipe.labels",),
     ("glasspipe.importers",),
+    # learn/, from the bottom: what a model reads (samples, its graph), the one trainer and what the networks
+    # share, the registry, inputs, prediction and evaluation (and the model declarations, zoo/), the models.
+    ("glasspipe.learn.samples", "glasspipe.learn.graphs"),
+    ("glasspipe.learn.training",),
     ("glasspipe.learn",),
+    ("glasspipe.learn.models",),
     ("glasspipe.plugins_all",),
     ("glasspipe.targets", "glasspipe.report", "glasspipe.artifact"),
     # One thin module per stage over everything below it: the report stage calls glasspipe.artifact.build, the

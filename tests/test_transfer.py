@@ -19,7 +19,7 @@ from glasspipe.io.gsd_io import Snapshot, write_gsd
 from glasspipe.io.tables import write_table
 from glasspipe.layout import Layout
 from glasspipe.learn import transfer
-from glasspipe.learn.data import Sample
+from glasspipe.learn.samples import Sample
 from glasspipe.stages import transfer as transfer_stage
 
 N_PARTICLES = 200

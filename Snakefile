@@ -5,7 +5,7 @@
 #
 # With a public dataset as 'source', import_source replaces init, equilibrate, isoconf and labels.
 #
-# Rules are thin: each calls one `glasspipe` subcommand (src/glasspipe/cli.py -> stages.py).
+# Rules are thin: each calls one `glasspipe` subcommand (src/glasspipe/cli.py -> src/glasspipe/stages/).
 # A rule receives, as a parameter, exactly the config sections its numbers depend on
 # (glasspipe.config.STAGE_SECTIONS), so changing a setting reruns only the stages downstream of it.
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glasspipe.learn.data import Sample, build_graph
-from glasspipe.learn.models import BapstGNN
+from glasspipe.learn.graphs import build_graph
+from glasspipe.learn.models.bapst import BapstGNN
+from glasspipe.learn.samples import Sample
 
 BOX_LENGTH = 15.05658
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "botan_T0.44_cfg1_tc07.npz"

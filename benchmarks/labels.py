@@ -11,7 +11,7 @@ The initial configuration is BOTAN's T = 0.44 sample (``initial_positions``, ``t
 random one when the file is absent); the replica trajectories are synthetic (seeded): vibrations of 0.08
 sigma around cage centres that jump by about 1 sigma with probability 0.002 per particle and frame, so that
 p_hop's recursion and the bond breaking see both caged and hopping particles. The timed part is
-glasspipe.labels.stage.compute_labels on in-memory positions: propensity, displacement vectors,
+glasspipe.labels.compute.compute_labels on in-memory positions: propensity, displacement vectors,
 cage-relative displacements, bond breaking (20 label times), p_hop (sliding and iterative) and the CWT
 (dense window), the replica means and the noise ceiling of every column; reading GSD files is not timed.
 Printed: the wall time (best of ``--repeat``), each label's share (one extra pass per label), the peak
@@ -89,8 +89,8 @@ def main() -> None:
 
     import glasspipe.plugins_all  # noqa: F401  (the registries the config is validated against)
     from glasspipe import config as cfg
+    from glasspipe.labels.compute import ReplicaFrames, compute_labels
     from glasspipe.labels.registry import DENSE_GRID, LABELS, Context, in_tau
-    from glasspipe.labels.stage import ReplicaFrames, compute_labels
 
     initial = _initial(args.data, 4096)
     origin = initial.unwrapped_positions()

@@ -42,18 +42,19 @@ VARIANTS = {
 
 def _make_model(kind: str, settings: dict, mean_neighbours: float) -> torch.nn.Module:
     if kind == "bapst":
-        from glasspipe.learn.models import BapstGNN
+        from glasspipe.learn.models.bapst import BapstGNN
 
         return BapstGNN(n_outputs=1, **settings)
-    from glasspipe.learn.se3 import build_se3, se3_settings
+    from glasspipe.learn.models.se3 import build_se3, se3_settings
 
     return build_se3(se3_settings(settings), 1, R_CUT, mean_neighbours, [1.0], 1.0, 0)
 
 
 def _run(name: str, data_path: str, threads: int, repeat: int, device: str, queue) -> None:
     torch.set_num_threads(threads)
-    from glasspipe.learn.data import Sample, build_graph
-    from glasspipe.learn.models import count_parameters
+    from glasspipe.learn.graphs import build_graph
+    from glasspipe.learn.samples import Sample
+    from glasspipe.learn.training.graph_task import count_parameters
 
     data = np.load(data_path)
     positions = data["initial_positions"] - 0.5 * BOX_LENGTH

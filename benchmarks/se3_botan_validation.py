@@ -26,7 +26,7 @@ import glasspipe.plugins_all  # noqa: F401  (the registries the config is valida
 from glasspipe import config as cfg
 from glasspipe import stages
 from glasspipe.layout import Layout
-from glasspipe.learn import se3
+from glasspipe.learn.models import se3
 
 
 def main() -> None:

@@ -39,11 +39,11 @@ import yaml
 def smoothing(predictions: pd.DataFrame, samples, r_cut: float) -> pd.DataFrame:
     """Over-smoothing of a model's predictions, per label time (mean over test configurations, A particles):
     std(prediction) / std(label) and <local variance of the prediction> / <that of the label> over each
-    particle's graph neighbourhood (glasspipe.learn.aux_losses.local_variance; 1 = as rough as the label)."""
+    particle's graph neighbourhood (glasspipe.learn.training.aux_losses.local_variance; 1 = as rough as the label)."""
     import torch
 
-    from glasspipe.learn.aux_losses import local_variance
-    from glasspipe.learn.data import build_graph
+    from glasspipe.learn.graphs import build_graph
+    from glasspipe.learn.training.aux_losses import local_variance
 
     rows = []
     for sample in samples:
@@ -87,8 +87,8 @@ def main() -> None:
     from glasspipe import stages
     from glasspipe.layout import Layout
     from glasspipe.learn.evaluate import correlations, held_out_times, mark_held_out
+    from glasspipe.learn.models.se3 import train_se3
     from glasspipe.learn.predict import predict
-    from glasspipe.learn.se3 import train_se3
 
     layout = Layout(args.results)
     reference = json.loads((layout.model_dir(args.temperature, "bapst", 0) / stages.INPUT_FILE).read_text())

@@ -1,4 +1,4 @@
-"""Auxiliary losses (glasspipe.learn.aux_losses) against brute-force Python loops sharing no code with them,
+"""Auxiliary losses (glasspipe.learn.training.aux_losses) against brute-force Python loops sharing no code with them,
 in float64 (agreement to 1e-10: only summation order differs, so round-off of ~1e-15 relative is expected)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from glasspipe.learn import aux_losses
+from glasspipe.learn.training import aux_losses
 
 SHELLS = [(0.0, 0.9), (0.9, 1.4), (1.4, 2.0), (5.0, 6.0)]  # the last one holds no pair: must give 0
 

@@ -1,4 +1,4 @@
-"""Periodic radius graphs on the model's device (glasspipe.learn.device_graph) against freud and loops.
+"""Periodic radius graphs on the model's device (glasspipe.learn.graphs.device) against freud and loops.
 
 Expected: exactly the directed pair set of freud's minimum-image neighbour list
 (glasspipe.structure.neighbours.periodic_pairs) and of a Python double loop, with equal vectors to 1e-12
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from glasspipe.learn import device_graph
-from glasspipe.learn.device_graph import brute_force_radius, ghost_images, periodic_radius_graph
+from glasspipe.learn.graphs import device as device_graph
+from glasspipe.learn.graphs.device import brute_force_radius, ghost_images, periodic_radius_graph
 from glasspipe.structure.neighbours import periodic_pairs
 
 
@@ -109,7 +109,8 @@ def test_torch_cluster_equals_freud(device):
 def test_build_graph_backends_give_the_same_graph(monkeypatch):
     """graph.backend: torch_cluster (its search replaced by the brute-force one where torch-cluster is
     absent) gives the freud graph: the same senders and receivers, vectors equal in float32 to 1 ulp."""
-    from glasspipe.learn.data import Sample, build_graph
+    from glasspipe.learn.graphs import build_graph
+    from glasspipe.learn.samples import Sample
 
     positions, box = _liquid(500, 1.2, seed=9)
     typeid = (np.arange(500) >= 400).astype(np.int32)
@@ -131,7 +132,8 @@ def test_build_graph_backends_give_the_same_graph(monkeypatch):
 
 
 def test_build_graph_without_torch_cluster_names_the_key(monkeypatch):
-    from glasspipe.learn.data import Sample, build_graph
+    from glasspipe.learn.graphs import build_graph
+    from glasspipe.learn.samples import Sample
 
     positions, box = _liquid(50, 1.2, seed=4)
     sample = Sample(
@@ -155,9 +157,8 @@ def test_bapst_trained_on_device_graphs_equals_freud_and_predicts_anywhere(tmp_p
     in hparams.json, and predicts through freud where torch-cluster is not installed."""
     import json
 
-    from glasspipe.learn.data import Sample
-    from glasspipe.learn.predict import predict_bapst
-    from glasspipe.learn.train import train_bapst
+    from glasspipe.learn.models.bapst import predict_bapst, train_bapst
+    from glasspipe.learn.samples import Sample
 
     def sample(c):
         positions, box = _liquid(120, 1.2, seed=100 + c)

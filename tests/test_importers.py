@@ -697,7 +697,7 @@ def test_deepmind_truncated_and_foreign_refused(shared_data, tmp_path):
 def test_write_imported_reads_back_with_load_sample(botan_sample, tmp_path):
     from glasspipe.io.gsd_io import read_metadata
     from glasspipe.io.tables import read_metadata as read_table_metadata
-    from glasspipe.learn.data import load_sample
+    from glasspipe.learn.samples import load_sample
 
     _, imported = botan_sample
     gsd, labels = tmp_path / "cfg001.gsd", tmp_path / "cfg001.parquet"
@@ -720,7 +720,7 @@ def test_write_imported_reads_back_with_load_sample(botan_sample, tmp_path):
 def test_write_glassbench_with_inherent_and_cli(tmp_path):
     from glasspipe.cli import main
     from glasspipe.io.gsd_io import read_snapshot
-    from glasspipe.learn.data import load_sample
+    from glasspipe.learn.samples import load_sample
 
     source = tmp_path / "src"
     source.mkdir()

@@ -357,7 +357,7 @@ def test_reliability_equal_halves_is_spearman_brown_and_unequal_halves_invert_ex
 def test_noise_ceiling_of_simulated_labels_matches_its_construction():
     """Per-replica values X_ir = true_i + noise (variance ratio chosen): the ceiling computed by the stage's
     accumulator from the halves must match the reliability the construction implies within sampling error."""
-    from glasspipe.labels.stage import _Accumulator
+    from glasspipe.labels.compute import _Accumulator
 
     rng = np.random.default_rng(0)
     n, n_replicas, noise = 20000, 9, 2.0
@@ -466,7 +466,7 @@ def test_stage_writes_every_label_and_its_ceiling(tmp_path, threads):
 
 
 def test_stage_refuses_dense_labels_without_dense_frames(tmp_path):
-    from glasspipe.labels.stage import compute_labels, replicas_from_files
+    from glasspipe.labels.compute import compute_labels, replicas_from_files
 
     origin, typeid, rng = _liquid(n=20, box=4.0)
     initial = Snapshot(positions=origin, typeid=typeid, box_length=4.0).wrapped()

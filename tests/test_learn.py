@@ -19,12 +19,14 @@ import torch
 
 from glasspipe.io.gsd_io import Snapshot, write_gsd
 from glasspipe.io.tables import read_table, write_table
-from glasspipe.learn import checkpoint
-from glasspipe.learn.data import Sample, build_graph, load_sample
 from glasspipe.learn.evaluate import correlations, pearson, summary
-from glasspipe.learn.models import BapstGNN, count_parameters, cube_symmetries
+from glasspipe.learn.graphs import build_graph
+from glasspipe.learn.models.bapst import BapstGNN, cube_symmetries, train_bapst
+from glasspipe.learn.models.ridge import train_ridge
 from glasspipe.learn.predict import predict
-from glasspipe.learn.train import train_bapst, train_ridge
+from glasspipe.learn.samples import Sample, load_sample
+from glasspipe.learn.training import checkpoint
+from glasspipe.learn.training.graph_task import count_parameters
 from glasspipe.structure.neighbours import periodic_pairs
 
 SHELL_EDGES = np.round(np.arange(0.0, 1.51, 0.1), 2)
@@ -345,7 +347,7 @@ def test_checkpoint_with_other_settings_is_not_reused(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- one trainer, three networks
 
-# Small settings of each network that trains through glasspipe.learn.trainer: the Bapst GN and the MLP with
+# Small settings of each network that trains through glasspipe.learn.training.trainer: the Bapst GN and the MLP with
 # one network per label time (two independently selected networks), se3 with one.
 NETWORKS = {
     "bapst": {"hidden": 8, "n_message_passing": 1, "device": "cpu"},
@@ -357,11 +359,11 @@ NETWORKS = {
 def _train_network(model: str, train, validation, settings: dict, out_dir) -> None:
     """Train the Bapst GN, se3 or the MLP through its public entry point (seed 5)."""
     if model == "mlp":
-        from glasspipe.learn.mlp import train_mlp
+        from glasspipe.learn.models.mlp import train_mlp
 
         train_mlp(train, validation, settings, 5, out_dir)
     elif model == "se3":
-        se3 = pytest.importorskip("glasspipe.learn.se3")  # needs e3nn
+        se3 = pytest.importorskip("glasspipe.learn.models.se3")  # needs e3nn
         se3.train_se3(train, validation, settings, R_CUT, 5, out_dir)
     else:
         train_bapst(train, validation, settings, R_CUT, 5, out_dir)

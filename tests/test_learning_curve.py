@@ -14,6 +14,7 @@ from test_transfer import base_config, train_in_temperature, write_synthetic_res
 from glasspipe import config as cfg
 from glasspipe.learn import learning_curve as lc
 from glasspipe.learn import registry
+from glasspipe.stages import learning_curve as lc_stage
 
 
 def curve_config(**section) -> dict:
@@ -69,12 +70,12 @@ def test_learning_curve_trains_on_the_first_n_and_ends_with_the_full_model(tmp_p
     settings = cfg.settings_from_json(cfg.stage_settings_json(config, "train_ridge"))
     assert lc.train_settings(config, "ridge") == cfg.stage_settings(config, "train_ridge")
     for n in lc.sizes(config):
-        out = lc.train(settings, "ridge", 0.7, n, 0, layout)
+        out = lc_stage.train(settings, "ridge", 0.7, n, 0, layout)
         assert out == layout.learning_curve_model_dir(0.7, "ridge", n, 0)
         assert (out / registry.TRAIN_LOG).is_file()
         model = json.loads((out / "model.json").read_text())
         assert model["train_configurations"] == list(range(n)) and model["validation_configurations"] == [4]
-    metrics = lc.evaluate(lc.evaluate_settings(config, "ridge"), "ridge", 0.7, layout)
+    metrics = lc_stage.evaluate(lc.evaluate_settings(config, "ridge"), "ridge", 0.7, layout)
     assert layout.learning_curve_metrics(0.7, "ridge").is_file()
     assert sorted(set(metrics["n_train"])) == [1, 2, 4]
     assert metrics.loc[metrics["n_train"] == 4, "full"].all() and not metrics.loc[metrics["n_train"] < 4, "full"].any()
@@ -110,8 +111,8 @@ def test_unlearnable_labels_give_a_curve_near_zero(tmp_path):
     train_in_temperature(config, layout)
     settings = cfg.settings_from_json(cfg.stage_settings_json(config, "train_ridge"))
     for n in lc.sizes(config):
-        lc.train(settings, "ridge", 0.7, n, 0, layout)
-    curve = lc.curve_table(lc.evaluate(lc.evaluate_settings(config, "ridge"), "ridge", 0.7, layout))
+        lc_stage.train(settings, "ridge", 0.7, n, 0, layout)
+    curve = lc.curve_table(lc_stage.evaluate(lc.evaluate_settings(config, "ridge"), "ridge", 0.7, layout))
     assert (curve["mean_pearson"].abs() < 0.3).all(), curve
 
 

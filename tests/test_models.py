@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from glasspipe.learn.data import Sample, build_graph
 from glasspipe.learn.evaluate import correlations, summary
-from glasspipe.learn.mlp import BottleneckMLP, train_mlp
-from glasspipe.learn.models import BapstGNN, PerTimeModels, build_bapst, count_parameters
-from glasspipe.learn.predict import load_bapst, predict
-from glasspipe.learn.train import train_bapst, train_ridge
+from glasspipe.learn.graphs import build_graph
+from glasspipe.learn.models.bapst import BapstGNN, PerTimeModels, build_bapst, load_bapst, train_bapst
+from glasspipe.learn.models.mlp import BottleneckMLP, train_mlp
+from glasspipe.learn.models.ridge import train_ridge
+from glasspipe.learn.predict import predict
+from glasspipe.learn.samples import Sample
+from glasspipe.learn.training.graph_task import count_parameters
 from glasspipe.structure.neighbours import periodic_pairs
 
 TIMES = np.array([1.0, 10.0])
@@ -221,7 +223,7 @@ def test_mlp_one_network_per_time_and_shuffled_control(tmp_path):
 def test_mlp_checkpoint_fingerprint_covers_the_descriptors(tmp_path, monkeypatch, caplog):
     """The MLP reads descriptors: a run killed after epoch 1 resumes on the same data, and starts over when
     a descriptor changed (its checkpoint's data hash covers them)."""
-    from glasspipe.learn import checkpoint
+    from glasspipe.learn.training import checkpoint
 
     train, validation, _ = _split()
     settings = {"epochs": 2, "batch_size": 512}
@@ -256,7 +258,7 @@ def test_ridge_learns_a_known_function_of_structure(tmp_path):
 
 
 def test_cosine_schedule_decays_to_zero():
-    from glasspipe.learn.trainer import scheduled_learning_rate
+    from glasspipe.learn.training.trainer import scheduled_learning_rate
 
     assert scheduled_learning_rate(1e-3, "constant", 50, 100) == 1e-3
     assert scheduled_learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)
@@ -265,7 +267,7 @@ def test_cosine_schedule_decays_to_zero():
 
 
 def test_invariant_and_radial_basis_edge_features():
-    from glasspipe.learn.models import edge_inputs
+    from glasspipe.learn.models.bapst import edge_inputs
 
     vectors = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, -1.3, 0.0]])
     assert torch.allclose(edge_inputs(vectors, "distance")[:, 0], torch.tensor([0.0, 1.0, 1.3]))

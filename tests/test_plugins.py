@@ -106,9 +106,10 @@ def test_toy_model_runs_through_the_workflow(tiny_run, tmp_path, monkeypatch):
 def test_each_default_is_declared_once():
     """The trainers' defaults are the registry's (declared by each model's module), and the config schema
     fills in the same values: a default cannot drift between validation, fill_defaults and training."""
-    from glasspipe.learn import mlp, se3, train, weights
+    from glasspipe.learn.models import bapst, mlp, se3
+    from glasspipe.learn.training import weights
 
-    trainers = {"mlp": mlp.MLP_DEFAULTS, "bapst": train.BAPST_DEFAULTS, "se3": se3.SE3_DEFAULTS}
+    trainers = {"mlp": mlp.MLP_DEFAULTS, "bapst": bapst.BAPST_DEFAULTS, "se3": se3.SE3_DEFAULTS}
     for name, trainer_defaults in trainers.items():
         spec = plugins.MODELS[name]
         assert trainer_defaults == spec.defaults, name

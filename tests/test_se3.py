@@ -1,4 +1,4 @@
-"""The E(3)-equivariant graph network (glasspipe.learn.se3): symmetries checked numerically, learning of a
+"""The E(3)-equivariant graph network (glasspipe.learn.models.se3): symmetries checked numerically, learning of a
 known function of structure, checkpoint fingerprints, and a Snakemake run with the model switched on."""
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ from conftest import random_sequential_addition
 
 pytest.importorskip("e3nn")
 
-from glasspipe.learn import checkpoint, se3  # noqa: E402
-from glasspipe.learn.data import Sample, build_graph  # noqa: E402
-from glasspipe.learn.models import count_parameters, cube_symmetries  # noqa: E402
+from glasspipe.learn.graphs import build_graph  # noqa: E402
+from glasspipe.learn.models import se3  # noqa: E402
+from glasspipe.learn.models.bapst import cube_symmetries  # noqa: E402
 from glasspipe.learn.predict import predict  # noqa: E402
-from glasspipe.learn.trainer import data_hash  # noqa: E402
+from glasspipe.learn.samples import Sample
+from glasspipe.learn.training import checkpoint
+from glasspipe.learn.training.graph_task import count_parameters
+from glasspipe.learn.training.trainer import data_hash  # noqa: E402
 
 R_CUT = 2.0
 DENSITY = 1.2
@@ -757,7 +760,7 @@ def test_schema_defaults_are_the_trainers():
     from glasspipe import config as cfg
 
     block = cfg.schema()["properties"]["models"]["properties"]["se3"]["properties"]
-    # loss_weighting is the block every model shares (glasspipe.learn.weights; tests/test_weights.py).
+    # loss_weighting is the block every model shares (glasspipe.learn.training.weights; tests/test_weights.py).
     assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled", "loss_weighting"}
     for key, default in se3.SE3_DEFAULTS.items():
         if key == "pretrain_denoise":

@@ -14,10 +14,11 @@ from conftest import random_sequential_addition
 pytest.importorskip("e3nn")
 
 from glasspipe.io.gsd_io import Snapshot, write_gsd  # noqa: E402
-from glasspipe.learn import se3  # noqa: E402
-from glasspipe.learn.data import Sample, build_graph, with_inherent_displacement  # noqa: E402
+from glasspipe.learn.graphs import build_graph  # noqa: E402
+from glasspipe.learn.models import se3  # noqa: E402
+from glasspipe.learn.models.bapst import train_bapst  # noqa: E402
 from glasspipe.learn.predict import predict  # noqa: E402
-from glasspipe.learn.train import train_bapst  # noqa: E402
+from glasspipe.learn.samples import Sample, with_inherent_displacement
 
 R_CUT = 2.0
 

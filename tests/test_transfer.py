@@ -19,7 +19,8 @@ from glasspipe.io.gsd_io import Snapshot, write_gsd
 from glasspipe.io.tables import write_table
 from glasspipe.layout import Layout
 from glasspipe.learn import transfer
-from glasspipe.learn.data import Sample
+from glasspipe.learn.samples import Sample
+from glasspipe.stages import transfer as transfer_stage
 
 N_PARTICLES = 200
 N_FEATURES = 6
@@ -162,7 +163,7 @@ def test_time_unit_tau_keeps_times_in_tau():
     config["isoconf"] = {"n_replicas": 3, "times": [0.1, 1.0]}
     config = cfg.validate_config(config)
     assert transfer.time_basis(config) == "tau"
-    np.testing.assert_allclose(transfer._grid(config, [0.7, 0.8]), [0.1, 1.0])
+    np.testing.assert_allclose(transfer.config_grid(config, [0.7, 0.8]), [0.1, 1.0])
 
 
 # ----------------------------------------------------------------------------- train and evaluate
@@ -175,9 +176,9 @@ def test_transfer_learns_what_carries_over_and_not_what_does_not(tmp_path, flip)
     config = cfg.validate_config(base_config())
     layout = write_synthetic_results(tmp_path / "results", config, flip=flip)
     train_in_temperature(config, layout)
-    model_dir = transfer.train(transfer.train_settings(config, "ridge"), "ridge", layout)
+    model_dir = transfer_stage.train(transfer.train_settings(config, "ridge"), "ridge", layout)
     assert model_dir == layout.transfer_model_dir("ridge") and layout.transfer_train_log("ridge").is_file()
-    metrics = transfer.evaluate(transfer.evaluate_settings(config, "ridge"), "ridge", layout)
+    metrics = transfer_stage.evaluate(transfer.evaluate_settings(config, "ridge"), "ridge", layout)
     assert layout.transfer_metrics("ridge").is_file() and layout.transfer_predictions("ridge").is_file()
     assert set(metrics["scheme"]) == {"transfer", "in_temperature"}
     assert set(metrics["temperature"]) == {0.7} and set(metrics["time_unit"]) == {"tau_alpha"}
@@ -214,8 +215,8 @@ def test_every_registered_kind_of_model_transfers(tmp_path, model, one_torch_thr
     config = cfg.validate_config(config)
     layout = write_synthetic_results(tmp_path / "results", config)
     train_in_temperature(config, layout, model)
-    transfer.train(transfer.train_settings(config, model), model, layout)
-    metrics = transfer.evaluate(transfer.evaluate_settings(config, model), model, layout)
+    transfer_stage.train(transfer.train_settings(config, model), model, layout)
+    metrics = transfer_stage.evaluate(transfer.evaluate_settings(config, model), model, layout)
     assert set(metrics["scheme"]) == {"transfer", "in_temperature"} and sorted(set(metrics["time"])) == [0.1, 1.0]
     assert metrics["pearson"].notna().all()
     if model == "mlp":
@@ -235,7 +236,7 @@ def test_transfer_pools_the_train_splits_of_every_train_temperature(tmp_path):
     shutil.rmtree(layout.tdir(0.6))
     for T in (0.7, 0.8):
         layout.labels(T, 3).unlink()
-    transfer.train(transfer.train_settings(config, "ridge"), "ridge", layout)
+    transfer_stage.train(transfer.train_settings(config, "ridge"), "ridge", layout)
     record = json.loads((layout.transfer_model_dir("ridge") / "input.json").read_text())
     assert record["train_temperatures"] == [0.7, 0.8] and record["train"] == [0, 1] and record["test"] == [3]
     assert record["times"] == [0.1, 1.0] and record["time_basis"] == "tau_alpha"
@@ -267,11 +268,11 @@ def test_evaluation_refuses_a_model_trained_elsewhere(tmp_path):
     config = cfg.validate_config(base_config())
     layout = write_synthetic_results(tmp_path / "results", config)
     train_in_temperature(config, layout)
-    transfer.train(transfer.train_settings(config, "ridge"), "ridge", layout)
+    transfer_stage.train(transfer.train_settings(config, "ridge"), "ridge", layout)
     other = copy.deepcopy(config)
     other["transfer"] = {"train": [0.7], "test": [0.8], "models": ["ridge"]}
     with pytest.raises(ValueError, match=r"trained at T = \[0\.8\] but 'transfer.train' is \[0\.7\]"):
-        transfer.evaluate(transfer.evaluate_settings(other, "ridge"), "ridge", layout)
+        transfer_stage.evaluate(transfer.evaluate_settings(other, "ridge"), "ridge", layout)
 
 
 def test_settings_hold_only_the_transfer_temperatures():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glasspipe.learn.models import BapstGNN
+from glasspipe.learn.models.bapst import BapstGNN
 
 
 def _cluster(n: int = 24, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Importance-weighted loss (issue 7, part 6; Pezzicoli's thesis eq. 2.20): glasspipe.learn.weights and its
+"""Importance-weighted loss (issue 7, part 6; Pezzicoli's thesis eq. 2.20): glasspipe.learn.training.weights and its
 use by the ridge model, checked against a brute-force histogram loop, an analytic two-valued label, numpy's
 closed-form weighted least squares, and through the training stage driven by the config."""
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from glasspipe import config as cfg
-from glasspipe.learn.data import Sample
-from glasspipe.learn.ridge import fit_ridge
-from glasspipe.learn.weights import importance_weights, pooled_weights, weighting_settings
+from glasspipe.learn.models.ridge import fit_ridge
+from glasspipe.learn.samples import Sample
+from glasspipe.learn.training.weights import importance_weights, pooled_weights, weighting_settings
 
 
 def _brute_force(y: np.ndarray, alpha: float, n_bins: int, max_weight: float) -> np.ndarray:
@@ -196,7 +196,7 @@ def test_ridge_stage_trains_with_the_weighted_loss_from_the_config(tmp_path):
     from glasspipe.io.gsd_io import Snapshot, write_gsd
     from glasspipe.io.tables import write_table
     from glasspipe.layout import Layout
-    from glasspipe.learn.data import load_sample
+    from glasspipe.learn.samples import load_sample
 
     rng = np.random.default_rng(0)
     T, times = 0.7, np.array([1.0, 2.0])
@@ -261,7 +261,7 @@ def test_graph_loss_weights_each_squared_residual():
 
     import torch
 
-    from glasspipe.learn.train import weighted_mse
+    from glasspipe.learn.training.graph_task import weighted_mse
 
     rng = np.random.default_rng(4)
     prediction, targets = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
@@ -283,8 +283,8 @@ def test_mlp_trains_with_weights_and_alpha_zero_is_the_plain_run(tmp_path):
     (a skewed target) trains to other weights."""
     import torch
 
-    from glasspipe.learn.data import Sample
-    from glasspipe.learn.mlp import train_mlp
+    from glasspipe.learn.models.mlp import train_mlp
+    from glasspipe.learn.samples import Sample
 
     rng = np.random.default_rng(5)
 
@@ -335,11 +335,11 @@ def test_graph_models_train_with_weights_and_alpha_zero_is_the_plain_run(model, 
 
     if model == "se3":
         pytest.importorskip("e3nn")
-        from glasspipe.learn.se3 import train_se3 as trainer
+        from glasspipe.learn.models.se3 import train_se3 as trainer
 
         settings = {"channels": 4, "n_layers": 1, "l_max": 1, "radial_neurons": 8, "device": "cpu", "epochs": 2}
     else:
-        from glasspipe.learn.train import train_bapst as trainer
+        from glasspipe.learn.models.bapst import train_bapst as trainer
 
         settings = {"hidden": 8, "n_message_passing": 1, "epochs": 2, "augment": False, "device": "cpu"}
     train, validation = [_graph_sample(0, 1), _graph_sample(1, 2)], [_graph_sample(2, 3)]

@@ -2,7 +2,8 @@
 
 Stage subcommands take the stage's settings either as the JSON the Snakefile passes (``--settings``) or
 from a config file (``--config config.yaml``), and find their inputs and outputs in the results directory
-through glasspipe.layout, exactly as the Snakefile declares them. Examples:
+through glasspipe.layout, exactly as the Snakefile declares them; each calls its stage in
+glasspipe.stages. Examples:
 
     glasspipe validate config.yaml
     glasspipe download botan
@@ -194,10 +195,114 @@ def _cmd_evaluate(args):
 
 
 def _cmd_report(args):
-    from glasspipe import artifact
+    from glasspipe import stages
 
     config = cfg.load_config(args.config) if args.config else cfg.validate_config(json.loads(args.settings))
-    artifact.build(config)
+    stages.report(config)
+
+
+# --- the model-run jobs of the transfer and learning-curve stages ----------------------------------------
+# A job's settings come as JSON (``--settings``, what the Snakefile passes: a Snakemake param, so that editing
+# them reruns the job) or are built from a config file (``--config``, for running one job by hand).
+def _job_settings(args, build, runs_of, kind: str = "transfer") -> dict:
+    """The settings of one job of the CLI: ``--settings`` JSON, or ``build(config, model)`` of ``--config``.
+
+    ``runs_of(config)`` lists the model runs the config holds for this kind of job (e.g. the transfer runs);
+    a model outside it is refused, naming the config file.
+    """
+    from glasspipe.stages.common import settings_json
+
+    if args.settings is not None:
+        settings = cfg.settings_from_json(args.settings)
+    elif args.config is not None:
+        config = cfg.load_config(args.config)
+        if args.model not in runs_of(config):
+            raise cfg.ConfigError(f"{args.model!r} is not a {kind} run of {args.config}: {runs_of(config)}")
+        settings = cfg.settings_from_json(settings_json(build(config, args.model)))
+    else:
+        raise SystemExit("give --settings JSON or --config FILE")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return cfg.fill_defaults(settings)
+
+
+def _job_parser(sub, name: str, func, text: str):
+    """A CLI subcommand of one model-run job: --settings JSON or --config FILE, --results-dir, --model,
+    --threads (read by :func:`_job_settings` and :func:`_layout`); returns the parser for more."""
+    parser = sub.add_parser(name, help=text, description=text)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--settings", help="the job's settings as JSON (what the Snakefile passes)")
+    source.add_argument("--config", help="a glasspipe config file to take the settings from")
+    parser.add_argument("--results-dir", help="results directory (default: the config's results_dir)")
+    parser.add_argument("--model", required=True, help="a model run ('ridge', 'ridge.bond_breaking')")
+    parser.add_argument("--threads", type=int, help="CPU threads of torch")
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _cmd_transfer_train(args) -> None:
+    from glasspipe.learn import transfer
+    from glasspipe.stages import transfer as stage
+
+    stage.train(_job_settings(args, transfer.train_settings, transfer.runs), args.model, _layout(args))
+
+
+def _cmd_transfer_evaluate(args) -> None:
+    from glasspipe.learn import transfer
+    from glasspipe.stages import transfer as stage
+
+    metrics = stage.evaluate(_job_settings(args, transfer.evaluate_settings, transfer.runs), args.model, _layout(args))
+    print(transfer.markdown_table(transfer.summary_table(metrics)).to_string(index=False))
+
+
+def _cmd_learning_curve_train(args) -> None:
+    from glasspipe.learn import learning_curve
+    from glasspipe.stages import learning_curve as stage
+
+    settings = _job_settings(args, learning_curve.train_settings, learning_curve.runs, "learning-curve")
+    stage.train(settings, args.model, args.temperature, args.size, args.fold, _layout(args))
+
+
+def _cmd_learning_curve_evaluate(args) -> None:
+    from glasspipe.learn import learning_curve
+    from glasspipe.stages import learning_curve as stage
+
+    settings = _job_settings(args, learning_curve.evaluate_settings, learning_curve.runs, "learning-curve")
+    metrics = stage.evaluate(settings, args.model, args.temperature, _layout(args))
+    table = learning_curve.curve_table(metrics)
+    print(table.pivot_table(index="time", columns="n_train", values="mean_pearson").to_string())
+
+
+def _add_job_parsers(sub) -> None:
+    """The subcommands transfer-train, transfer-evaluate, learning-curve-train and learning-curve-evaluate."""
+    for name, func, text in (
+        (
+            "transfer-train",
+            _cmd_transfer_train,
+            "train a model on the pooled configurations of the transfer.train temperatures",
+        ),
+        (
+            "transfer-evaluate",
+            _cmd_transfer_evaluate,
+            "test the transfer model and the in-temperature model at transfer.test",
+        ),
+    ):
+        _job_parser(sub, name, func, text)
+    for name, func, text in (
+        (
+            "learning-curve-train",
+            _cmd_learning_curve_train,
+            "train a model on the first n training configurations of a fold",
+        ),
+        ("learning-curve-evaluate", _cmd_learning_curve_evaluate, "test the learning-curve models and the full model"),
+    ):
+        parser = _job_parser(sub, name, func, text)
+        parser.add_argument("--temperature", type=float, required=True, help="temperature T (eps_AA / k_B)")
+        if name.endswith("train"):
+            parser.add_argument("--size", type=int, required=True, help="number n of training configurations")
+            parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")
 
 
 def _cmd_schema(args):
@@ -410,11 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import)
     _add_artifact_parsers(sub)
     _add_download_parser(sub)
-    # Transfer across temperatures and learning curves: their subcommands live with their code.
-    from glasspipe.learn import learning_curve, transfer
-
-    transfer.add_parsers(sub)
-    learning_curve.add_parsers(sub)
+    _add_job_parsers(sub)  # transfer across temperatures and learning curves
     return parser
 
 

@@ -7,7 +7,7 @@ ceilings, training diagnostics).
   penalty, per replica split), NaN without a warning where undefined. Ridge and MLP selection scores, the
   baseline's training correlation and the labels' noise ceilings (half-half correlations) use it.
 - :func:`pearson_torch`: :func:`pearson_along` (axis 0) on torch tensors, on the model's device, for the
-  validation score of the graph networks between epochs (glasspipe.learn.train.validation_pearsons).
+  validation score of the graph networks between epochs (glasspipe.learn.training.graph_task.validation_pearsons).
 
 Why three and not ``scipy.stats.pearsonr`` or ``torch.corrcoef``: the numbers must not move, and none of the
 libraries reproduces them bit for bit. Measured on the demo baseline (results at commit ed506d6):

@@ -90,11 +90,11 @@ class Layout:
         return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.parquet"
 
     def dense_labels(self, temperature, configuration) -> Path:
-        """Dense-window labels (glasspipe.labels.stage): written when a dense label is enabled."""
+        """Dense-window labels (glasspipe.stages.labels): written when a dense label is enabled."""
         return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.dense.parquet"
 
     def label_ceilings(self, temperature, configuration) -> Path:
-        """Noise ceiling of every label column and time (glasspipe.labels.stage)."""
+        """Noise ceiling of every label column and time (glasspipe.stages.labels)."""
         return self.tdir(temperature) / "labels" / f"{cfg_name(configuration)}.ceilings.parquet"
 
     def structure(self, temperature, configuration) -> Path:

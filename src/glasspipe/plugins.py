@@ -124,14 +124,15 @@ TARGET_SCHEMA: dict = {
     ),
 }
 
-# The importance-weighted loss (glasspipe.learn.weights), shared by the models that train on a loss.
+# The importance-weighted loss (glasspipe.learn.training.weights), shared by the models that train on a loss.
 LOSS_WEIGHTING_SCHEMA: dict = {
     "type": "object",
     "additionalProperties": False,
     "default": {},
     "description": (
         "importance-weighted loss for skewed labels (p_hop, CWT; Pezzicoli's thesis eq. 2.20, "
-        "glasspipe.learn.weights): each training row's squared residual is weighted by w = 1 / p(y)^alpha, p(y) "
+        "glasspipe.learn.training.weights): each training row's squared residual is weighted by w = 1 / p(y)^alpha, "
+        "p(y) "
         "the probability of the bin of a histogram of the TRAINING labels (per label time) holding y; weights "
         "capped at max_weight times the weight of the most common bin, then normalised to mean 1 over the "
         "training rows. alpha = 0 (default) is the plain loss\n"
@@ -165,7 +166,7 @@ PATIENCE_OFF_SCHEMA: dict = {
     "type": ["integer", "null"],
     "minimum": 1,
     "description": (
-        "early stopping (glasspipe.learn.trainer): stop after this many epochs without a better validation "
+        "early stopping (glasspipe.learn.training.trainer): stop after this many epochs without a better validation "
         "Pearson; the best epoch is kept. Absent or null (the default): never, all epochs are trained. No schema "
         "default, so that configs without the key resolve, and train, exactly as before the option existed\n"
     ),

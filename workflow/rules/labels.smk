@@ -1,5 +1,5 @@
 # Dynamical labels of simulated configurations, from their iso-configurational replicas
-# (glasspipe.labels.stage: every label enabled in the config section 'labels').
+# (glasspipe.stages.labels, glasspipe.labels.compute: every label enabled in the config section 'labels').
 
 DENSE_LABELS = bool(gp.dense_labels(config))  # labels on the dense window (the label registry says which)
 

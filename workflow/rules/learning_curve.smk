@@ -1,9 +1,9 @@
-# Learning curves (config section 'learning_curve'; glasspipe.learn.learning_curve): each run retrained on
-# the first n training configurations of every fold, for each n of learning_curve.sizes; one evaluation per
-# (run, temperature) over every fold's test configurations, the full model of the 'train' rule included.
+# Learning curves (config section 'learning_curve'; glasspipe.learn.learning_curve, its jobs in
+# glasspipe.stages.learning_curve): each run retrained on the first n training configurations of every
+# fold, for each n of learning_curve.sizes; one evaluation per (run, temperature) over every fold's test configurations, the full model of the 'train' rule included.
 
 import glasspipe.learn.learning_curve as gp_curve
-from glasspipe.learn.job_cli import settings_json as gp_settings_json
+from glasspipe.stages.common import settings_json as gp_settings_json
 
 CURVE_SIZES = gp_curve.sizes(config)
 

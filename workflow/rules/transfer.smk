@@ -1,9 +1,9 @@
-# Transfer across temperatures (config section 'transfer'; glasspipe.learn.transfer): one model per run
+# Transfer across temperatures (config section 'transfer'; glasspipe.learn.transfer, stages: glasspipe.stages.transfer): one model per run
 # trained on the pooled train/validation configurations of the transfer.train temperatures, then tested on
 # the test configurations of each transfer.test temperature beside the model trained there itself.
 
 import glasspipe.learn.transfer as gp_transfer
-from glasspipe.learn.job_cli import settings_json as gp_settings_json
+from glasspipe.stages.common import settings_json as gp_settings_json
 
 TRANSFER_RUNS = gp_transfer.runs(config)
 

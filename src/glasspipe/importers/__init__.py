@@ -14,7 +14,7 @@ Public API::
     write_imported(imported, configuration_out, labels_out, inherent_out=None)
 
 The written GSD configuration and Parquet labels are read unchanged by downstream stages
-(``glasspipe.learn.data.load_sample``). Units are LJ: lengths sigma_AA, times tau.
+(``glasspipe.learn.samples.load_sample``). Units are LJ: lengths sigma_AA, times tau.
 
 Every problem with an input file (missing key, wrong shape, types other than 0/1, non-finite values, a
 truncated or foreign file, a box the particles do not fit) raises :class:`DatasetError` (a ValueError) naming

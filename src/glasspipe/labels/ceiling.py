@@ -47,7 +47,7 @@ def reliability_from_halves(r_hh, n1: int, n2: int, n_total: int | None = None) 
 
 def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson correlation of x[..., :] with y[..., :] along the last axis (NaN for a constant row): the shared
-    :func:`glasspipe.correlation.pearson_along`, under the name labels.stage and labels.propensity import."""
+    :func:`glasspipe.correlation.pearson_along`, under the name labels.compute and labels.propensity import."""
     return pearson_along(x, y, axis=-1)
 
 

@@ -1,1 +1,2 @@
-"""Learning: graphs and samples, models (Bapst GNN, ridge baseline), training, prediction, evaluation."""
+"""Learning: samples (samples, inputs), graphs (graphs/), one module per model (models/, declared to the config
+by zoo/), training (training/), prediction, evaluation, and the transfer and learning-curve experiments."""

@@ -38,7 +38,7 @@ def model_input(settings: dict, model: str) -> dict:
 
 def load_samples(layout, temperature: float, configurations: list[int], model_input_: dict) -> list:
     """Samples (positions, labels and, for descriptor models, descriptors) of ``configurations``."""
-    from glasspipe.learn.data import load_sample, with_inherent_displacement
+    from glasspipe.learn.samples import load_sample, with_inherent_displacement
 
     with_descriptors = model_input_["inputs"] == "descriptors"
     samples = [

@@ -1,12 +1,13 @@
 """Learning curves: the test correlation of each model against the number of training configurations.
 
 Config section ``learning_curve`` (``sizes``, ``models``, ``time``). For every model run named (or every
-enabled run), temperature, fold and n of ``sizes``, :func:`train` fits the run on the *first n* training
-configurations of the fold (the split plan's order), choosing on the fold's validation configurations as the
-full model does, through the model registry (the same trainer as the ``train`` rule). :func:`evaluate`
-predicts every fold's test configurations with each of those models and with the full model of the ``train``
-rule (the curve's last point, n = the fold's training set) and writes one table of Pearson correlations with
-an ``n_train`` column. The report draws r against n per model at one label time, with the noise ceiling.
+enabled run), temperature, fold and n of ``sizes``, the stage ``train`` (glasspipe.stages.learning_curve)
+fits the run on the *first n* training configurations of the fold (the split plan's order), choosing on the
+fold's validation configurations as the full model does, through the model registry (the same trainer as the
+``train`` rule). The stage ``evaluate`` predicts every fold's test configurations with each of those models
+and with the full model of the ``train`` rule (the curve's last point, n = the fold's training set) and
+writes one table of Pearson correlations with an ``n_train`` column.
+The report draws r against n per model at one label time, with the noise ceiling.
 
 Sizes must be smaller than every fold's training set: the full size is the per-temperature model itself,
 which is not trained twice.
@@ -14,16 +15,11 @@ which is not trained twice.
 
 from __future__ import annotations
 
-import json
-import zlib
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from glasspipe import config as cfg
 from glasspipe import plugins
-from glasspipe.learn.job_cli import add_job_parser, job_settings, layout_from_args, nested
 
 
 # ----------------------------------------------------------------------------- config
@@ -103,73 +99,6 @@ def first_configurations(plan: list[dict], fold: int, n_train: int) -> dict[str,
     }
 
 
-def train(settings: dict, run: str, temperature: float, n_train: int, fold: int, layout) -> Path:
-    """Fit ``run`` on the first ``n_train`` training configurations of fold ``fold`` at ``temperature``
-    (validation as for the full model) with the registry's trainer. Writes
-    ``layout.learning_curve_model_dir(temperature, run, n_train, fold)`` (input.json, the model's files,
-    train_log.parquet last) and returns it."""
-    from glasspipe.io.atomic import write_json
-    from glasspipe.learn.inputs import INPUT_FILE, load_samples, model_input
-    from glasspipe.learn.registry import get
-    from glasspipe.md.protocols import temperature_key
-    from glasspipe.seeds import derive_seed
-
-    config = cfg.fill_defaults(nested(settings))
-    split = first_configurations(cfg.split_plan(config), fold, n_train)
-    inputs = model_input(config, run)
-    data = {name: load_samples(layout, temperature, split[name], inputs) for name in ("train", "validation")}
-    out_dir = layout.learning_curve_model_dir(temperature, run, n_train, fold)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / INPUT_FILE, {**inputs, "fold": fold, "n_train": n_train, **split})
-    seed = derive_seed(
-        config["seed"], "learning_curve", zlib.crc32(run.encode()), temperature_key(temperature), fold, n_train
-    )
-    get(cfg.run_model(run)).train(data["train"], data["validation"], config, seed, out_dir)
-    return out_dir
-
-
-def evaluate(settings: dict, run: str, temperature: float, layout) -> pd.DataFrame:
-    """Predict every fold's test configurations with the models of every n of learning_curve.sizes and with
-    the full model, and correlate. Writes ``layout.learning_curve_metrics(temperature, run)`` and returns it:
-    the columns of glasspipe.learn.evaluate.correlations plus ``n_train`` (training configurations per fold;
-    the full model's is the smallest fold's), ``full`` (True for the full model), ``temperature``, ``label``
-    and ``run``."""
-    from glasspipe.io.tables import write_table
-    from glasspipe.learn.evaluate import correlations
-    from glasspipe.learn.inputs import INPUT_FILE, load_samples
-    from glasspipe.learn.predict import predict
-
-    config = cfg.fill_defaults(nested(settings))
-    plan = cfg.split_plan(config)
-    model = cfg.run_model(run)
-    n_full = min(len(fold["train"]) for fold in plan)
-    points = [(n, False) for n in sizes(config)] + [(n_full, True)]
-    tables = []
-    label = None
-    for n_train, full in points:
-        predictions = []
-        for fold, split in enumerate(plan):
-            if full:
-                model_dir = layout.model_dir(temperature, run, fold)
-            else:
-                model_dir = layout.learning_curve_model_dir(temperature, run, n_train, fold)
-            inputs = json.loads((model_dir / INPUT_FILE).read_text())
-            label = inputs.get("target", "propensity")
-            samples = load_samples(layout, temperature, split["test"], inputs)
-            predictions.append(predict(model, model_dir, samples))
-        rows = correlations(pd.concat(predictions, ignore_index=True), model)
-        rows.insert(1, "n_train", n_train)
-        rows.insert(2, "full", full)
-        rows.insert(3, "temperature", float(temperature))
-        tables.append(rows)
-    metrics = pd.concat(tables, ignore_index=True)
-    metrics["label"] = label
-    metrics["run"] = run
-    meta = {"stage": "learning_curve", "run": run, "settings": config, "folds": plan}
-    write_table(metrics, layout.learning_curve_metrics(temperature, run), metadata=meta)
-    return metrics
-
-
 # ----------------------------------------------------------------------------- report
 def curve_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per (run, temperature, time, n_train): mean ± s.e.m. over test configurations of the per-configuration
@@ -204,32 +133,3 @@ def at_figure_time(table: pd.DataFrame, times: dict[float, float]) -> pd.DataFra
     for T, t in times.items():
         keep |= np.isclose(table["temperature"], T) & np.isclose(table["time"], t, rtol=1e-9, atol=0)
     return table[keep].reset_index(drop=True)
-
-
-# ----------------------------------------------------------------------------- command line
-def _job_settings(args, build) -> dict:
-    return job_settings(args, build, runs, "learning-curve")
-
-
-def _cmd_train(args) -> None:
-    settings = _job_settings(args, train_settings)
-    train(settings, args.model, args.temperature, args.size, args.fold, layout_from_args(args))
-
-
-def _cmd_evaluate(args) -> None:
-    metrics = evaluate(_job_settings(args, evaluate_settings), args.model, args.temperature, layout_from_args(args))
-    table = curve_table(metrics)
-    print(table.pivot_table(index="time", columns="n_train", values="mean_pearson").to_string())
-
-
-def add_parsers(sub) -> None:
-    """The subcommands learning-curve-train and learning-curve-evaluate of the ``glasspipe`` CLI."""
-    for name, func, text in (
-        ("learning-curve-train", _cmd_train, "train a model on the first n training configurations of a fold"),
-        ("learning-curve-evaluate", _cmd_evaluate, "test the learning-curve models and the full model"),
-    ):
-        parser = add_job_parser(sub, name, func, text)
-        parser.add_argument("--temperature", type=float, required=True, help="temperature T (eps_AA / k_B)")
-        if name.endswith("train"):
-            parser.add_argument("--size", type=int, required=True, help="number n of training configurations")
-            parser.add_argument("--fold", type=int, default=0, help="cross-validation fold")

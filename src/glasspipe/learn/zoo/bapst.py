@@ -1,5 +1,5 @@
-"""The graph network of Bapst et al. (2020) on the particle graph (implementation: glasspipe.learn.train,
-glasspipe.learn.models). The defaults are the original's; every departure is a named setting."""
+"""The graph network of Bapst et al. (2020) on the particle graph (implementation: glasspipe.learn.models.bapst).
+The defaults are the original's; every departure is a named setting."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ SETTINGS = {
 }
 
 
-_train_bapst = Lazy("glasspipe.learn.train:train_bapst")
+_train_bapst = Lazy("glasspipe.learn.models.bapst:train_bapst")
 
 
 def train(train_samples, validation_samples, settings: dict, seed: int, out_dir: Path) -> None:
@@ -132,7 +132,7 @@ SPEC = register_model(
         gpu=True,
         threads=2,
         train=train,
-        predict="glasspipe.learn.predict:predict_bapst",
+        predict="glasspipe.learn.models.bapst:predict_bapst",
         description="graph network of Bapst et al. (2020) on the particle graph",
         settings=SETTINGS,
         # Early stopping came later: None (never) is the default, kept out of the schema (see PATIENCE_OFF_SCHEMA).

@@ -1,5 +1,5 @@
 """Single-descriptor sanity row: one descriptor column alone predicts the label (implementation:
-glasspipe.learn.baseline)."""
+glasspipe.learn.models.baseline)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ DESCRIPTION = (
 )
 
 
-_train_baseline = Lazy("glasspipe.learn.baseline:train_baseline")
+_train_baseline = Lazy("glasspipe.learn.models.baseline:train_baseline")
 
 
 def train(train_samples, validation_samples, settings: dict, seed: int, out_dir: Path) -> None:
@@ -52,7 +52,7 @@ SPEC = register_model(
         gpu=False,
         threads=1,
         train=train,
-        predict="glasspipe.learn.predict:predict_baseline_samples",
+        predict="glasspipe.learn.models.baseline:predict_baseline_samples",
         description="one descriptor column alone (e.g. the inherent-state energy): a sanity row",
         settings=SETTINGS,
         enabled=False,

@@ -1,4 +1,4 @@
-"""GlassMLP-style bottleneck MLP on the per-particle descriptors (implementation: glasspipe.learn.mlp)."""
+"""GlassMLP-style bottleneck MLP on the per-particle descriptors (implementation: glasspipe.learn.models.mlp)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ DESCRIPTION = (
 )
 
 
-_train_mlp = Lazy("glasspipe.learn.mlp:train_mlp")
+_train_mlp = Lazy("glasspipe.learn.models.mlp:train_mlp")
 
 
 def train(train_samples, validation_samples, settings: dict, seed: int, out_dir: Path) -> None:
@@ -63,7 +63,7 @@ SPEC = register_model(
         gpu=False,
         threads=2,
         train=train,
-        predict="glasspipe.learn.predict:predict_mlp_samples",
+        predict="glasspipe.learn.models.mlp:predict_mlp_samples",
         description="GlassMLP-style multilayer perceptron with a bottleneck on the descriptors",
         settings=SETTINGS,
         # Early stopping came later: None (never) is the default, kept out of the schema (see PATIENCE_OFF_SCHEMA).

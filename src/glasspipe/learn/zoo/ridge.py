@@ -1,4 +1,4 @@
-"""Ridge regression on the per-particle descriptors (implementation: glasspipe.learn.ridge, glasspipe.learn.train)."""
+"""Ridge regression on the per-particle descriptors (implementation: glasspipe.learn.models.ridge)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SETTINGS = {
 }
 
 
-_train_ridge = Lazy("glasspipe.learn.train:train_ridge")
+_train_ridge = Lazy("glasspipe.learn.models.ridge:train_ridge")
 
 
 def train(train_samples, validation_samples, settings: dict, seed: int, out_dir: Path) -> None:
@@ -32,7 +32,7 @@ SPEC = register_model(
         gpu=False,
         threads=1,
         train=train,
-        predict="glasspipe.learn.predict:predict_ridge",
+        predict="glasspipe.learn.models.ridge:predict_ridge",
         description="ridge regression on the descriptors, penalty chosen on the validation configurations",
         settings=SETTINGS,
         loss_weighting_after="alphas",

@@ -1,5 +1,5 @@
 """E(3)-equivariant graph network (e3nn, NequIP-style) on the particle graph (implementation:
-glasspipe.learn.se3)."""
+glasspipe.learn.models.se3)."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ SETTINGS = {
 }
 
 DESCRIPTION = (
-    "E(3)-equivariant graph network in e3nn (glasspipe.learn.se3; NequIP / tensor-field style, the "
+    "E(3)-equivariant graph network in e3nn (glasspipe.learn.models.se3; NequIP / tensor-field style, the "
     "architecture of EIGNN / Pezzicoli et al. 2024): spherical harmonics of the edge vectors, Bessel "
     "radial basis with a polynomial envelope, tensor-product convolutions weighted by radial MLPs, "
     "gated nonlinearities, type embedding, residual updates. Needs the e3nn extra (pip install "
@@ -204,7 +204,7 @@ DESCRIPTION = (
 )
 
 
-_train_se3 = Lazy("glasspipe.learn.se3:train_se3")
+_train_se3 = Lazy("glasspipe.learn.models.se3:train_se3")
 
 
 def train(train_samples, validation_samples, settings: dict, seed: int, out_dir: Path) -> None:
@@ -245,7 +245,7 @@ SPEC = register_model(
         gpu=True,
         threads=2,
         train=train,
-        predict="glasspipe.learn.se3:predict_se3",
+        predict="glasspipe.learn.models.se3:predict_se3",
         description="E(3)-equivariant graph network (e3nn, NequIP-style) on the particle graph",
         settings=SETTINGS,
         enabled=False,

@@ -3,7 +3,7 @@
 A network trained by mean squared error alone predicts a smoothed field: its predictions vary less from
 particle to particle than the labels do, and are more correlated in space. These losses compare two
 spatial statistics of the prediction with those of the label, per label time (column), on the particle
-graph (ordered edges sender -> receiver, as :func:`glasspipe.learn.data.build_graph` gives them):
+graph (ordered edges sender -> receiver, as :func:`glasspipe.learn.graphs.build_graph` gives them):
 
 - **local variance**: for each particle i, the variance of the values over its neighbourhood
   N(i) = {i} + {senders of the edges into i}: v_i = mean_{j in N(i)} y_j^2 - (mean_{j in N(i)} y_j)^2.

@@ -7,13 +7,13 @@ training configurations; a small MLP narrows to a **2-unit linear bottleneck** a
 output per label time (their network predicts all times at once; ``multi_time_head = false`` trains one
 network per time instead). Hidden layers use ELU. The loss is the mean squared error on the standardised
 targets (per time: mean and std over the training A particles) of the A particles, each squared residual
-times its importance weight with ``loss_weighting.alpha`` > 0 (glasspipe.learn.weights). GlassMLP's extra
+times its importance weight with ``loss_weighting.alpha`` > 0 (glasspipe.learn.training.weights). GlassMLP's extra
 loss terms on the spatial correlations of the prediction are not reproduced.
 
 The model reads :attr:`Sample.descriptors` (whatever the structure stage computed: radial g(r) bins, or
 coarse-grained descriptors of the thermal or the inherent structure) and nothing else.
 
-Training (:class:`MLPTask`, through :mod:`glasspipe.learn.trainer`): Adam on mini-batches of A particles
+Training (:class:`MLPTask`, through :mod:`glasspipe.learn.training.trainer`): Adam on mini-batches of A particles
 pooled over the training configurations (shuffled by a torch Generator seeded with the training seed), a
 fixed number of epochs, or fewer with ``patience`` (early stopping; default None: never); after each epoch
 the mean over validation configurations of the per-configuration Pearson correlation (A particles) is
@@ -34,10 +34,11 @@ import torch
 from torch import nn
 
 from glasspipe.correlation import pearson_along
-from glasspipe.learn import trainer
-from glasspipe.learn.data import Sample, check_consistent
+from glasspipe.learn.predict import check_times
 from glasspipe.learn.registry import read_hparams
-from glasspipe.learn.weights import importance_weights, weighting_settings
+from glasspipe.learn.samples import Sample, check_consistent
+from glasspipe.learn.training import trainer
+from glasspipe.learn.training.weights import importance_weights, weighting_settings
 from glasspipe.learn.zoo.mlp import SPEC as MLP_SPEC
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def _a_arrays(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class MLPTask(trainer.Task):
-    """The bottleneck MLP for :func:`glasspipe.learn.trainer.fit`: standardised descriptors and targets of the
+    """The bottleneck MLP for :func:`glasspipe.learn.training.trainer.fit`: standardised descriptors and targets of the
     training A particles, mini-batches of them, the network and its loss."""
 
     name = "mlp"
@@ -147,7 +148,8 @@ class MLPTask(trainer.Task):
         self.target_mean, self.target_std = target_mean, np.where(target_std > 0, target_std, 1.0)
         self.x = self.features(x_train)
         self.y = torch.as_tensor((y_train - self.target_mean) / self.target_std, dtype=torch.float32)
-        # Importance weights of the loss (models.mlp.loss_weighting, glasspipe.learn.weights; None when alpha = 0).
+        # Importance weights of the loss (models.mlp.loss_weighting, glasspipe.learn.training.weights; None when
+        # alpha = 0).
         weighting = weighting_settings(settings, "models.mlp")
         self.weights = None
         if weighting["alpha"] > 0:
@@ -204,7 +206,7 @@ class MLPTask(trainer.Task):
     def hparams(self, model: BottleneckMLP, result: trainer.Result) -> dict:
         return {
             "model": "mlp",
-            "model_class": "glasspipe.learn.mlp.BottleneckMLP",
+            "model_class": "glasspipe.learn.models.mlp.BottleneckMLP",
             **model.hparams(),
             "times": [float(t) for t in self.times],
             "feature_names": list(self.train[0].descriptor_names),
@@ -270,3 +272,18 @@ def predict_mlp(model: BottleneckMLP, hparams: dict, sample: Sample) -> np.ndarr
     with torch.no_grad():
         out = model(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
     return out * np.asarray(hparams["target_std"]) + np.asarray(hparams["target_mean"])
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def predict_mlp_samples(
+    model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto"
+) -> list:
+    model, hparams = load_mlp(model_dir)
+    times = np.asarray(hparams["times"], dtype=np.float64)
+    out = []
+    for sample in samples:
+        check_times(sample, times, model_dir)
+        out.append((times, predict_mlp(model, hparams, sample)))
+    return out

@@ -1,4 +1,4 @@
-"""Resumable training checkpoints of the networks (written by :mod:`glasspipe.learn.trainer` for the Bapst GN,
+"""Resumable training checkpoints of the networks (written by :mod:`glasspipe.learn.training.trainer` for the Bapst GN,
 se3 and the MLP).
 
 One file, ``checkpoint.pt`` in the model directory, written atomically after every epoch and deleted when

@@ -23,7 +23,7 @@ import pandas as pd
 from glasspipe.correlation import pearson_along
 from glasspipe.io.atomic import write_json
 from glasspipe.io.tables import write_table
-from glasspipe.learn.data import Sample
+from glasspipe.learn.samples import Sample
 
 A_TYPEID = 0
 
@@ -75,3 +75,14 @@ def predict_baseline(model_dir: str | Path, sample: Sample) -> tuple[np.ndarray,
     model = json.loads(path.read_text())
     x = _column(sample, model["feature"])
     return np.asarray(model["times"]), np.asarray(model["intercepts"]) + np.outer(x, model["slopes"])
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def predict_baseline_samples(
+    model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto"
+) -> list:
+    from glasspipe.learn.models.baseline import predict_baseline
+
+    return [predict_baseline(model_dir, sample) for sample in samples]

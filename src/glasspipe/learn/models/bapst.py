@@ -1,4 +1,5 @@
-"""The graph network of Bapst et al. (2020) in plain PyTorch, and the 48 symmetries of the cube.
+"""The graph network of Bapst et al. (2020) in plain PyTorch, the 48 symmetries of the cube, its training
+task and its predictor.
 
 Reproduces ``glassy_dynamics/graph_model.py`` and ``train.py`` of google-deepmind/deepmind-research
 (Bapst et al., "Unveiling the predictive power of static structure in glassy systems", Nat. Phys. 16, 448).
@@ -7,7 +8,7 @@ With the default arguments the network computes what the original computes:
 - graph: one node per particle, one directed edge per ordered pair (i, j) closer than the cutoff, carrying
   ``r_receiver - r_sender``; the original builds its edges with ``tf.where(distances < threshold)`` on the
   full distance matrix, so every particle also has a **self-edge** (distance 0, vector 0). The graphs of
-  :func:`glasspipe.learn.data.build_graph` have no self-edges; the model adds them (``self_edges``);
+  :func:`glasspipe.learn.graphs.build_graph` have no self-edges; the model adds them (``self_edges``);
 - encoder (graph_nets ``GraphIndependent``): node MLP on the particle type, edge MLP on the edge features;
   MLPs of sizes (hidden, hidden), ReLU after every layer;
 - one core (graph_nets ``GraphNetwork`` without globals) applied ``n_message_passing`` times with shared
@@ -61,15 +62,83 @@ Departures (off by default, named switches; each changes the model):
   edge vector, so the network, vector channels included, is no more invariant than the plain Bapst GN: it
   learns the symmetry from the 48-cube-symmetry augmentation (``augment``) and is not exact under other
   rotations.
+
+Training (:func:`train_bapst`) and prediction (:func:`predict_bapst`) are here too.
+
+:func:`train_bapst` takes lists of :class:`~glasspipe.learn.samples.Sample` (training and validation
+configurations), the model's settings (``config['models']['bapst']``) and an output directory, and writes
+there ``model.pt`` (plain ``state_dict`` of the best validation epoch, per network), ``hparams.json``
+(everything needed to rebuild the model and undo any target standardisation) and
+``train_log.parquet`` (epoch, train_loss, validation_pearson, wall_s)
+
+The graph network is trained by :mod:`glasspipe.learn.training.trainer` (seeding, Adam, schedule,
+clipping, selection on validation, early stopping, checkpoints and resume, progress, write-out); this module
+holds its data preparation (:class:`BapstTask`), glasspipe.learn.training.graph_task its loss. As in Bapst
+et al. (2020) by default: Adam at a constant learning rate, gradient clipping by global norm, one
+configuration per step, mean squared error on the raw targets of the A
+particles, a random cube symmetry applied to the edge vectors of each training step (``augment``), one
+network per label time. After every epoch the mean over validation configurations of the Pearson
+correlation on A particles is computed per label time; each network keeps its best epoch (one network per
+time: on its own time; with ``multi_time_head``: on the mean over times). Without validation
+configurations the last epoch is kept. ``patience`` (default None: never, as the original) stops training
+after that many epochs without a better validation Pearson.
+
+Departures, each a named setting (see :data:`BAPST_DEFAULTS` and the config schema): ``multi_time_head``
+(one network, one output per time), ``standardise_targets`` (per-time mean and std of the training A
+targets; predictions are de-standardised with the numbers stored in hparams.json), ``aggregation``,
+``edge_features``, ``layer_norm``, ``graph_norm`` (see :class:`BapstGNN` above) and ``lr_schedule = 'cosine'``
+(learning rate decayed to 0 over the ``epochs`` * configurations steps).
+
+The positions are whatever :attr:`Sample.positions` holds: thermal (equilibrated) or inherent structures.
+
+Why the original recipe does not learn on a CPU budget (measured on BOTAN T = 0.44, N = 4096): the
+original trains for ~400,000 steps (400 configurations, 1000 epochs); a CPU workflow affords a few hundred.
+With summed messages (~42 incoming edges, all non-negative after ReLU) the output at initialisation is
+~1.6e3 +- 5e2 on targets of 0.8 +- 0.3 (7 steps); at lr 1e-4 the first hundreds of steps go to undoing
+that scale (loss 6e5 -> 5e2 after 16 steps, validation Pearson ~0), and larger learning rates are
+unstable. Dividing the sum by the mean degree (this module's former fix) makes the network structure-blind
+at initialisation (output std 0.005 across particles) and, Adam's steps being scale-free, slows the
+learning of the message weights by that factor; LayerNorm removes the per-particle magnitude that carries
+the neighbour count and does not learn either. What works is ``graph_norm`` (standardising the summed
+messages and node states over the particles of the configuration) with ``standardise_targets``.
+
+Checkpoints (``checkpoint.pt``, written after every epoch): calling ``train_bapst`` again with the same
+settings and data continues from it (the number of epochs may differ, except with a learning-rate
+schedule, which depends on it); see :mod:`glasspipe.learn.training.trainer`.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+import time
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+
+from glasspipe.learn.graphs import build_graph, prediction_backend
+from glasspipe.learn.predict import check_times
+from glasspipe.learn.registry import read_hparams
+from glasspipe.learn.samples import Sample, check_consistent
+from glasspipe.learn.training import trainer
+from glasspipe.learn.training.graph_task import (
+    GraphTask,
+    PreparedGraph,
+    check_r_cut,
+    count_parameters,
+    mean_degree,
+    set_loss_weights,
+    standardisation,
+    weighted_mse,
+    with_a_particles,
+)
+from glasspipe.learn.training.trainer import nanmean_or_nan, none_if_nan, resolve_device
+from glasspipe.learn.zoo.bapst import SPEC as BAPST_SPEC
+
+logger = logging.getLogger(__name__)
 
 # TF1's variance_scaling_initializer draws from a normal truncated at 2 sigma and divides the standard
 # deviation by this constant (the std of a unit normal truncated to [-2, 2]) so the variance is as asked.
@@ -331,11 +400,6 @@ def parameter_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     return [list(model.parameters())]
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def cube_symmetries(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The 48 signed permutation matrices (the point group O_h of the cube), shape (48, 3, 3).
 
@@ -349,3 +413,241 @@ def cube_symmetries(dtype: torch.dtype = torch.float32) -> torch.Tensor:
                 m[row, perm[row]] = signs[row]
             matrices.append(m)
     return torch.stack(matrices)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+# Settings of the graph network and their defaults (the original's, Bapst et al. 2020), declared once by the
+# model's registry module (glasspipe.learn.zoo.bapst).
+BAPST_DEFAULTS = BAPST_SPEC.defaults
+
+
+LR_SCHEDULES = trainer.LR_SCHEDULES
+
+
+def bapst_settings(settings: dict) -> dict:
+    """``settings`` with every graph-network key filled in from :data:`BAPST_DEFAULTS`, typed."""
+    merged = {**BAPST_DEFAULTS, **{k: v for k, v in settings.items() if k in BAPST_DEFAULTS}}
+    return {
+        "hidden": int(merged["hidden"]),
+        "n_message_passing": int(merged["n_message_passing"]),
+        "learning_rate": float(merged["learning_rate"]),
+        "grad_clip": float(merged["grad_clip"]),
+        "epochs": int(merged["epochs"]),
+        "augment": bool(merged["augment"]),
+        "self_edges": bool(merged["self_edges"]),
+        "patience": trainer.patience_setting(merged["patience"], "models.bapst.patience"),
+        "multi_time_head": bool(merged["multi_time_head"]),
+        "standardise_targets": bool(merged["standardise_targets"]),
+        "aggregation": str(merged["aggregation"]),
+        "edge_features": str(merged["edge_features"]),
+        "layer_norm": bool(merged["layer_norm"]),
+        "graph_norm": bool(merged["graph_norm"]),
+        "vector_channels": int(merged["vector_channels"]),
+        "graph_norm_eps": float(merged["graph_norm_eps"]),
+        "lr_schedule": trainer.schedule_setting(merged["lr_schedule"], "models.bapst.lr_schedule"),
+    }
+
+
+class BapstTask(GraphTask):
+    """The Bapst GN for :func:`glasspipe.learn.training.trainer.fit`: its graphs, its network and its loss."""
+
+    name = "bapst"
+    log_keys = ("best_epoch", "n_parameters", "r_cut", "seed", "device")
+
+    def __init__(self, train, validation, settings, r_cut, seed, graph_backend):
+        super().__init__(seed)
+        # graph.input 'both': every configuration carries its displacement to the inherent structure.
+        self.node_vector_inputs = int(train[0].node_vectors is not None)
+        if any((s.node_vectors is not None) != bool(self.node_vector_inputs) for s in train + validation):
+            raise ValueError("bapst: some configurations carry a displacement input (graph.input 'both') and some not")
+        opts = bapst_settings(settings)
+        self.opts, self.settings, self.seed = opts, settings, int(seed)
+        self.r_cut, self.graph_backend = float(r_cut), graph_backend
+        self.all_train, self.validation = train, validation  # hparams name every training configuration
+        self.device = resolve_device(settings.get("device", "auto"))
+        self.times = train[0].times
+        self.n_outputs = len(self.times)
+        self.epochs, self.patience, self.grad_clip = opts["epochs"], opts["patience"], opts["grad_clip"]
+        self.learning_rate, self.lr_schedule = opts["learning_rate"], opts["lr_schedule"]
+        self.mean, self.std = standardisation(train, opts["standardise_targets"], self.n_outputs)
+        started = time.perf_counter()
+        self.train = with_a_particles("bapst", train)
+        self.train_data = [PreparedGraph(s, r_cut, self.mean, self.std, self.device, graph_backend) for s in self.train]
+        self.validation_data = [
+            PreparedGraph(s, r_cut, self.mean, self.std, self.device, graph_backend) for s in validation
+        ]
+        # Incoming edges per particle, self-edge included when the model adds one.
+        self.mean_degree = mean_degree(self.train_data) + float(opts["self_edges"])
+        logger.info(
+            "bapst: %d training and %d validation graphs built in %.1f s (r_cut %g, %.1f incoming edges per "
+            "particle), device %s",
+            len(self.train_data), len(self.validation_data), time.perf_counter() - started, r_cut,
+            self.mean_degree, self.device,
+        )  # fmt: skip
+        self.symmetries = cube_symmetries().to(self.device)
+        set_loss_weights(self.train_data, self.train, settings, "models.bapst")
+        self.fingerprint = {**opts, "r_cut": self.r_cut}
+        if self.node_vector_inputs:
+            self.fingerprint["node_vector_inputs"] = self.node_vector_inputs
+
+    def build(self) -> torch.nn.Module:
+        opts = self.opts
+        return build_bapst(
+            self.n_outputs,
+            opts["multi_time_head"],
+            hidden=opts["hidden"],
+            n_message_passing=opts["n_message_passing"],
+            self_edges=opts["self_edges"],
+            aggregation=opts["aggregation"],
+            mean_degree=self.mean_degree if opts["aggregation"] == "mean_degree" else 1.0,
+            edge_features=opts["edge_features"],
+            layer_norm=opts["layer_norm"],
+            graph_norm=opts["graph_norm"],
+            vector_channels=opts["vector_channels"],
+            graph_norm_eps=opts["graph_norm_eps"],
+            node_vector_inputs=self.node_vector_inputs,
+        )
+
+    def networks(self, model: torch.nn.Module) -> list[str]:
+        # One network per label time (PerTimeModels.networks), each clipped and selected on its own.
+        if hasattr(model, "networks"):
+            return [f"networks.{t}." for t in range(len(model.networks))]
+        return [""]
+
+    def loss(self, model: torch.nn.Module, index) -> tuple[torch.Tensor, torch.Tensor]:
+        item = self.train_data[index]
+        g = item.graph
+        edges, nodes = g.edge_vectors, g.node_features
+        if self.opts["augment"]:
+            symmetry = self.symmetries[int(self.rng.integers(len(self.symmetries)))]
+            edges = edges @ symmetry.T
+            if self.node_vector_inputs:  # the displacement input turns with the edges
+                n_types = nodes.shape[1] - 3
+                nodes = torch.cat([nodes[:, :n_types], nodes[:, n_types:] @ symmetry.T], dim=1)
+        prediction = model(nodes, edges, g.senders, g.receivers)
+        # Mean squared error on A particles; per label time, summed over times (for one network per time, the
+        # sum of independent losses: each network gets the gradient of its own). Logged per label time.
+        loss = weighted_mse(prediction, item)
+        return loss, loss.detach() / self.n_outputs
+
+    def hparams(self, model: torch.nn.Module, result: trainer.Result) -> dict:
+        opts, best = self.opts, result.best
+        best_epochs, best_pearsons = result.best_epochs, result.best_pearsons
+        return {
+            "model": "bapst",
+            "model_class": type(model).__module__ + "." + type(model).__qualname__,
+            **model.hparams(),
+            "multi_time_head": opts["multi_time_head"],
+            "r_cut": self.r_cut,
+            "graph_backend": self.graph_backend,
+            "times": [float(t) for t in self.times],
+            "standardise_targets": opts["standardise_targets"],
+            "target_mean": np.asarray(self.mean, dtype=np.float64).tolist(),
+            "target_std": np.asarray(self.std, dtype=np.float64).tolist(),
+            "target_standardisation": (
+                "per label time, mean and std over the A particles of the training configurations; "
+                "prediction = output * target_std + target_mean"
+                if opts["standardise_targets"]
+                else "none (raw targets, as the original): target_mean 0, target_std 1"
+            ),
+            "edge_vectors": "r_receiver - r_sender, minimum image, every ordered pair closer than r_cut"
+            + (", plus one self-edge (vector 0) per particle added by the model" if opts["self_edges"] else ""),
+            "node_features": "one-hot particle type (0 = A, 1 = B)",
+            # One network (multi-time head): its best epoch; one network per time: the best epoch of each.
+            "best_epoch": best_epochs[0] if len(best) == 1 else best_epochs,
+            "best_validation_pearson": none_if_nan(nanmean_or_nan([b["pearson"] for b in best])),
+            "best_validation_pearson_per_time": best_pearsons if len(best) > 1 else None,
+            "epochs": len(result.rows),
+            "n_parameters": count_parameters(model),
+            **{k: opts[k] for k in ("learning_rate", "lr_schedule", "grad_clip", "augment")},
+            **trainer.recorded_settings({"patience": opts["patience"]}),
+            **trainer.provenance(self.seed, self.all_train, self.validation, result),
+            "device": str(result.device),
+        }
+
+
+def train_bapst(
+    train: list[Sample],
+    validation: list[Sample],
+    settings: dict,
+    r_cut: float,
+    seed: int,
+    out_dir: str | Path,
+    graph_backend: str = "freud",
+) -> None:
+    """Train the Bapst graph network (see the module docstring); resumes from ``out_dir/checkpoint.pt``.
+
+    graph_backend: how the edges are built (config key ``graph.backend``; glasspipe.learn.graphs.build_graph).
+
+    settings: ``config['models']['bapst']``; keys and defaults in :data:`BAPST_DEFAULTS` (the original's
+    choices; ``multi_time_head``, ``standardise_targets``, ``aggregation``, ``edge_features``,
+    ``layer_norm``, ``graph_norm`` and ``lr_schedule`` switch on documented departures), plus device ('auto' | 'cpu' |
+    'cuda'). Without ``multi_time_head`` one network per label time is trained (as the original), each
+    keeping its own best epoch. r_cut: graph cutoff (sigma_AA).
+    """
+    if not train:
+        raise ValueError("graph network training needs at least one training configuration")
+    train, validation = list(train), list(validation)
+    check_consistent(train + validation)
+    trainer.fit(BapstTask(train, validation, settings, r_cut, seed, graph_backend), seed, out_dir)
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def load_bapst(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The trained graph network (best epoch, eval mode, on ``device``) and its hparams.
+
+    One :class:`~glasspipe.learn.models.bapst.BapstGNN` with one output per time (``multi_time_head``), or a
+    :class:`~glasspipe.learn.models.bapst.PerTimeModels` holding one network per label time; both map a graph to
+    (N, n_times). Models saved before the switches existed load with their settings of then.
+    """
+    model_dir = Path(model_dir)
+    hparams = read_hparams(model_dir, "bapst")
+    hparams_path, weights_path = model_dir / "hparams.json", model_dir / "model.pt"
+    legacy = "self_edges" not in hparams  # written before the switches: multi-time head, mean-degree scaling
+    mean_degree = float(hparams.get("mean_degree", 1.0))
+    model = build_bapst(
+        hparams["n_outputs"],
+        bool(hparams.get("multi_time_head", legacy)),
+        hidden=hparams["hidden"],
+        n_message_passing=hparams["n_message_passing"],
+        n_types=hparams.get("n_types", 2),
+        self_edges=bool(hparams.get("self_edges", False)),
+        aggregation=hparams.get("aggregation", "mean_degree" if legacy and mean_degree != 1.0 else "sum"),
+        mean_degree=mean_degree,
+        edge_features=hparams.get("edge_features", "vector"),
+        layer_norm=bool(hparams.get("layer_norm", False)),
+        graph_norm=bool(hparams.get("graph_norm", False)),
+        vector_channels=int(hparams.get("vector_channels", 0)),
+        graph_norm_eps=float(hparams.get("graph_norm_eps", 1e-5)),
+        node_vector_inputs=int(hparams.get("node_vector_inputs", 0)),
+    )
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:
+        raise ValueError(f"{weights_path} does not hold the weights described by {hparams_path} ({err})") from err
+    return model.to(device).eval(), hparams
+
+
+def predict_bapst(model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto") -> list:
+    """r_cut: None takes the one the model was trained with; a different value is an error."""
+    torch_device = resolve_device(device)
+    model, hparams = load_bapst(model_dir, torch_device)
+    trained_r_cut = check_r_cut(r_cut, hparams, model_dir)
+    times = np.asarray(hparams["times"], dtype=np.float64)
+    mean = np.asarray(hparams["target_mean"], dtype=np.float64)
+    std = np.asarray(hparams["target_std"], dtype=np.float64)
+    out = []
+    with torch.no_grad():
+        for sample in samples:
+            check_times(sample, times, model_dir)
+            g = build_graph(
+                sample, trained_r_cut, n_types=model.n_types, backend=prediction_backend(hparams), device=torch_device
+            )
+            output = model(g.node_features, g.edge_vectors, g.senders, g.receivers).double().cpu().numpy()
+            out.append((times, output * std + mean))
+    return out

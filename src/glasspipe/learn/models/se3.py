@@ -3,7 +3,7 @@
 The network follows e3nn's ``gate_points`` networks and NequIP (Batzner et al., Nat. Commun. 13, 2453
 (2022)), with the choices of EIGNN / Pezzicoli et al. (SciPost Phys. 16, 136 (2024)) as defaults:
 
-- graph: the particle graph of :func:`glasspipe.learn.data.build_graph` (every ordered pair closer than
+- graph: the particle graph of :func:`glasspipe.learn.graphs.build_graph` (every ordered pair closer than
   ``graph.r_cut``, minimum image, freud, no neighbour cap, no self-edges); edge vector
   r = r_receiver - r_sender (sigma_AA);
 - edge attributes: real spherical harmonics Y_l(r / |r|), l = 0..``l_max`` (component normalisation), and a
@@ -38,13 +38,13 @@ The network follows e3nn's ``gate_points`` networks and NequIP (Batzner et al., 
   ``n_vector_outputs`` l = 1 vectors per particle (an equivariant linear map of the last layer's features;
   one per label time), trained against a displacement-vector target with the weight ``vector_loss_weight``.
 
-:class:`SE3GNN` has the call signature of :class:`glasspipe.learn.models.BapstGNN`:
+:class:`SE3GNN` has the call signature of :class:`glasspipe.learn.models.bapst.BapstGNN`:
 ``forward(node_features (N, n_types), edge_vectors (E, 3), senders (E,), receivers (E,)) -> (N, T)``;
 :meth:`SE3GNN.forward_all` also returns the vectors (N, V, 3) (x, y, z order).
 
-Training (:func:`train_se3`, :class:`SE3Task`) goes through :mod:`glasspipe.learn.trainer` (Adam, the
+Training (:func:`train_se3`, :class:`SE3Task`) goes through :mod:`glasspipe.learn.training.trainer` (Adam, the
 learning-rate schedule, gradient clipping, the best validation epoch, early stopping, checkpoints and
-resume, progress, write-out) with the graph networks' shared pieces of :mod:`glasspipe.learn.train`
+resume, progress, write-out) with the graph networks' shared pieces of :mod:`glasspipe.learn.training.graph_task`
 (graphs, validation Pearson): MSE on the standardised targets of the A particles (plus the weighted vector
 MSE where a vector target exists), one configuration per step, cosine learning-rate decay, the best
 validation epoch kept and early stopping after ``patience`` epochs without improvement of the validation
@@ -62,7 +62,7 @@ Options (config keys ``models.se3.*``; all off by default):
   (:func:`glasspipe.learn.evaluate.mark_held_out`). Per-time heads are refused: they cannot predict a time
   they never saw.
 - ``aux_local_variance_weight``, ``aux_spatial_correlation_weight`` (with ``aux_correlation_shells``):
-  the losses of :mod:`glasspipe.learn.aux_losses` on the standardised targets of the A particles (the
+  the losses of :mod:`glasspipe.learn.training.aux_losses` on the standardised targets of the A particles (the
   local variance over the graph's neighbourhoods, and <dy_i dy_j> in shells of r_ij), added to the MSE.
 - ``pretrain_denoise: {epochs, noise_sigma}``: before the supervised training, ``epochs`` passes in which
   Gaussian noise of std ``noise_sigma`` (sigma_AA) is added to the positions and an equivariant l = 1 head
@@ -85,13 +85,14 @@ from e3nn import o3
 from e3nn.nn import BatchNorm, FullyConnectedNet, Gate
 from torch import nn
 
-from glasspipe.learn import aux_losses, trainer
-from glasspipe.learn.data import Sample, build_graph, check_consistent, prediction_backend
-from glasspipe.learn.models import count_parameters
-from glasspipe.learn.train import (
+from glasspipe.learn.graphs import build_graph, prediction_backend
+from glasspipe.learn.samples import Sample, check_consistent
+from glasspipe.learn.training import aux_losses, trainer
+from glasspipe.learn.training.graph_task import (
     GraphTask,
     PreparedGraph,
     check_r_cut,
+    count_parameters,
     mean_degree,
     set_loss_weights,
     standardisation,
@@ -99,7 +100,7 @@ from glasspipe.learn.train import (
     weighted_mse,
     with_a_particles,
 )
-from glasspipe.learn.trainer import none_if_nan, resolve_device, vector_targets
+from glasspipe.learn.training.trainer import none_if_nan, resolve_device, vector_targets
 from glasspipe.learn.zoo.se3 import SPEC as SE3_SPEC
 
 logger = logging.getLogger(__name__)
@@ -681,7 +682,7 @@ def _shell_pairs(item, sample: Sample, r_cut: float, shells, device, graph_backe
 
 
 def auxiliary_loss(opts: dict, item, prediction: torch.Tensor, shells) -> torch.Tensor:
-    """The weighted auxiliary losses of :mod:`glasspipe.learn.aux_losses` on the standardised targets of the
+    """The weighted auxiliary losses of :mod:`glasspipe.learn.training.aux_losses` on the standardised targets of the
     A particles (the particles of the main loss): local variance over the graph's neighbourhoods and the shell
     correlations; 0 when both weights are 0."""
     total = prediction.new_zeros(())
@@ -739,7 +740,7 @@ def pretrain_denoise(
 
 
 class SE3Task(GraphTask):
-    """se3 for :func:`glasspipe.learn.trainer.fit`: its graphs (and vector targets, shell pairs), its network
+    """se3 for :func:`glasspipe.learn.training.trainer.fit`: its graphs (and vector targets, shell pairs), its network
     (after the optional denoising pretraining) and its loss."""
 
     name = "se3"

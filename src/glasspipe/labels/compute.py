@@ -1,7 +1,7 @@
-"""The labels stage of one configuration: every enabled label of glasspipe.labels.registry, its replica
+"""The labels of one configuration: every enabled label of glasspipe.labels.registry, its replica
 mean, a single replica's value and the noise ceiling of every label column and time.
 
-Outputs (paths in glasspipe.layout):
+Outputs (written by glasspipe.stages.labels; paths in glasspipe.layout):
 - the labels table ``T{T}/labels/cfg{c}.parquet`` (LONG: one row per label time and particle): the
   propensity columns the models read (particle, type, time, propensity, propensity_std; unchanged), then
   one column per label-grid label column (replica means: disp_x/y/z, cage_disp_x/y/z, cage_propensity,
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glasspipe.io.gsd_io import Snapshot, read_metadata, read_snapshot
+from glasspipe.io.gsd_io import Snapshot, read_metadata
 from glasspipe.labels.ceiling import ceiling_table, pearson_rows
 from glasspipe.labels.propensity import _long_table, is_label_frame, load_replica_file
 from glasspipe.labels.registry import DENSE_GRID, LABEL_GRID, Context, LabelSpec, enabled, in_tau
@@ -331,17 +331,3 @@ def compute_labels(
         origin=origin,
         typeid=initial.typeid,
     )
-
-
-def compute_labels_from_files(
-    settings: dict, equilibrated: str | Path, replica_paths: Sequence[str | Path], tau_alpha: float | None = None
-) -> LabelResult:
-    """:func:`compute_labels` with the initial configuration read from ``equilibrated`` (its last frame)."""
-    if len(replica_paths) == 0:
-        raise ValueError(f"no replica files given for the initial configuration {equilibrated}")
-    chunk = int(settings.get("labels", {}).get("chunk_replicas", 4))
-    threads = int(settings.get("labels", {}).get("threads", 1))
-    initial = read_snapshot(equilibrated)
-    dense = any(spec.grid == DENSE_GRID for spec in enabled(settings.get("labels", {})))
-    frames = replicas_from_files(settings, initial, replica_paths, dense)
-    return compute_labels(settings, initial, frames, len(replica_paths), tau_alpha, chunk, threads)

@@ -1,4 +1,4 @@
-"""One trainer for the networks: the Bapst GN (``train.py``), se3 (``se3.py``) and the MLP (``mlp.py``).
+"""One trainer for the networks: the Bapst GN, se3 and the MLP (glasspipe.learn.models.bapst, .se3, .mlp).
 
 A network's module describes its training as a :class:`Task` (the network, the batches of an epoch, the loss,
 the validation score, the hyper-parameters it records); :func:`fit` does the rest, the same way for all:
@@ -17,7 +17,7 @@ the validation score, the hyper-parameters it records); :func:`fit` does the res
 - **early stopping** (``patience``, None = never): before an epoch, training stops when no network has
   improved for more than ``patience`` epochs (validation configurations only; the test configurations are
   never read). The best epochs are kept as usual;
-- **fingerprint and resume**: ``checkpoint.pt`` (:mod:`glasspipe.learn.checkpoint`) is written atomically
+- **fingerprint and resume**: ``checkpoint.pt`` (:mod:`glasspipe.learn.training.checkpoint`) is written atomically
   after every epoch; a later call with the same fingerprint continues from it, drawing the same random
   numbers as an uninterrupted run, so it ends with the same weights. The fingerprint
   (:func:`checkpoint_fingerprint`) holds the model's settings that change the numbers, the seed, the label
@@ -50,9 +50,9 @@ import torch
 
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import write_table
-from glasspipe.learn import checkpoint
-from glasspipe.learn.data import Sample
-from glasspipe.learn.weights import weighting_settings
+from glasspipe.learn.samples import Sample
+from glasspipe.learn.training import checkpoint
+from glasspipe.learn.training.weights import weighting_settings
 from glasspipe.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def state_to_cpu(model: torch.nn.Module) -> dict:
 
 def mean_squared_error(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None):
     """The networks' regression loss: per label time (column) the mean over rows of the squared residual,
-    each times its importance weight when ``weights`` is given (glasspipe.learn.weights), summed over times.
+    each times its importance weight when ``weights`` is given (glasspipe.learn.training.weights), summed over times.
     (n, T) tensors; a scalar tensor."""
     squared = (prediction - target) ** 2
     if weights is not None:

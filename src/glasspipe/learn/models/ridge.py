@@ -19,7 +19,7 @@ configurations, so particles of one configuration never sit on both sides); with
 configuration the folds are interleaved particle subsets of it.
 
 With ``models.ridge.loss_weighting.alpha`` > 0 the squared residuals are importance-weighted (Pezzicoli's
-thesis eq. 2.20, glasspipe.learn.weights; a weighted least-squares fit per time, see :func:`_weighted_path`).
+thesis eq. 2.20, glasspipe.learn.training.weights; a weighted least-squares fit per time, see :func:`_weighted_path`).
 
 The model is saved as plain JSON (see :meth:`RidgeModel.to_dict`), readable without glasspipe.
 """
@@ -27,6 +27,8 @@ The model is saved as plain JSON (see :meth:`RidgeModel.to_dict`), readable with
 from __future__ import annotations
 
 import json
+import logging
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,14 @@ import pandas as pd
 
 from glasspipe.correlation import pearson_along
 from glasspipe.io.atomic import write_json
+from glasspipe.io.tables import write_table
+from glasspipe.learn.predict import check_times
+from glasspipe.learn.samples import Sample, check_consistent
+from glasspipe.learn.training.graph_task import A_TYPEID
+from glasspipe.learn.training.trainer import configuration_ids
+from glasspipe.learn.training.weights import weighting_settings
+
+logger = logging.getLogger(__name__)
 
 FORMULA = "prediction[t] = intercepts[t] + sum_f coefficients[t][f] * (x[f] - feature_mean[f]) / feature_std[f]"
 
@@ -128,7 +138,7 @@ def fit_path(
     features (n, F), targets (n, T). Returns feature mean (F,), std (F,), coefficients (n_alpha, T, F) on the
     standardised features and intercepts (n_alpha, T) (unweighted: the training mean of the targets, the same
     for every alpha).
-    weighting: the ``loss_weighting`` settings (glasspipe.learn.weights); with alpha > 0 each time is a
+    weighting: the ``loss_weighting`` settings (glasspipe.learn.training.weights); with alpha > 0 each time is a
     weighted least-squares fit (see :func:`_weighted_path`), otherwise the plain fit below, unchanged.
     """
     mean, std = standardisation(features)
@@ -146,7 +156,7 @@ def fit_path(
 
 def _weighted_path(x: np.ndarray, targets: np.ndarray, alphas: list[float], weighting: dict) -> tuple[np.ndarray, ...]:
     """Importance-weighted ridge on standardised features x (n, F): per time t, with w the weights of
-    glasspipe.learn.weights.importance_weights (mean 1 over the rows, from this fit's own targets),
+    glasspipe.learn.training.weights.importance_weights (mean 1 over the rows, from this fit's own targets),
 
         minimise sum_i w_it (y_it - b_t - x_i . c_t)^2 + alpha * n * |c_t|^2   (intercept b_t not penalised),
 
@@ -154,7 +164,7 @@ def _weighted_path(x: np.ndarray, targets: np.ndarray, alphas: list[float], weig
     b_t = ybar_w - xbar_w . c_t. Returns coefficients (n_alpha, T, F) and intercepts (n_alpha, T) in the model's
     form (prediction = intercept + x . c, x standardised with the unweighted training mean and std).
     """
-    from glasspipe.learn.weights import importance_weights
+    from glasspipe.learn.training.weights import importance_weights
 
     weights = importance_weights(targets, weighting["alpha"], weighting["n_bins"], weighting["max_weight"])
     n_rows, n_features = x.shape
@@ -212,7 +222,7 @@ def fit_ridge(
     Returns the model and the penalty scan: one row per (time, alpha) with the selection score
     (mean Pearson over held-out configurations), the train Pearson of the fit on all training rows and
     whether that alpha was chosen.
-    weighting: ``models.ridge.loss_weighting`` (glasspipe.learn.weights): with alpha > 0 every fit (and every
+    weighting: ``models.ridge.loss_weighting`` (glasspipe.learn.training.weights): with alpha > 0 every fit (and every
     K-fold fit) is importance-weighted with weights from its own training targets; the selection score stays
     the unweighted Pearson correlation.
     """
@@ -289,3 +299,72 @@ def _folds(train: list[tuple[np.ndarray, np.ndarray]]) -> list[list[np.ndarray]]
     if k < 2:
         raise ValueError("ridge needs validation configurations or at least 2 training rows to choose alpha")
     return [[np.arange(n) % k == f] for f in range(k)]
+
+
+# ----------------------------------------------------------------------------- training and prediction
+
+
+def _a_rows(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    mask = sample.typeid == A_TYPEID
+    return sample.descriptors[mask], sample.targets[mask]
+
+
+def train_ridge(train: list[Sample], validation: list[Sample], settings: dict, out_dir: str | Path) -> None:
+    """Fit the ridge baseline on the descriptors of the A particles of ``train``; alpha chosen per time.
+
+    settings: ``config['models']['ridge']`` (keys ``alphas``; ``enabled`` is not read here).
+    Writes ``out_dir/model.json`` and ``out_dir/train_log.parquet``.
+    """
+    out_dir = Path(out_dir)
+    if not train:
+        raise ValueError("ridge training needs at least one training configuration")
+    check_consistent(list(train) + list(validation), need_descriptors=True)
+    started = time.perf_counter()
+    alphas = settings.get("alphas", [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0])
+    train_rows = [_a_rows(s) for s in train]
+    validation_rows = [_a_rows(s) for s in validation]
+    if sum(len(x) for x, _ in train_rows) == 0:
+        raise ValueError("the training configurations hold no A particles")
+    weighting = weighting_settings(settings, "models.ridge")  # importance-weighted loss (alpha 0: off)
+    model, scan = fit_ridge(train_rows, validation_rows, alphas, train[0].descriptor_names, train[0].times, weighting)
+    for t, (tau, alpha) in enumerate(zip(model.times, model.alpha, strict=True)):
+        chosen = scan[(scan["time"] == tau) & scan["chosen"]]
+        score = float(chosen["selection_pearson"].iloc[0]) if len(chosen) else float("nan")
+        logger.info(
+            "ridge: time %g (%d/%d): alpha %g, %s Pearson %.4f",
+            tau,
+            t + 1,
+            len(model.times),
+            alpha,
+            model.selection,
+            score,
+        )
+    data = model.to_dict()
+    data["train_configurations"] = configuration_ids(train)
+    data["validation_configurations"] = configuration_ids(validation)
+    write_json(out_dir / "model.json", data)
+    metadata = {
+        "model": "ridge",
+        "settings": dict(settings),
+        "selection": model.selection,
+        "train_configurations": configuration_ids(train),
+        "validation_configurations": configuration_ids(validation),
+        "wall_s": time.perf_counter() - started,
+    }
+    write_table(scan, out_dir / "train_log.parquet", metadata=metadata)
+
+
+def predict_ridge(model_dir: Path, samples: list[Sample], r_cut: float | None = None, device: str = "auto") -> list:
+    model = RidgeModel.load(Path(model_dir) / "model.json")
+    out = []
+    for sample in samples:
+        check_times(sample, model.times, model_dir)
+        if sample.descriptors is None:
+            raise ValueError(f"configuration {sample.configuration} has no descriptors; ridge needs them")
+        if sample.descriptor_names != model.feature_names:
+            raise ValueError(
+                f"configuration {sample.configuration} has descriptor columns that differ from those "
+                f"the ridge model in {model_dir} was trained on"
+            )
+        out.append((model.times, model.predict(sample.descriptors)))
+    return out

@@ -1,0 +1,43 @@
+"""The evaluate stage: every fold's test configurations predicted by that fold's model, and correlated."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from glasspipe import config as cfg
+from glasspipe.io.tables import write_table
+from glasspipe.learn.inputs import INPUT_FILE, load_samples
+from glasspipe.stages.common import metadata
+
+
+def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataFrame:
+    """Predict every fold's test configurations with that fold's model; write the predictions (with a
+    ``fold`` column) and the Pearson correlations (Parquet) of ``model`` at ``temperature``."""
+    import json
+
+    from glasspipe.learn.evaluate import correlations, held_out_times, mark_held_out
+    from glasspipe.learn.predict import predict
+
+    config = cfg.fill_defaults(settings)
+    plan = cfg.split_plan(config)
+    tables = []
+    for fold, split in enumerate(plan):
+        model_dir = layout.model_dir(temperature, model, fold)
+        inputs = json.loads((model_dir / INPUT_FILE).read_text())
+        samples = load_samples(layout, temperature, split["test"], inputs)
+        table = predict(cfg.run_model(model), model_dir, samples)
+        table.insert(0, "fold", fold)
+        tables.append(table)
+    predictions = pd.concat(tables, ignore_index=True)
+    # The model column names the model (ridge), the label column what it learnt: a run 'ridge.bond_breaking'
+    # is the row (ridge, bond_breaking) of the report's tables.
+    metrics = correlations(predictions, cfg.run_model(model))
+    metrics.insert(1, "temperature", float(temperature))
+    # Label times a fold's model was trained without (a time-conditioned decoder's held_out_times).
+    held = {t for fold in range(len(plan)) for t in held_out_times(layout.model_dir(temperature, model, fold))}
+    metrics = mark_held_out(metrics, sorted(held))
+    metrics["label"] = inputs.get("target", "propensity")  # the label the model learnt (the last fold's: all agree)
+    meta = metadata("evaluate", settings, model=model, folds=plan)
+    write_table(predictions, layout.predictions(temperature, model), metadata=meta)
+    write_table(metrics, layout.metrics(temperature, model), metadata=meta)
+    return metrics

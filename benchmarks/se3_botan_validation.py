@@ -8,7 +8,7 @@ structures and labels into results-botan/):
 
 The settings are the config's ``models.se3`` with each ``--set key=value`` (a YAML value) on top; the split
 is the config's cross-validation plan (fold 0: train 1, 2, 3, 4, 8, 9; validation 6, 7; its test
-configurations 0 and 5 are never read). The choices of configs/botan_T0.44.yaml were made this way (README).
+configurations 0 and 5 are never read). The choices of configs/botan_T0.44.yaml were made this way (docs/models.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # and install it into the active virtualenv, through a cache outside the repository so that a second
 # install on the same machine takes seconds.
 #
-# HOOMD-blue is not on PyPI. This script is the pip-only path (no conda): see the README, "HOOMD-blue".
+# HOOMD-blue is not on PyPI. This script is the pip-only path (no conda): see docs/engines.md.
 #
 #   scripts/install-hoomd.sh                      # online: clones the tag with its submodules, builds, installs
 #   scripts/install-hoomd.sh --source DIR         # offline: a hoomd-blue tree at the tag, submodules in place

@@ -41,7 +41,7 @@ How the Engine conventions (glasspipe.md.engine) map onto HOOMD:
   LAMMPS' fix nvt (and HOOMD's Bussi) 0.34 % above it: measured, the configurational temperature
   <|F|^2> / <lap U> of LAMMPS exceeds HOOMD-MTTK's by 0.0027 +- 0.0016, 0.0054 +- 0.0024 and 0.0019 +-
   0.0020 (three seeds; weighted 0.0030 +- 0.0011; expected 0.0024). Both are O(dt^2) discretisations of
-  Nose-Hoover; neither is corrected (README, cross-engine paragraph; benchmarks/kinetic_temperature.py
+  Nose-Hoover; neither is corrected (docs/engines.md, cross-engine agreement; benchmarks/kinetic_temperature.py
   measures; tests/test_hoomd_engine.py pins where MTTK reads K).
 - ``save_state`` / ``restore_state``: the double-precision snapshot, the timestep, the dynamics and MTTK's
   ``translational_dof`` (xi, eta); restoring builds a fresh Simulation (particles in tag order).
@@ -73,7 +73,7 @@ from glasspipe.md.state import Dynamics, EngineState
 
 _INSTALL_HINT = (
     "the 'hoomd' engine needs HOOMD-blue >= 4, which is not on PyPI: build it into this virtualenv with "
-    "scripts/install-hoomd.sh (no conda; 20-40 min once, then seconds from its cache; README, 'HOOMD-blue'), "
+    "scripts/install-hoomd.sh (no conda; 20-40 min once, then seconds from its cache; docs/engines.md), "
     "or create the conda environment envs/hoomd.yaml (conda env create -f envs/hoomd.yaml), run the workflow "
     "with `snakemake --use-conda` so that the MD rules get that environment, or `conda install -c "
     "conda-forge hoomd` into this one"

@@ -80,7 +80,7 @@ def build_graph(
         if not torch_cluster_available():
             raise RuntimeError(
                 "config key 'graph.backend' = 'torch_cluster' but torch-cluster is not installed "
-                "(see README, Models); use 'freud'"
+                "(see docs/models.md, graphs on the GPU); use 'freud'"
             )
         positions = torch.as_tensor(sample.positions, dtype=torch.float64, device=device)
         senders, receivers, vectors = periodic_radius_graph(positions, sample.box_length, r_cut)

@@ -58,8 +58,7 @@ SETTINGS = {
         "scalars_and_norms, also per channel and l = 1..l_max the norm of that irrep / "
         "sqrt(2l + 1), rotation and reflection invariant, channels x l_max more inputs "
         "(the length of a sum of vectors over neighbours, e.g. the force, which a "
-        "ballistic particle's propensity follows). Demo (3 x 16, l_max 1, 60 epochs): at t "
-        "= 0.1 tau 0.744 with the norms, 0.513 without (see the README)\n",
+        "ballistic particle's propensity follows; docs/models.md)\n",
     },
     "film_temperature": {
         "type": "boolean",

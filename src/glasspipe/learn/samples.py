@@ -209,16 +209,11 @@ def with_inherent_displacement(sample: Sample, inherent_path: str | Path) -> Sam
     """``sample`` with ``node_vectors`` = r_inherent - r_thermal per particle (minimum image, sigma_AA), read
     from the inherent structure of its configuration. Raises ValueError naming the file when the particles
     or the box differ."""
+    from glasspipe.structure.descriptors import displacement_to_inherent
+
     inherent = read_snapshot(Path(inherent_path))
-    if inherent.n_particles != len(sample.typeid) or not np.array_equal(inherent.typeid, sample.typeid):
-        raise ValueError(
-            f"inherent structure {inherent_path} holds other particles than configuration {sample.configuration}"
-        )
-    if not np.isclose(inherent.box_length, sample.box_length):
-        raise ValueError(f"inherent structure {inherent_path} has box {inherent.box_length}, not {sample.box_length}")
-    d = np.asarray(inherent.positions, dtype=np.float64) - sample.positions
-    d -= sample.box_length * np.round(d / sample.box_length)
-    sample.node_vectors = d
+    name = f"inherent structure {inherent_path} (configuration {sample.configuration})"
+    sample.node_vectors = displacement_to_inherent(sample.positions, sample.typeid, sample.box_length, inherent, name)
     return sample
 
 

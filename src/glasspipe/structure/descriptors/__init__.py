@@ -95,6 +95,25 @@ def compute_descriptors(snapshot: Snapshot, sets: dict[str, dict]) -> pd.DataFra
 THERMAL_PREFIX = "thermal/"
 
 
+def displacement_to_inherent(
+    positions: np.ndarray,
+    typeid: np.ndarray,
+    box_length: float,
+    inherent: Snapshot,
+    name: str = "the inherent structure",
+) -> np.ndarray:
+    """(N, 3) r_inherent - r_thermal per particle (minimum image, sigma_AA) for thermal ``positions`` (with their
+    ``typeid`` and ``box_length``) and their ``inherent`` structure, the FIRE minimum of the same particles in
+    the same order and box; ValueError naming ``name`` otherwise."""
+    if inherent.n_particles != len(typeid) or not np.array_equal(inherent.typeid, typeid):
+        raise ValueError(f"{name} holds different particles than its thermal configuration")
+    if not np.isclose(inherent.box_length, box_length):
+        raise ValueError(f"{name} has box {inherent.box_length}, its thermal configuration {box_length}")
+    d = np.asarray(inherent.positions, dtype=np.float64) - np.asarray(positions, dtype=np.float64)
+    d -= box_length * np.round(d / box_length)
+    return d
+
+
 def compute_paired_descriptors(thermal: Snapshot, inherent: Snapshot, sets: dict[str, dict]) -> pd.DataFrame:
     """Descriptors that read a configuration and its inherent structure together (``structure.input: both``).
 
@@ -104,18 +123,10 @@ def compute_paired_descriptors(thermal: Snapshot, inherent: Snapshot, sets: dict
     energy minimisation moved each particle. The two snapshots must be the same particles in the same order
     and box (the inherent structure is the FIRE minimum of the thermal one).
     """
-    if thermal.n_particles != inherent.n_particles or not np.array_equal(thermal.typeid, inherent.typeid):
-        raise ValueError("the thermal configuration and its inherent structure hold different particles")
-    if not np.isclose(thermal.box_length, inherent.box_length):
-        raise ValueError(
-            f"the thermal configuration's box ({thermal.box_length}) differs from the inherent structure's "
-            f"({inherent.box_length})"
-        )
+    d = displacement_to_inherent(thermal.positions, thermal.typeid, thermal.box_length, inherent)
     table = compute_descriptors(inherent, sets)
     hot = compute_descriptors(thermal, sets).drop(columns=["particle", "type"])
     hot.columns = [THERMAL_PREFIX + name for name in hot.columns]
-    d = np.asarray(thermal.positions, dtype=np.float64) - np.asarray(inherent.positions, dtype=np.float64)
-    d -= thermal.box_length * np.round(d / thermal.box_length)
     hot[THERMAL_PREFIX + "displacement_to_inherent"] = np.sqrt(np.einsum("ij,ij->i", d, d))
     return pd.concat([table, hot], axis=1)
 

@@ -272,6 +272,7 @@ def build(config: dict) -> None:
         Path(config["results_dir"]),
         inputs["benchmarks"],
         inputs["labels"],
+        validation_paths=inputs["validation"],
     )
     write_citation(config["results_dir"], config)
     write_manifest(config["results_dir"], config)

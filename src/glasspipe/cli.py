@@ -390,8 +390,32 @@ def _cmd_archive(args):
     print(f"{args.out}: {len(names)} files" + (" (replica trajectories left out)" if args.without_replicas else ""))
 
 
+def _cmd_compare_runs(args):
+    from glasspipe.report.compare import paired_validation_differences
+
+    table = paired_validation_differences(args.results_a, args.results_b, runs=args.runs or None)
+    print(
+        f"Validation Pearson (A particles), paired by (fold, configuration): A = {args.results_a}, "
+        f"B = {args.results_b}; resolved: |A - B| > its s.e.m."
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.out:
+        table.to_csv(args.out, index=False)
+
+
 def _add_artifact_parsers(sub) -> None:
     """``glasspipe verify`` and ``glasspipe archive`` (glasspipe.artifact)."""
+    text = (
+        "compare two results directories made with different settings on their validation configurations: per "
+        "model and label time, the paired difference (mean ± s.e.m.) of the A particles' Pearson, A - B"
+    )
+    p = sub.add_parser("compare-runs", help=text, description=text)
+    p.add_argument("results_a")
+    p.add_argument("results_b")
+    p.add_argument("--runs", nargs="*", help="model runs to compare (default: every one both hold)")
+    p.add_argument("--out", help="also write the table as CSV here")
+    p.set_defaults(func=_cmd_compare_runs)
+
     p = sub.add_parser(
         "verify",
         help="check a results directory against its MANIFEST.sha256 and its RO-Crate (ro-crate-metadata.json): "

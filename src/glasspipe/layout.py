@@ -115,6 +115,11 @@ class Layout:
     def metrics(self, temperature, model) -> Path:
         return self.tdir(temperature) / "metrics" / f"{model}.parquet"
 
+    def validation_metrics(self, temperature, model) -> Path:
+        """Pearson correlations of ``model`` on each fold's validation configurations, with a ``fold`` column:
+        where settings and inputs are compared (glasspipe compare-runs), never on the test configurations."""
+        return self.tdir(temperature) / "validation" / f"{model}.parquet"
+
     # --- learning curves (glasspipe.learn.learning_curve) and transfer (glasspipe.learn.transfer) ---------------
     def learning_curve_model_dir(self, temperature, model, n_train, fold=0) -> Path:
         """The model of fold ``fold`` trained on the first ``n_train`` of its training configurations."""

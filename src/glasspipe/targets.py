@@ -21,6 +21,7 @@ def report_inputs(config: dict) -> dict[str, list[Path]]:
     data_stages = ("equilibrate", "isoconf") if simulated else ("import",)
     return {
         "metrics": [layout.metrics(T, m) for T in temperatures for m in models],
+        "validation": [layout.validation_metrics(T, m) for T in temperatures for m in models],
         "thermo": [layout.thermo(T, c) for T, c in per_configuration] if simulated else [],
         "checks": [layout.checks(T, c) for T, c in per_configuration] if simulated else [],
         "labels": [layout.labels(T, c) for T, c in per_configuration],
@@ -75,6 +76,7 @@ def report_outputs(config: dict) -> dict[str, Path]:
         "metrics": report / "metrics.parquet",
         "metrics_md": report / "metrics.md",
         "metrics_html": report / "metrics.html",
+        "validation": report / "validation.parquet",
         "equilibration_html": report / "equilibration.html",
         "equilibration": report / "equilibration.parquet",
         "relaxation": report / "relaxation.parquet",

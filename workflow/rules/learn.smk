@@ -1,5 +1,6 @@
 # Learning: one training job per (model, temperature, fold), one evaluation per (model, temperature) over
-# the test configurations of every fold. Models and what they read come from glasspipe.learn.registry.
+# the test configurations of every fold and, apart, its validation configurations (where settings are
+# compared). Models and what they read come from glasspipe.learn.registry.
 
 
 rule train:
@@ -27,10 +28,11 @@ rule train:
 rule evaluate:
     input:
         models=lambda w: [L.train_log(T_dir(w), w.model, k) for k in FOLDS],
-        test=lambda w: model_inputs(w, [c for fold in PLAN for c in fold["test"]]),
+        test=lambda w: model_inputs(w, sorted({c for fold in PLAN for c in fold["test"] + fold["validation"]})),
     output:
         predictions=L.predictions(T_dir(), "{model}"),
         metrics=L.metrics(T_dir(), "{model}"),
+        validation=L.validation_metrics(T_dir(), "{model}"),
     params:
         results=results_dir,
         settings=settings("evaluate"),

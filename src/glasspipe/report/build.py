@@ -52,6 +52,30 @@ def _pearson_tables(metrics: pd.DataFrame, ceiling: pd.DataFrame, label: str) ->
     ]
 
 
+def read_validation(paths: list[Path]) -> pd.DataFrame:
+    """Every model's correlations on its folds' validation configurations (stages.evaluate), one table with a
+    ``run`` column: the model, suffixed .<label> where it learnt another label than propensity. Empty when
+    there are none (results evaluated before validation metrics were written have no such files)."""
+    tables = [read_table(p) for p in paths if Path(p).exists()]
+    tables = [t for t in tables if not t.empty]
+    if not tables:
+        return pd.DataFrame(columns=["run", "fold", "model", "temperature", "time", "type", "scope", "configuration"])
+    table = pd.concat(tables, ignore_index=True)
+    label = table["label"].fillna("propensity") if "label" in table.columns else "propensity"
+    table.insert(0, "run", table["model"].where(label == "propensity", table["model"] + "." + label))
+    return table
+
+
+def validation_table(validation: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± s.e.m. of the A particles' Pearson over (fold, configuration) per run and time, with n."""
+    rows = validation[(validation["scope"] == "configuration") & (validation["type"] == "A")]
+    stats = rows.groupby(["temperature", "time", "run"])["pearson"].agg(["mean", "sem", "count"])
+    sem = stats["sem"].map(lambda v: f" ± {v:.3f}" if v == v else "")
+    cells = (stats["mean"].map("{:.3f}".format) + sem).unstack("run")
+    cells["n (fold, configuration)"] = stats["count"].groupby(["temperature", "time"]).max()
+    return cells.rename_axis(columns=None).reset_index()
+
+
 def relaxation_table(labels_paths: list[Path]) -> pd.DataFrame:
     """Self intermediate scattering function of A particles per temperature, mean over configurations,
     and tau_alpha where it crosses 1/e (from the labels' metadata)."""
@@ -143,6 +167,7 @@ def build_report(
     results_dir: Path,
     benchmark_paths: list[Path],
     labels_paths: list[Path] | None = None,
+    validation_paths: list[Path] | None = None,
 ) -> None:
     from glasspipe import config as cfg
     from glasspipe.report import summary as headline
@@ -217,6 +242,16 @@ def build_report(
             continue
         model_tables += _pearson_tables(rows, label_ceilings[label], label)
     model_tables += extra_tables
+    validation = read_validation(validation_paths or [])
+    write_table(validation, outputs["validation"], metadata={"stage": "report"})
+    if not validation.empty:
+        model_tables.append(
+            (
+                "Pearson correlation on the validation configurations, A particles: mean ± s.e.m. over (fold, "
+                "configuration); settings are compared here (`glasspipe compare-runs`), never on the test ones",
+                validation_table(validation),
+            )
+        )
     equilibration_tables = []
     if not equilibration.empty:
         equilibration_tables.append(("Equilibration", equilibration))
@@ -523,6 +558,8 @@ def describe_outputs(config: dict) -> dict[str, str]:
         root / T / "models" / "<model>" / "fold<k>": "trained model of each fold: weights / JSON, training log",
         root / T / "predictions" / "<model>.parquet": "test-set predictions and targets, with their fold",
         root / T / "metrics" / "<model>.parquet": "Pearson and Spearman per time, type, configuration, pooled",
+        root / T / "validation" / "<model>.parquet": "the same on each fold's validation configurations, with the "
+        "fold: where settings are compared (`glasspipe compare-runs`)",
         root / "report": "summary.json, figures (PNG/PDF, data beside them), metrics.md, resolved config, versions",
         root / "logs": "one log file per job",
         root / "MANIFEST.sha256": "sha256 of every file (`glasspipe verify`, or `sha256sum -c`); MANIFEST.json: "

@@ -12,7 +12,9 @@ from glasspipe.stages.common import metadata
 
 def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataFrame:
     """Predict every fold's test configurations with that fold's model; write the predictions (with a
-    ``fold`` column) and the Pearson correlations (Parquet) of ``model`` at ``temperature``."""
+    ``fold`` column) and the Pearson correlations (Parquet) of ``model`` at ``temperature``. Also the
+    correlations on every fold's validation configurations (layout.validation_metrics), where settings are
+    compared; each (fold, configuration) there is one sample, since a configuration can validate several folds."""
     import json
 
     from glasspipe.learn.evaluate import correlations, held_out_times, mark_held_out
@@ -37,7 +39,35 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     held = {t for fold in range(len(plan)) for t in held_out_times(layout.model_dir(temperature, model, fold))}
     metrics = mark_held_out(metrics, sorted(held))
     metrics["label"] = inputs.get("target", "propensity")  # the label the model learnt (the last fold's: all agree)
+    validation = validation_correlations(plan, model, temperature, layout)
+    validation["label"] = inputs.get("target", "propensity")
     meta = metadata("evaluate", settings, model=model, folds=plan)
     write_table(predictions, layout.predictions(temperature, model), metadata=meta)
+    write_table(validation, layout.validation_metrics(temperature, model), metadata=meta)
     write_table(metrics, layout.metrics(temperature, model), metadata=meta)
     return metrics
+
+
+def validation_correlations(plan: list[dict], model: str, temperature: float, layout) -> pd.DataFrame:
+    """The correlations (learn.evaluate.correlations) of each fold's model on that fold's validation
+    configurations, one block per fold with a leading ``fold`` column (empty when no fold has any)."""
+    import json
+
+    from glasspipe.learn.evaluate import CORRELATION_COLUMNS, correlations
+    from glasspipe.learn.predict import predict
+
+    tables = []
+    for fold, split in enumerate(plan):
+        if not split.get("validation"):
+            continue
+        model_dir = layout.model_dir(temperature, model, fold)
+        inputs = json.loads((model_dir / INPUT_FILE).read_text())
+        samples = load_samples(layout, temperature, split["validation"], inputs)
+        table = correlations(predict(cfg.run_model(model), model_dir, samples), cfg.run_model(model))
+        table.insert(0, "fold", fold)
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=["fold", *CORRELATION_COLUMNS]).astype({"fold": "int64"})
+    validation = pd.concat(tables, ignore_index=True)
+    validation.insert(2, "temperature", float(temperature))
+    return validation

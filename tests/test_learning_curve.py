@@ -152,3 +152,10 @@ def test_figure_time_and_report_figure(tmp_path):
     assert data["ceiling"].tolist() == [0.8, 0.8, 0.8]
     assert (tmp_path / "lc.png").stat().st_size > 0 and (tmp_path / "lc.pdf").stat().st_size > 0
     assert pd.read_parquet(tmp_path / "lc.parquet")["mean_pearson"].tolist() == [0.5, 0.6, 0.7]
+    # The report's table holds every label time with its own ceiling (NaN where the labels give none).
+    from glasspipe.report.build import with_ceiling
+
+    table = with_ceiling(curve, ceiling)
+    assert len(table) == len(curve)
+    by_time = table.groupby("time")["ceiling"].first()
+    assert by_time[5.0] == 0.8 and by_time[50.0] == 0.9 and np.isnan(by_time[0.5])

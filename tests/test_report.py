@@ -175,6 +175,18 @@ def test_results_readme(tmp_path, metrics):
         assert needle in text, needle
 
 
+def test_results_readme_at_a_published_state_point_quotes_no_other(tmp_path, metrics):
+    """With a published table at the run's own state point (published_matched), the README points to it and
+    quotes no T = 0.44 numbers; the descriptors of structure.input 'both' are named in words."""
+    config = _config()
+    config["structure"]["input"] = "both"
+    text = write_results_readme(tmp_path / "README.md", config, metrics, {"python": "3"}, {}, published_matched=True)
+    assert "T = 0.44" not in text and "Published models beside ours" in text
+    assert "of the thermal configuration and its inherent structure" in text
+    plain = write_results_readme(tmp_path / "README2.md", _config(), metrics, {"python": "3"}, {})
+    assert "T = 0.44" in plain and "of the thermal configuration |" in plain
+
+
 def test_metrics_over_temperatures(tmp_path, metrics):
     """Metrics combined over temperatures carry a 'temperature' column: one line / column per (model, T)."""
     both = pd.concat([metrics.assign(temperature=0.44), metrics.assign(temperature=0.6)], ignore_index=True)

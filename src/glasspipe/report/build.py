@@ -284,8 +284,18 @@ def build_report(
     }
     timings = costs.groupby("stage")["wall_s"].sum().to_dict() if not costs.empty else None
     sources = dataset_sources(labels_paths or [])
+    matched = not read_table(outputs["published"]).empty  # a published table at this state point
     write_results_readme(
-        outputs["readme"], config, metrics, versions, files, timings, summary, sources, extra_sections=extra_lines
+        outputs["readme"],
+        config,
+        metrics,
+        versions,
+        files,
+        timings,
+        summary,
+        sources,
+        extra_sections=extra_lines,
+        published_matched=matched,
     )
 
 

@@ -22,6 +22,14 @@ PUBLISHED_TAU_ALPHA = {
 }
 
 
+def _descriptor_positions(config: dict) -> str:
+    """What the descriptors were computed from, in words (structure.input)."""
+    how = _get(config, "structure.input", "thermal")
+    if how == "both":
+        return "thermal configuration and its inherent structure, with each particle's distance between them"
+    return "inherent structure" if how == "inherent" else "thermal configuration"
+
+
 def _get(config: dict, dotted: str, default=None):
     node = config
     for part in dotted.split("."):
@@ -95,7 +103,7 @@ def _config_summary(config: dict) -> list[str]:
         ("label times (tau)", None if imported else _label_times(config)),
         (
             "descriptors",
-            f"{', '.join(_get(config, 'structure.sets', {}))} of the {_get(config, 'structure.input')} configuration",
+            f"{', '.join(_get(config, 'structure.sets', {}))} of the {_descriptor_positions(config)}",
         ),
         ("MD engine", _get(config, "engine.name")),
         ("time step dt (tau)", None if imported else _get(config, "engine.dt")),
@@ -249,6 +257,7 @@ def write_results_readme(
     summary: dict | None = None,
     sources: list[dict] | None = None,
     extra_sections: list[str] | None = None,
+    published_matched: bool = False,
 ) -> str:
     """Write the Markdown README of a results directory to ``out_path`` (atomically) and return its text.
 
@@ -257,6 +266,8 @@ def write_results_readme(
     :func:`glasspipe.report.versions.software_versions`, ``files`` maps each path in the results directory
     (relative) to a one-line description, ``timings`` optionally maps stage names to wall-clock seconds,
     ``extra_sections`` Markdown lines placed after the results (the optional evaluations).
+    ``published_matched``: the report found a published table at this run's state point (then the context
+    section points to it instead of quoting GlassBench's T = 0.44 numbers).
     """
     lines: list[str] = [
         "# glasspipe results",
@@ -323,25 +334,38 @@ def write_results_readme(
         ]
     if extra_sections:  # transfer across temperatures, learning curves (glasspipe.report.build)
         lines += ["", *extra_sections]
+    if published_matched:
+        # The run's own state point has a published table (the section above): no other state point's numbers.
+        lines += [
+            "",
+            'The published models at this state point stand beside ours in the section "Published models beside '
+            "ours\" above (`report/published.parquet`; source in glasspipe's `report/references.yaml`). The "
+            "measured propensity is itself noisy (a finite number of replicas), so no predictor reaches 1; the "
+            "noise ceiling of the labels bounds what any model can reach.",
+            "",
+        ]
+    else:
+        lines += [
+            "",
+            "### Context: published numbers",
+            "",
+            "Published correlations are for the KA mixture with N = 4096 particles at T = 0.44 (density 1.2), "
+            "models trained on 400 configurations and tested on 100 (GlassBench; see the project's "
+            "REFERENCE.md). At t = tau_alpha (about 4120 tau) they are:",
+            "",
+            "| model | Pearson (A, t = tau_alpha) |",
+            "| --- | --- |",
+            *[f"| {name} | {value:.3f} |" for name, value in PUBLISHED_TAU_ALPHA.items()],
+            "",
+            "The measured propensity is itself noisy (a finite number of replicas), so no predictor reaches 1; "
+            "the half-half noise ceiling of the labels bounds what any model can reach. Results "
+            "from a different system size, temperature, number of configurations or replicas (the demo "
+            "configuration uses a small, warm system and few configurations) are not comparable to these "
+            "numbers: correlations depend strongly on temperature and label time, and fewer replicas make the "
+            "measured propensity noisier and lower every correlation.",
+            "",
+        ]
     lines += [
-        "",
-        "### Context: published numbers",
-        "",
-        "Published correlations are for the KA mixture with N = 4096 particles at T = 0.44 (density 1.2), "
-        "models trained on 400 configurations and tested on 100 (GlassBench; see the project's "
-        "REFERENCE.md). At t = tau_alpha (about 4120 tau) they are:",
-        "",
-        "| model | Pearson (A, t = tau_alpha) |",
-        "| --- | --- |",
-        *[f"| {name} | {value:.3f} |" for name, value in PUBLISHED_TAU_ALPHA.items()],
-        "",
-        "The measured propensity is itself noisy (a finite number of replicas), so no predictor reaches 1; "
-        "the half-half noise ceiling of the labels bounds what any model can reach. Results "
-        "from a different system size, temperature, number of configurations or replicas (the demo "
-        "configuration uses a small, warm system and few configurations) are not comparable to these "
-        "numbers: correlations depend strongly on temperature and label time, and fewer replicas make the "
-        "measured propensity noisier and lower every correlation.",
-        "",
         "## Files",
         "",
     ]

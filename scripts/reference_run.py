@@ -73,8 +73,11 @@ def publish(results: Path, name: str, wall_clock: str | None) -> Path:
     if not (results / "report" / "summary.json").exists():
         raise SystemExit(f"{results}: no report/summary.json; is the run finished?")
     target = REPO / "docs" / "reference-runs" / name
-    if target.exists():
-        shutil.rmtree(target)
+    # Replace what this script writes; keep anything else a person added beside it (e.g. input-comparison/).
+    if (target / "report").exists():
+        shutil.rmtree(target / "report")
+    for item in (*TOP_LEVEL, "RUN.md"):
+        (target / item).unlink(missing_ok=True)
     (target / "report").mkdir(parents=True)
     for item in TOP_LEVEL:
         if (results / item).exists():

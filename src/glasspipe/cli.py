@@ -400,6 +400,7 @@ def _cmd_compare_runs(args):
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
 
 

@@ -60,9 +60,10 @@ def read_validation(paths: list[Path]) -> pd.DataFrame:
     tables = [t for t in tables if not t.empty]
     if not tables:
         return pd.DataFrame(columns=["run", "fold", "model", "temperature", "time", "type", "scope", "configuration"])
+    from glasspipe.report.compare import run_names
+
     table = pd.concat(tables, ignore_index=True)
-    label = table["label"].fillna("propensity") if "label" in table.columns else "propensity"
-    table.insert(0, "run", table["model"].where(label == "propensity", table["model"] + "." + label))
+    table.insert(0, "run", run_names(table))
     return table
 
 

@@ -19,6 +19,13 @@ from glasspipe.io.tables import read_table
 KEYS = ["run", "temperature", "time", "fold", "configuration"]
 
 
+def run_names(table: pd.DataFrame) -> pd.Series:
+    """The run of each row of a correlation table: its model, suffixed .<label> where the model learnt another
+    label than propensity (the ``label`` column; propensity where absent), as in config model runs."""
+    label = table["label"].fillna("propensity") if "label" in table.columns else "propensity"
+    return table["model"].where(label == "propensity", table["model"] + "." + label)
+
+
 def validation_correlations(results_dir: str | Path) -> pd.DataFrame:
     """The per-configuration Pearson of the A particles on the validation configurations of every model of
     ``results_dir``: columns run (model, or model.label for labels other than propensity), temperature,
@@ -33,8 +40,7 @@ def validation_correlations(results_dir: str | Path) -> pd.DataFrame:
         )
     table = pd.concat([read_table(p) for p in paths], ignore_index=True)
     table = table[(table["scope"] == "configuration") & (table["type"] == "A")]
-    label = table["label"].fillna("propensity") if "label" in table.columns else "propensity"
-    table = table.assign(run=table["model"].where(label == "propensity", table["model"] + "." + label))
+    table = table.assign(run=run_names(table))
     return table[[*KEYS, "pearson"]].reset_index(drop=True)
 
 

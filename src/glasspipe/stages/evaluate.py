@@ -15,21 +15,11 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     ``fold`` column) and the Pearson correlations (Parquet) of ``model`` at ``temperature``. Also the
     correlations on every fold's validation configurations (layout.validation_metrics), where settings are
     compared; each (fold, configuration) there is one sample, since a configuration can validate several folds."""
-    import json
-
     from glasspipe.learn.evaluate import correlations, held_out_times, mark_held_out
-    from glasspipe.learn.predict import predict
 
     config = cfg.fill_defaults(settings)
     plan = cfg.split_plan(config)
-    tables = []
-    for fold, split in enumerate(plan):
-        model_dir = layout.model_dir(temperature, model, fold)
-        inputs = json.loads((model_dir / INPUT_FILE).read_text())
-        samples = load_samples(layout, temperature, split["test"], inputs)
-        table = predict(cfg.run_model(model), model_dir, samples)
-        table.insert(0, "fold", fold)
-        tables.append(table)
+    tables, inputs = fold_predictions(plan, "test", model, temperature, layout)
     predictions = pd.concat(tables, ignore_index=True)
     # The model column names the model (ridge), the label column what it learnt: a run 'ridge.bond_breaking'
     # is the row (ridge, bond_breaking) of the report's tables.
@@ -48,24 +38,37 @@ def evaluate(settings: dict, model: str, temperature: float, layout) -> pd.DataF
     return metrics
 
 
+def fold_predictions(plan: list[dict], role: str, model: str, temperature: float, layout):
+    """Each fold's model's predictions (learn.predict.predict) on that fold's ``role`` configurations ('test'
+    or 'validation'), one table per fold with a leading ``fold`` column; and the last fold's model input
+    (input.json: what the model reads, its label)."""
+    import json
+
+    from glasspipe.learn.predict import predict
+
+    tables, inputs = [], {}
+    for fold, split in enumerate(plan):
+        model_dir = layout.model_dir(temperature, model, fold)
+        inputs = json.loads((model_dir / INPUT_FILE).read_text())
+        samples = load_samples(layout, temperature, split.get(role, []), inputs)
+        table = predict(cfg.run_model(model), model_dir, samples)
+        table.insert(0, "fold", fold)
+        tables.append(table)
+    return tables, inputs
+
+
 def validation_correlations(plan: list[dict], model: str, temperature: float, layout) -> pd.DataFrame:
     """The correlations (learn.evaluate.correlations) of each fold's model on that fold's validation
     configurations, one block per fold with a leading ``fold`` column (empty when no fold has any)."""
-    import json
-
     from glasspipe.learn.evaluate import CORRELATION_COLUMNS, correlations
-    from glasspipe.learn.predict import predict
 
     tables = []
-    for fold, split in enumerate(plan):
-        if not split.get("validation"):
+    for table in fold_predictions(plan, "validation", model, temperature, layout)[0]:
+        if table.empty:
             continue
-        model_dir = layout.model_dir(temperature, model, fold)
-        inputs = json.loads((model_dir / INPUT_FILE).read_text())
-        samples = load_samples(layout, temperature, split["validation"], inputs)
-        table = correlations(predict(cfg.run_model(model), model_dir, samples), cfg.run_model(model))
-        table.insert(0, "fold", fold)
-        tables.append(table)
+        block = correlations(table, cfg.run_model(model))
+        block.insert(0, "fold", int(table["fold"].iloc[0]))
+        tables.append(block)
     if not tables:
         return pd.DataFrame(columns=["fold", *CORRELATION_COLUMNS]).astype({"fold": "int64"})
     validation = pd.concat(tables, ignore_index=True)

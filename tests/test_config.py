@@ -99,7 +99,7 @@ def test_stage_settings_round_trip_and_isolation():
     config = cfg.validate_config(MINIMAL)
     text = cfg.stage_settings_json(config, "train_bapst")
     settings = cfg.settings_from_json(text)
-    assert settings["models"]["bapst"] == config["models"]["bapst"]
+    assert settings["models"]["bapst"] == {k: v for k, v in config["models"]["bapst"].items() if k != "threads"}
     assert "ridge" not in settings["models"] and "system" not in settings
     # A training setting does not enter the settings of any simulation stage.
     changed = copy.deepcopy(config)
@@ -107,6 +107,26 @@ def test_stage_settings_round_trip_and_isolation():
     for stage in ("init", "equilibrate", "isoconf", "labels", "structure", "train_ridge", "train_mlp"):
         assert cfg.stage_settings_json(config, stage) == cfg.stage_settings_json(changed, stage)
     assert cfg.stage_settings_json(config, "train_bapst") != cfg.stage_settings_json(changed, "train_bapst")
+
+
+def test_model_threads_default_from_the_registry_and_rerun_nothing():
+    """models.<name>.threads: every model has it, its default is the registry's; a job's settings (what
+    Snakemake compares to decide a rerun) are the same whatever it is; 0 threads is refused by name."""
+    config = cfg.validate_config(MINIMAL)
+    for name, spec in plugins.MODELS.items():
+        assert config["models"][name]["threads"] == spec.threads
+    changed = copy.deepcopy(config)
+    for name in plugins.MODELS:
+        changed["models"][name]["threads"] = 7
+    assert cfg.validate_config(changed)["models"]["se3"]["threads"] == 7
+    for name in plugins.MODELS:
+        stage = f"train_{name}"
+        assert cfg.stage_settings_json(config, stage) == cfg.stage_settings_json(changed, stage)
+        assert "threads" not in cfg.stage_settings(config, stage)[f"models.{name}"]
+    bad = copy.deepcopy(MINIMAL)
+    bad["models"] = {**bad.get("models", {}), "se3": {"threads": 0}}
+    with pytest.raises(cfg.ConfigError, match=r"models\.se3\.threads"):
+        cfg.validate_config(bad)
 
 
 def test_schema_file_is_the_one_the_package_uses():

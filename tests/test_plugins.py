@@ -48,10 +48,16 @@ def test_builtin_models_are_registered_in_their_order():
 
 def test_toy_model_enters_schema_defaults_checks_and_runs(toy):
     schema = cfg.schema()["properties"]["models"]["properties"]["toy"]
-    assert list(schema["properties"]) == ["target", "enabled", "column", "scale"]
+    assert list(schema["properties"]) == ["target", "enabled", "threads", "column", "scale"]
     config = cfg.validate_config(_tiny_with_toy(scale=-1.0))
     # Defaults from the module's schema fragment, the shared keys from the registry.
-    assert config["models"]["toy"] == {"enabled": True, "target": "propensity", "column": 0, "scale": -1.0}
+    assert config["models"]["toy"] == {
+        "enabled": True,
+        "threads": toy.SPEC.threads,
+        "target": "propensity",
+        "column": 0,
+        "scale": -1.0,
+    }
     assert "toy" in cfg.model_runs(config)
     assert cfg.train_sections("toy")[-1] == "models.toy"
     assert "graph" not in cfg.train_sections("toy")  # a descriptor model

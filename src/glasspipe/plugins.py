@@ -192,11 +192,12 @@ class ModelSpec:
     """One model.
 
     name: its config section ``models.<name>`` and its runs' directory names; inputs: 'descriptors' or
-    'graph'; gpu: the training job asks for a GPU where the cluster profile gives one; threads: CPU threads of
-    the training job; description: one line for the CLI and the docs.
+    'graph'; gpu: the training job asks for a GPU where the cluster profile gives one; threads: the default of
+    the setting ``models.<name>.threads``, the CPU threads of a training job; description: one line for the
+    CLI and the docs.
 
     settings: the JSON-schema properties of the model's own settings, each with its ``default`` (the one
-    place it is declared); ``target``, ``enabled`` and, where ``loss_weighting`` is true, the shared
+    place it is declared); ``target``, ``enabled``, ``threads`` and, where ``loss_weighting`` is true, the shared
     ``loss_weighting`` block are added by :meth:`section_schema`. extra_defaults: defaults the schema must not
     fill in (a key added later whose absence must keep old configs' settings as they were).
     enabled: whether the model is trained when the config does not say; targets: whether it takes ``target``.
@@ -239,6 +240,15 @@ class ModelSpec:
         if self.targets:
             properties["target"] = TARGET_SCHEMA
         properties["enabled"] = {"type": "boolean", "default": self.enabled}
+        properties["threads"] = {
+            "type": "integer",
+            "minimum": 1,
+            "default": self.threads,
+            "description": "CPU threads of each training job of this model (Snakemake runs as many jobs side by"
+            " side as --cores allows: on a few cores, 1-thread jobs two at a time finish the graph models sooner"
+            " than 2-thread jobs one at a time). How a job runs, not what it computes: it is no part of the job's"
+            " settings, so changing it reruns nothing",
+        }
         if self.loss_weighting and self.loss_weighting_after is None:
             properties["loss_weighting"] = LOSS_WEIGHTING_SCHEMA
         for key, sub in self.settings.items():
@@ -253,7 +263,7 @@ class ModelSpec:
 
     @property
     def defaults(self) -> dict:
-        """The model's own settings with their defaults (target, enabled and loss_weighting aside)."""
+        """The model's own settings with their defaults (target, enabled, threads and loss_weighting aside)."""
         return {**defaults_of({"properties": self.settings}), **copy.deepcopy(self.extra_defaults)}
 
 
@@ -265,7 +275,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
         raise ValueError(f"model {spec.name!r}: inputs must be 'descriptors' or 'graph', not {spec.inputs!r}")
     if spec.predict is None or spec.train is None:
         raise ValueError(f"model {spec.name!r} needs a train and a predict callable")
-    shared = {"target", "enabled", "loss_weighting"} & set(spec.settings)
+    shared = {"target", "enabled", "threads", "loss_weighting"} & set(spec.settings)
     if shared:
         raise ValueError(f"model {spec.name!r}: {sorted(shared)} are added by the registry, not declared")
     MODELS[spec.name] = spec

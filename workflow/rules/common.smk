@@ -48,8 +48,9 @@ def transfer_inputs(w, temperatures, splits):
 
 
 def model_threads(w):
-    """Threads of a training job of run ``w.model``: its model's, from the registry."""
-    return MODEL_SPECS[gp.run_model(w.model)].threads
+    """Threads of a training job of run ``w.model``: its model's setting ``models.<model>.threads`` (default
+    from the registry)."""
+    return int(config["models"][gp.run_model(w.model)]["threads"])
 
 
 def model_gpu(w):

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "glasspipe.layout",
         "glasspipe.progress",
         "glasspipe.correlation",
+        "glasspipe.statistics",
     ),
     ("glasspipe.io", "glasspipe.potential"),
     ("glasspipe.structure.neighbours", "glasspipe.structure.order", "glasspipe.dynamics"),

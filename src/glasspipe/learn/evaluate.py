@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from glasspipe.correlation import pearson
+from glasspipe.statistics import mean_sem
 
 PREDICTION_COLUMNS = ("configuration", "particle", "type", "time", "prediction", "target")
 CORRELATION_COLUMNS = ("model", "time", "type", "scope", "configuration", "pearson", "spearman", "n_particles")
@@ -76,16 +77,16 @@ def summary(correlation_table: pd.DataFrame) -> pd.DataFrame:
         pooled = group.loc[group["scope"] == "pooled", "pearson"]
         values = group.loc[group["scope"] == "configuration", "pearson"].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
-        n = len(values)
+        mean, sem = mean_sem(values)
         rows.append(
             {
                 "model": model,
                 "time": float(time),
                 "type": kind,
                 "pooled_pearson": float(pooled.iloc[0]) if len(pooled) else float("nan"),
-                "mean_pearson": float(values.mean()) if n else float("nan"),
-                "sem_pearson": float(values.std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan"),
-                "n_configurations": n,
+                "mean_pearson": mean,
+                "sem_pearson": sem,
+                "n_configurations": len(values),
             }
         )
     columns = ["model", "time", "type", "pooled_pearson", "mean_pearson", "sem_pearson", "n_configurations"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe.io.tables import read_table
+from glasspipe.statistics import mean_sem
 
 KEYS = ["run", "temperature", "time", "fold", "configuration"]
 
@@ -71,8 +72,7 @@ def paired_validation_differences(results_a: str | Path, results_b: str | Path, 
     rows = []
     for (run, temperature, time), group in paired.groupby(["run", "temperature", "time"], sort=True):
         n = len(group)
-        sem = float(group["difference"].std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan")
-        mean = float(group["difference"].mean())
+        mean, sem = mean_sem(group["difference"])
         rows.append(
             {
                 "run": run,

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from glasspipe.statistics import mean_sem
+
 # A published grid time matches one of ours when they differ by less than this fraction: GlassBench's
 # 0.032 at T = 0.64 falls between MD steps of 0.005 and is sampled at 0.03 (6 %).
 TIME_TOLERANCE = 0.1
@@ -221,8 +223,8 @@ def thermodynamics_comparison(config: dict, equilibration: pd.DataFrame) -> pd.D
         ):
             values = group[column].to_numpy(dtype=float)
             n = len(values)
-            ours = float(values.mean())
-            sem = float(values.std(ddof=1) / np.sqrt(n)) if n >= 2 else None
+            ours, sem = mean_sem(values)
+            sem = sem if n >= 2 else None
             ref = float(reference[key]) if reference else None
             ref_error = reference.get(f"{key}_error") if reference else None
             difference = ours - ref if ref is not None else None
@@ -268,8 +270,7 @@ def paired_differences(metrics: pd.DataFrame) -> pd.DataFrame:
             n = len(diff)
             if n == 0:
                 continue
-            mean = float(diff.mean())
-            sem = float(diff.std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan")
+            mean, sem = mean_sem(diff)
             if sem == sem and mean > sem:
                 verdict = "yes"
             elif sem == sem and mean < -sem:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from glasspipe.io.tables import read_metadata
+from glasspipe.statistics import mean_sem
 
 CONVENTION = (
     "mean_pearson: mean over test configurations of the Pearson correlation between predicted and true label "
@@ -82,13 +83,14 @@ def headline(
         values = per_config["pearson"].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
         n = len(values)
+        mean, sem = mean_sem(values)
         match = ceiling[(np.isclose(ceiling["temperature"], temperature)) & np.isclose(ceiling["time"], time)]
         ta = tau_alpha.get(float(temperature))
         entry = {
             "time": float(time),
             "time_tau_alpha": float(time) / ta if ta else None,
-            "mean_pearson": _finite(values.mean()) if n else None,
-            "sem_pearson": _finite(values.std(ddof=1) / np.sqrt(n)) if n >= 2 else None,
+            "mean_pearson": _finite(mean),
+            "sem_pearson": _finite(sem),
             "pooled_pearson": _finite(pooled["pearson"].iloc[0]) if len(pooled) else None,
             "mean_spearman": _finite(per_config["spearman"].mean()) if "spearman" in per_config and n else None,
             "n_test_configurations": n,

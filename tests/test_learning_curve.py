@@ -146,16 +146,23 @@ def test_figure_time_and_report_figure(tmp_path):
     ceiling = pd.DataFrame(
         {"temperature": [0.7, 0.7], "time": [5.0, 50.0], "label": "propensity", "ceiling": [0.8, 0.9]}
     )
-    data = plot_learning_curve(
-        chosen, tmp_path / "lc.png", tmp_path / "lc.pdf", tmp_path / "lc.parquet", ceiling=ceiling
-    )
-    assert data["ceiling"].tolist() == [0.8, 0.8, 0.8]
-    assert (tmp_path / "lc.png").stat().st_size > 0 and (tmp_path / "lc.pdf").stat().st_size > 0
-    assert pd.read_parquet(tmp_path / "lc.parquet")["mean_pearson"].tolist() == [0.5, 0.6, 0.7]
-    # The report's table holds every label time with its own ceiling (NaN where the labels give none).
-    from glasspipe.report.build import with_ceiling
+    # The report's table holds every label time with its own ceiling (NaN where the labels give none); the
+    # figure draws the rows of its time from that same table.
+    from glasspipe.report.summary import with_ceiling
 
     table = with_ceiling(curve, ceiling)
     assert len(table) == len(curve)
     by_time = table.groupby("time")["ceiling"].first()
     assert by_time[5.0] == 0.8 and by_time[50.0] == 0.9 and np.isnan(by_time[0.5])
+    data = plot_learning_curve(
+        lc.at_figure_time(table, {0.7: 5.0}), tmp_path / "lc.png", tmp_path / "lc.pdf", tmp_path / "lc.parquet"
+    )
+    assert data["ceiling"].tolist() == [0.8, 0.8, 0.8]
+    assert (tmp_path / "lc.png").stat().st_size > 0 and (tmp_path / "lc.pdf").stat().st_size > 0
+    assert pd.read_parquet(tmp_path / "lc.parquet")["mean_pearson"].tolist() == [0.5, 0.6, 0.7]
+    # Without a ceiling column the figure has none to draw.
+    assert (
+        plot_learning_curve(chosen, tmp_path / "b.png", tmp_path / "b.pdf", tmp_path / "b.parquet")["ceiling"]
+        .isna()
+        .all()
+    )

@@ -466,16 +466,15 @@ def optional_evaluations(
             headline.mean_ceiling(headline.noise_ceilings(labels_paths, label), test_configurations).assign(label=label)
             for label in sorted(curve["label"].unique())
         ]
+        # The table holds every label time (the figure draws one): the distance to a published number at
+        # any time splits into data and method only with the curve at that time.
+        data = headline.with_ceiling(curve, pd.concat(ceilings, ignore_index=True))
         plot_learning_curve(
-            learning_curve.at_figure_time(curve, times),
+            learning_curve.at_figure_time(data, times),
             outputs["learning_curve_png"],
             outputs["learning_curve_pdf"],
             outputs["learning_curve"],
-            ceiling=pd.concat(ceilings, ignore_index=True),
         )
-        # The table holds every label time (the figure draws one): the distance to a published number at
-        # any time splits into data and method only with the curve at that time.
-        data = with_ceiling(curve, pd.concat(ceilings, ignore_index=True))
         cells = data.assign(
             r=[
                 f"{m:.3f}" + (f" ± {s:.3f}" if s == s else "")
@@ -505,18 +504,6 @@ def optional_evaluations(
             "",
         ]
     return tables, lines
-
-
-def with_ceiling(curve: pd.DataFrame, ceiling: pd.DataFrame) -> pd.DataFrame:
-    """``curve`` (learning_curve.curve_table) with a ``ceiling`` column: the noise ceiling (columns
-    temperature, time, label, ceiling) at each row's temperature, label time and label; NaN where none."""
-    key = ceiling.assign(time_key=ceiling["time"].round(9), temperature_key=ceiling["temperature"].round(9))
-    key = key.drop_duplicates(["temperature_key", "time_key", "label"])[
-        ["temperature_key", "time_key", "label", "ceiling"]
-    ]
-    out = curve.assign(time_key=curve["time"].round(9), temperature_key=curve["temperature"].round(9))
-    out = out.merge(key, on=["temperature_key", "time_key", "label"], how="left")
-    return out.drop(columns=["time_key", "temperature_key"])
 
 
 HTML_STYLE = """

@@ -285,32 +285,23 @@ def plot_learning_curve(
     out_png: str | Path,
     out_pdf: str | Path,
     out_data: str | Path,
-    ceiling: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Pearson correlation against the number of training configurations, one panel per temperature, one
     line per model run, at one label time per temperature.
 
     ``curve``: rows at the drawn label time (glasspipe.learn.learning_curve.curve_table then at_figure_time):
-    columns run, label, temperature, time, n_train, full, mean_pearson, sem_pearson, pooled_pearson. The
-    line is the mean over test configurations of the per-configuration Pearson (A particles), the error bars
-    its s.e.m.; the full model (the ``train`` rule's) is the last point, drawn as a square. ``ceiling``
-    (columns temperature, time, label, ceiling), when given, is drawn as a dashed horizontal line per label:
-    the noise ceiling of the test labels at that time. The data (``curve`` with a ceiling column) is written
-    to ``out_data`` and returned."""
+    columns run, label, temperature, time, n_train, full, mean_pearson, sem_pearson, pooled_pearson, and
+    optionally ceiling (glasspipe.report.summary.with_ceiling). The line is the mean over test
+    configurations of the per-configuration Pearson (A particles), the error bars its s.e.m.; the full model
+    (the ``train`` rule's) is the last point, drawn as a square. The ceiling, where given, is drawn as a
+    dashed horizontal line per label: the noise ceiling of the test labels at that time. The data (``curve``
+    with a ceiling column, NaN where none is given) is written to ``out_data`` and returned."""
     _require(curve, ("run", "label", "temperature", "time", "n_train", "full", "mean_pearson", "sem_pearson"), "curve")
     if curve.empty:
         raise ValueError("the learning curve has no rows at the chosen label time")
     data = curve.copy()
-    data["ceiling"] = np.nan
-    if ceiling is not None and not ceiling.empty:
-        for i, row in data.iterrows():
-            match = ceiling[
-                np.isclose(ceiling["temperature"], row["temperature"])
-                & np.isclose(ceiling["time"], row["time"], rtol=1e-9, atol=0)
-                & (ceiling["label"] == row["label"])
-            ]
-            if len(match):
-                data.loc[i, "ceiling"] = float(match["ceiling"].iloc[0])
+    if "ceiling" not in data:
+        data["ceiling"] = np.nan
     temperatures = sorted(data["temperature"].unique())
     fig = Figure(figsize=(5.5 * len(temperatures), 4.0))
     axes = fig.subplots(1, len(temperatures), squeeze=False)[0]

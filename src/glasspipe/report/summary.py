@@ -58,6 +58,18 @@ def mean_ceiling(ceilings: pd.DataFrame, test_configurations: list[int]) -> pd.D
     return test.groupby(["temperature", "time"], as_index=False)[["half_half_pearson", "ceiling"]].mean()
 
 
+def with_ceiling(curve: pd.DataFrame, ceiling: pd.DataFrame) -> pd.DataFrame:
+    """``curve`` (learning_curve.curve_table) with a ``ceiling`` column: the noise ceiling (columns
+    temperature, time, label, ceiling) at each row's temperature, label time and label; NaN where none."""
+    key = ceiling.assign(time_key=ceiling["time"].round(9), temperature_key=ceiling["temperature"].round(9))
+    key = key.drop_duplicates(["temperature_key", "time_key", "label"])[
+        ["temperature_key", "time_key", "label", "ceiling"]
+    ]
+    out = curve.assign(time_key=curve["time"].round(9), temperature_key=curve["temperature"].round(9))
+    out = out.merge(key, on=["temperature_key", "time_key", "label"], how="left")
+    return out.drop(columns=["time_key", "temperature_key"])
+
+
 def _finite(value) -> float | None:
     return None if value is None or not math.isfinite(float(value)) else float(value)
 

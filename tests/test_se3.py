@@ -316,6 +316,8 @@ def test_bad_settings_name_the_key():
         se3.se3_settings({"decoder": "laguerre"})
     with pytest.raises(ValueError, match="models.se3.bogus"):
         se3.se3_settings({"bogus": 1})
+    # The workflow's keys of the section (enabled, threads) are not the network's and not refused.
+    assert se3.se3_settings({"enabled": True, "threads": 1}) == se3.se3_settings({})
     with pytest.raises(ValueError, match="radial_cutoff"):
         se3.build_se3(se3.se3_settings({"radial_cutoff": 1.5}), 1, 2.0, 30.0, [1.0], 1.0, 0)
     with pytest.raises(ValueError, match="vector_loss_weight"):

@@ -762,8 +762,9 @@ def test_schema_defaults_are_the_trainers():
     from glasspipe import config as cfg
 
     block = cfg.schema()["properties"]["models"]["properties"]["se3"]["properties"]
-    # loss_weighting is the block every model shares (glasspipe.learn.training.weights; tests/test_weights.py).
-    assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled", "loss_weighting"}
+    # loss_weighting is the block every model shares (glasspipe.learn.training.weights; tests/test_weights.py);
+    # enabled and threads are the workflow's.
+    assert set(block) == set(se3.SE3_DEFAULTS) | {"enabled", "threads", "loss_weighting"}
     for key, default in se3.SE3_DEFAULTS.items():
         if key == "pretrain_denoise":
             nested = block[key]["properties"]

@@ -35,6 +35,7 @@ ACCOUNT = "glass_lab"
 CONFIG = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
 CONFIG.update(n_configurations=3, split={"train": 1, "validation": 1, "test": 1})
 CONFIG["engine"]["threads"] = 2
+CONFIG["models"]["ridge"]["threads"] = 2  # the registry's default is 1: --cpus-per-task follows the config
 
 # --- stand-ins -----------------------------------------------------------------------------------------
 # Common prologue: the state directory and a lock, for sbatch calls arrive from two submission threads.
@@ -234,7 +235,7 @@ def test_graph_model_training_asks_for_a_gpu_on_the_gpu_partition(slurm_run):
 def test_cpu_jobs_go_to_the_cpu_partition_without_a_gpu(slurm_run):
     _, calls, _ = slurm_run
     (ridge,) = [o for o in submissions(calls, "train") if "ridge" in o["--comment"]]
-    assert "--gpus" not in ridge and ridge["-p"] == "cpu" and ridge["--cpus-per-task"] == "1"
+    assert "--gpus" not in ridge and ridge["-p"] == "cpu" and ridge["--cpus-per-task"] == "2"  # models.ridge.threads
     for rule in ("init", "equilibrate", "isoconf", "labels", "structure"):
         for options in submissions(calls, rule):
             assert "--gpus" not in options and options["-p"] == "cpu" and options["-A"] == ACCOUNT, (rule, options)

@@ -755,6 +755,28 @@ def test_norms_in_the_decoder_learn_the_length_of_a_vector_sum(tmp_path):
     assert hparams["decoder_invariants"] == "scalars_and_norms"
 
 
+def test_a_training_job_of_the_shipped_configs_reads_its_settings():
+    """What `glasspipe train` hands the network (the rule's settings, then the schema's defaults filled in by
+    the CLI: the workflow's keys enabled and threads come back there) is accepted by se3_settings, for every
+    shipped config that trains se3. A stop once lost a T = 0.64 run to models.se3.threads refused here."""
+    from conftest import REPO
+
+    from glasspipe import config as cfg
+
+    checked = 0
+    for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
+        raw = yaml.safe_load(path.read_text())
+        if "source" in raw:
+            continue  # imported data: validating it needs the dataset (test_config.py checks those configs)
+        config = cfg.validate_config(raw)
+        if not config["models"]["se3"]["enabled"]:
+            continue
+        settings = cfg.fill_defaults(cfg.settings_from_json(cfg.stage_settings_json(config, "train_se3")))
+        assert se3.se3_settings(settings["models"]["se3"])["epochs"] == config["models"]["se3"]["epochs"], path
+        checked += 1
+    assert checked >= 1  # configs/glassbench_T0.64.yaml trains se3
+
+
 def test_schema_defaults_are_the_trainers():
     """The config schema's models.se3 block (declared by glasspipe.learn.zoo.se3) names every setting of
     se3.SE3_DEFAULTS (plus enabled) with the same default, so the documented default (e.g. decoder_invariants:

@@ -79,12 +79,24 @@ def test_unregistered_model_is_refused_and_schema_follows_the_registry(toy):
     assert "toy" not in cfg.schema()["properties"]["models"]["properties"]
 
 
-def test_plugin_declares_no_shared_key():
+@pytest.mark.parametrize("key", plugins.REGISTRY_KEYS)
+def test_plugin_declares_no_shared_key(key):
     with pytest.raises(ValueError, match="added by the registry"):
         plugins.register_model(
-            plugins.ModelSpec("bad", "descriptors", False, 1, "m:f", "m:g", "bad", settings={"enabled": {}})
+            plugins.ModelSpec("bad", "descriptors", False, 1, "m:f", "m:g", "bad", settings={key: {}})
         )
     assert "bad" not in plugins.MODELS
+
+
+def test_registry_keys_are_the_ones_the_section_schema_adds():
+    """A model gets target only when it takes one and loss_weighting only when it weights label times; the
+    se3 model (no target) and the baseline (no weighting) say so, and every built-in model gets the rest."""
+    assert plugins.model("se3").registry_keys == ("enabled", "threads", "loss_weighting")
+    assert plugins.model("baseline").registry_keys == ("target", "enabled", "threads")
+    assert plugins.model("ridge").registry_keys == plugins.REGISTRY_KEYS
+    for spec in plugins.MODELS.values():
+        assert set(spec.registry_keys) <= set(plugins.REGISTRY_KEYS)
+        assert set(spec.section_schema()["properties"]) == set(spec.registry_keys) | set(spec.settings)
 
 
 @pytest.mark.slow

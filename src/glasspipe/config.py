@@ -437,10 +437,9 @@ def stage_settings(config: dict, stage: str, temperature: float | None = None) -
     sections = train_sections(stage.removeprefix("train_")) if stage.startswith("train_") else STAGE_SECTIONS[stage]
     settings = {section: _get(config, section) for section in sections}
     for section in sections:
-        # A model's threads say how its job runs, not what it computes: outside the job's settings, so that
-        # changing them reruns nothing (Snakemake reruns a job whose settings changed).
-        if section.startswith("models.") and "threads" in settings[section]:
-            settings[section] = {k: v for k, v in settings[section].items() if k != "threads"}
+        # A model's threads say how its job runs, not what it computes (plugins.JOB_ONLY_KEYS).
+        if section.startswith("models.") and isinstance(settings[section], dict):
+            settings[section] = {k: v for k, v in settings[section].items() if k not in plugins.JOB_ONLY_KEYS}
     if stage in ("equilibrate", "isoconf", "labels") and temperature is not None:
         settings["tau_alpha_estimate"] = tau_alpha_estimate(config, temperature)
     return settings

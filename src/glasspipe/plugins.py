@@ -187,6 +187,15 @@ def defaults_of(schema: dict) -> dict:
     return out
 
 
+# The keys of a ``models.<name>`` section that the registry adds to every model's own settings: the
+# workflow's, not the model's (which label it learns, whether and with how many threads its jobs run, how
+# label times are weighted). A model declares none of them; ModelSpec.registry_keys says which it gets.
+REGISTRY_KEYS = ("target", "enabled", "threads", "loss_weighting")
+# Of those, the keys that say how a job runs, not what it computes: kept out of the job's settings, so that
+# changing them reruns nothing (Snakemake reruns a job whose settings changed).
+JOB_ONLY_KEYS = ("threads",)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model.
@@ -262,6 +271,11 @@ class ModelSpec:
         return copy.deepcopy(section)
 
     @property
+    def registry_keys(self) -> tuple:
+        """The keys of :data:`REGISTRY_KEYS` that :meth:`section_schema` adds to this model's section."""
+        return tuple(key for key in self.section_schema()["properties"] if key not in self.settings)
+
+    @property
     def defaults(self) -> dict:
         """The model's own settings with their defaults (target, enabled, threads and loss_weighting aside)."""
         return {**defaults_of({"properties": self.settings}), **copy.deepcopy(self.extra_defaults)}
@@ -275,7 +289,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
         raise ValueError(f"model {spec.name!r}: inputs must be 'descriptors' or 'graph', not {spec.inputs!r}")
     if spec.predict is None or spec.train is None:
         raise ValueError(f"model {spec.name!r} needs a train and a predict callable")
-    shared = {"target", "enabled", "threads", "loss_weighting"} & set(spec.settings)
+    shared = set(REGISTRY_KEYS) & set(spec.settings)
     if shared:
         raise ValueError(f"model {spec.name!r}: {sorted(shared)} are added by the registry, not declared")
     MODELS[spec.name] = spec

@@ -473,8 +473,9 @@ PRETRAIN_DEFAULTS = SE3_DEFAULTS["pretrain_denoise"]
 
 def se3_settings(settings: dict) -> dict:
     """``models.se3`` with every key filled from :data:`SE3_DEFAULTS`, typed and checked (errors name the key)."""
-    # enabled and threads are the registry's (the workflow's); loss_weighting is read by weights.py.
-    unknown = sorted(set(settings) - set(SE3_DEFAULTS) - {"enabled", "threads", "loss_weighting"})
+    # The registry's keys (enabled, threads, loss_weighting) are the workflow's; loss_weighting is read by
+    # weights.py.
+    unknown = sorted(set(settings) - set(SE3_DEFAULTS) - set(SE3_SPEC.registry_keys))
     if unknown:
         raise ValueError(
             f"config keys {['models.se3.' + k for k in unknown]} are unknown; known: {sorted(SE3_DEFAULTS)}"

@@ -102,6 +102,25 @@ def test_git_state_names_the_checkout_commit():
     assert state["commit"] == head.stdout.strip() and isinstance(state["dirty"], bool)
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_git_state_does_not_count_the_runs_own_results_as_a_code_change(tmp_path):
+    """A checkout with a tracked results/README.md (the demo's placeholder): the report replacing it leaves the
+    code clean (dirty False); a changed source file makes it dirty (True) whatever the results directory."""
+    repo = tmp_path / "checkout"
+    (repo / "results").mkdir(parents=True)
+    (repo / "results" / "README.md").write_text("placeholder\n")
+    (repo / "code.py").write_text("x = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    (repo / "results" / "README.md").write_text("the run's report\n")
+    assert artifact.git_state(repo)["dirty"] is True  # no results directory named: every tracked file counts
+    assert artifact.git_state(repo, outputs=repo / "results")["dirty"] is False
+    assert artifact.git_state(repo, outputs=tmp_path / "elsewhere")["dirty"] is True
+    (repo / "code.py").write_text("x = 2\n")
+    assert artifact.git_state(repo, outputs=repo / "results")["dirty"] is True
+
+
 def test_verify_passes_on_a_fresh_manifest(results):
     result = artifact.verify(results)
     assert result.ok, result.lines()

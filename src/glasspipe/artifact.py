@@ -123,10 +123,14 @@ def list_files(results_dir: str | Path, not_covered=None) -> list[str]:
     return sorted(found)
 
 
-def git_state(path: str | Path | None = None) -> dict | None:
+def git_state(path: str | Path | None = None, outputs: str | Path | None = None) -> dict | None:
     """The git commit of the code at ``path`` (default: glasspipe's source, else $GLASSPIPE_ROOT) and whether
     tracked files differ from it (``dirty``; untracked files are not counted). None when the code is not a
-    git checkout (a pip-installed glasspipe) or git is not installed."""
+    git checkout (a pip-installed glasspipe) or git is not installed.
+
+    outputs: the run's results directory. Where it lies inside the checkout, its files are the run's own
+    outputs, not a change of the code, and do not count: the demo's ``results/`` holds a tracked placeholder
+    README that every report replaces."""
     candidates = [Path(path)] if path is not None else [Path(__file__).resolve().parent]
     if path is None and os.environ.get("GLASSPIPE_ROOT"):
         candidates.append(Path(os.environ["GLASSPIPE_ROOT"]))
@@ -138,7 +142,8 @@ def git_state(path: str | Path | None = None) -> dict | None:
             if commit.returncode != 0:
                 continue
             status = subprocess.run(
-                ["git", "-C", str(candidate), "status", "--porcelain", "--untracked-files=no"],
+                ["git", "-C", str(candidate), "status", "--porcelain", "--untracked-files=no", "--"]
+                + _outside(candidate, outputs),
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -150,6 +155,21 @@ def git_state(path: str | Path | None = None) -> dict | None:
             "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
         }
     return None
+
+
+def _outside(checkout: Path, outputs: str | Path | None) -> list[str]:
+    """git pathspecs for "the whole checkout but ``outputs``" (just the checkout when it lies elsewhere)."""
+    if outputs is None:
+        return []
+    top = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30
+    )
+    if top.returncode != 0:
+        return []
+    root, outputs = Path(top.stdout.strip()).resolve(), Path(outputs).resolve()
+    if not outputs.is_relative_to(root) or outputs == root:
+        return []
+    return [":(top)", f":(top,exclude){outputs.relative_to(root).as_posix()}"]
 
 
 def _config_hash(config: dict | None) -> str | None:
@@ -223,7 +243,7 @@ def write_manifest(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config_hash": _config_hash(config),
         "versions": versions if versions is not None else software_versions(),
-        "git": git_state(),
+        "git": git_state(outputs=root),
         "files": files,
         "excluded": {},
         "not_covered": dict(NOT_COVERED),

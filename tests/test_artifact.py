@@ -103,22 +103,34 @@ def test_git_state_names_the_checkout_commit():
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
-def test_git_state_does_not_count_the_runs_own_results_as_a_code_change(tmp_path):
-    """A checkout with a tracked results/README.md (the demo's placeholder): the report replacing it leaves the
-    code clean (dirty False); a changed source file makes it dirty (True) whatever the results directory."""
+def test_git_state_does_not_count_the_runs_own_results_as_a_code_change(tmp_path, monkeypatch):
+    """A checkout with a tracked results/README.md (the demo's placeholder), asked from a subdirectory as
+    glasspipe asks from its source: the report replacing the README leaves the code clean (dirty False); a
+    changed source file, or one in a directory whose name only starts like the results', makes it dirty."""
+    monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "1")  # must not change the answer
     repo = tmp_path / "checkout"
-    (repo / "results").mkdir(parents=True)
-    (repo / "results" / "README.md").write_text("placeholder\n")
-    (repo / "code.py").write_text("x = 1\n")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for name in ("results/README.md", "src/code.py", "results2/data.txt", "res*/notes.txt"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("first\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
         subprocess.run([*git, *args], check=True, capture_output=True)
+    source = repo / "src"
+    assert artifact.git_state(source)["dirty"] is False
     (repo / "results" / "README.md").write_text("the run's report\n")
-    assert artifact.git_state(repo)["dirty"] is True  # no results directory named: every tracked file counts
-    assert artifact.git_state(repo, outputs=repo / "results")["dirty"] is False
-    assert artifact.git_state(repo, outputs=tmp_path / "elsewhere")["dirty"] is True
-    (repo / "code.py").write_text("x = 2\n")
-    assert artifact.git_state(repo, outputs=repo / "results")["dirty"] is True
+    assert artifact.git_state(source)["dirty"] is True  # no results directory named: every tracked file counts
+    assert artifact.git_state(source, outputs=repo / "results")["dirty"] is False
+    assert artifact.git_state(source, outputs=tmp_path / "elsewhere")["dirty"] is True
+    assert artifact.git_state(source, outputs=repo)["dirty"] is True  # the whole checkout is never "outputs"
+    for name in ("results2/data.txt", "res*/notes.txt", "src/code.py"):
+        subprocess.run([*git, "stash", "-q"], check=True, capture_output=True)
+        (repo / name).write_text("changed\n")
+        assert artifact.git_state(source, outputs=repo / "results")["dirty"] is True, name
+        # "res*" names one directory, not a pattern: only its own file is the run's.
+        assert artifact.git_state(source, outputs=repo / "res*")["dirty"] is (name != "res*/notes.txt"), name
+    subprocess.run([*git, "checkout", "-q", "--", "."], check=True, capture_output=True)
+    subprocess.run([*git, "mv", "src/code.py", "results/code.py"], check=True, capture_output=True)
+    assert artifact.git_state(source, outputs=repo / "results")["dirty"] is True  # a rename out of the code
 
 
 def test_verify_passes_on_a_fresh_manifest(results):

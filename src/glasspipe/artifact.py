@@ -135,41 +135,55 @@ def git_state(path: str | Path | None = None, outputs: str | Path | None = None)
     if path is None and os.environ.get("GLASSPIPE_ROOT"):
         candidates.append(Path(os.environ["GLASSPIPE_ROOT"]))
     for candidate in candidates:
+        git = ["git", "-C", str(candidate)]
         try:
-            commit = subprocess.run(
-                ["git", "-C", str(candidate), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
-            )
+            commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
             if commit.returncode != 0:
                 continue
+            # Porcelain paths are relative to the checkout's top whatever the current directory; they are
+            # filtered here rather than with pathspecs, whose magic a path or GIT_LITERAL_PATHSPECS could change.
             status = subprocess.run(
-                ["git", "-C", str(candidate), "status", "--porcelain", "--untracked-files=no", "--"]
-                + _outside(candidate, outputs),
-                capture_output=True,
-                text=True,
-                timeout=60,
+                [*git, "status", "--porcelain=v1", "-z", "--untracked-files=no"], capture_output=True, timeout=60
             )
+            top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return None
-        return {
-            "commit": commit.stdout.strip(),
-            "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
-        }
+        if status.returncode != 0 or top.returncode != 0:
+            return {"commit": commit.stdout.strip(), "dirty": None}
+        inside = _relative_inside(Path(top.stdout.strip()), outputs)
+        changed = [p for p in _porcelain_paths(status.stdout) if inside is None or not _within(p, inside)]
+        return {"commit": commit.stdout.strip(), "dirty": bool(changed)}
     return None
 
 
-def _outside(checkout: Path, outputs: str | Path | None) -> list[str]:
-    """git pathspecs for "the whole checkout but ``outputs``" (just the checkout when it lies elsewhere)."""
+def _porcelain_paths(output: bytes) -> list[str]:
+    """Every path of ``git status --porcelain=v1 -z`` output (both paths of a rename or copy)."""
+    fields = output.decode("utf-8", "surrogateescape").split("\0")
+    paths, i = [], 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        if entry[0] in "RC" and i < len(fields):  # "R  new\0old\0": the source follows as its own field
+            paths.append(fields[i])
+            i += 1
+    return paths
+
+
+def _relative_inside(top: Path, outputs: str | Path | None) -> PurePosixPath | None:
+    """``outputs`` relative to the checkout's top, or None when it is not given, is the top or lies elsewhere."""
     if outputs is None:
-        return []
-    top = subprocess.run(
-        ["git", "-C", str(checkout), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30
-    )
-    if top.returncode != 0:
-        return []
-    root, outputs = Path(top.stdout.strip()).resolve(), Path(outputs).resolve()
-    if not outputs.is_relative_to(root) or outputs == root:
-        return []
-    return [":(top)", f":(top,exclude){outputs.relative_to(root).as_posix()}"]
+        return None
+    root, outputs = top.resolve(), Path(outputs).resolve()
+    if outputs == root or not outputs.is_relative_to(root):
+        return None
+    return PurePosixPath(outputs.relative_to(root).as_posix())
+
+
+def _within(path: str, directory: PurePosixPath) -> bool:
+    return PurePosixPath(path).is_relative_to(directory)
 
 
 def _config_hash(config: dict | None) -> str | None:

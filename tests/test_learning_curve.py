@@ -166,3 +166,58 @@ def test_figure_time_and_report_figure(tmp_path):
         .isna()
         .all()
     )
+
+
+def _curve_metrics(pearson_of):
+    """A learning-curve metrics table: run 'm', label propensity, T = 0.64, two times, n = 2, 4, 8, test
+    configurations 0..3; ``pearson_of(n, configuration, time)`` gives each A-particle Pearson. B rows and
+    pooled rows carry values that must be ignored."""
+    rows = []
+    for n in (2, 4, 8):
+        for t in (0.1, 16.5):
+            for c in range(4):
+                base = {"run": "m", "model": "m", "label": "propensity", "temperature": 0.64, "time": t}
+                rows.append(
+                    {
+                        **base,
+                        "n_train": n,
+                        "type": "A",
+                        "scope": "configuration",
+                        "configuration": c,
+                        "pearson": pearson_of(n, c, t),
+                    }
+                )
+                rows.append(
+                    {**base, "n_train": n, "type": "B", "scope": "configuration", "configuration": c, "pearson": -9.0}
+                )
+            rows.append({**base, "n_train": n, "type": "A", "scope": "pooled", "configuration": -1, "pearson": -9.0})
+    return pd.DataFrame(rows)
+
+
+def test_doubling_gains_pair_consecutive_sizes_by_configuration():
+    """r = 0.5 + 0.01 * c + g(t) * log2 n, with a configuration offset that cancels in the pairing: the gain
+    per doubling from n = 2 to 4 and from 4 to 8 is exactly g (0.02 at t = 0.1, 0.05 at 16.5) with s.e.m. 0.
+    Then one configuration gains 0.04 more from 4 to 8 at t = 0.1: those gains are 0.02, 0.02, 0.02, 0.06,
+    mean 0.03, s.e.m. std([0, 0, 0, 0.04], ddof=1) / 2 = 0.01; the step from 2 to 4 is unchanged."""
+    g = {0.1: 0.02, 16.5: 0.05}
+    gains = lc.doubling_gains(_curve_metrics(lambda n, c, t: 0.5 + 0.01 * c + g[t] * np.log2(n)))
+    assert list(gains[["time", "n_from", "n_to"]].itertuples(index=False, name=None)) == [
+        (0.1, 2, 4),
+        (0.1, 4, 8),
+        (16.5, 2, 4),
+        (16.5, 4, 8),
+    ]
+    np.testing.assert_allclose(gains["gain_per_doubling"], [0.02, 0.02, 0.05, 0.05], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(gains["sem_gain"], 0.0, rtol=0, atol=1e-12)
+    assert set(gains["n_configurations"]) == {4}
+
+    def bumped(n, c, t):
+        return 0.5 + 0.01 * c + g[t] * np.log2(n) + (0.04 if (n == 8 and c == 3 and t == 0.1) else 0.0)
+
+    step = lc.doubling_gains(_curve_metrics(bumped)).set_index(["time", "n_from"])
+    assert abs(step.loc[(0.1, 4), "gain_per_doubling"] - 0.03) < 1e-12
+    assert abs(step.loc[(0.1, 4), "sem_gain"] - 0.01) < 1e-12
+    assert abs(step.loc[(0.1, 2), "gain_per_doubling"] - 0.02) < 1e-12
+    # One size only: no slope to give.
+    one = _curve_metrics(bumped)
+    assert lc.doubling_gains(one[one["n_train"] == 8]).empty

@@ -340,6 +340,8 @@ def check_tiny_transfer_results(root) -> None:
     assert sorted(figure["n_train"]) == [1, 1, 2, 2] and figure["ceiling"].between(0, 1).all()
     readme = (layout.root / "README.md").read_text()
     assert "## Transfer across temperatures" in readme and "## Learning curves" in readme
+    # The slopes of the curves: one step (1 to 2) per temperature and label time (3 times at each of 2).
+    assert "per doubling" in readme and readme.count(" 1 to 2 ") == 2 * 3
     assert "  transfer/ridge/metrics.parquet\n" in (layout.root / "MANIFEST.sha256").read_text()  # checksummed
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from glasspipe import config as cfg
 from glasspipe import plugins
+from glasspipe.statistics import mean_sem
 
 
 # ----------------------------------------------------------------------------- config
@@ -111,6 +112,44 @@ def curve_table(metrics: pd.DataFrame) -> pd.DataFrame:
     out = per.rename(columns={"mean": "mean_pearson", "sem": "sem_pearson", "count": "n_configurations"})
     out["pooled_pearson"] = pooled.reindex(out.index)
     return out.reset_index()
+
+
+def doubling_gains(metrics: pd.DataFrame) -> pd.DataFrame:
+    """How much the test correlation rises per doubling of the training set, between consecutive sizes.
+
+    Input: the learning-curve metrics (the stage ``evaluate``'s table: one Pearson per model run, label,
+    temperature, time, n_train, test configuration; A particles and scope 'configuration' are used). For each
+    pair of consecutive sizes n_from < n_to of a (run, label, temperature, time), per test configuration,
+    (r(n_to) - r(n_from)) / log2(n_to / n_from), then mean ± s.e.m. over the configurations
+    (glasspipe.statistics.mean_sem): paired by configuration, so the configurations' own spread, which moves
+    every point of the curve together, cancels. These are the curve's local slopes against log2 n, not a
+    forecast; a small step between sizes (10 against 8 is a third of a doubling) gives a wide error.
+
+    Output columns: run, label, temperature, time, n_from, n_to, gain_per_doubling, sem_gain,
+    n_configurations. Empty when no curve has two sizes."""
+    a = metrics[(metrics["type"] == "A") & (metrics["scope"] == "configuration")]
+    rows = []
+    for (run, label, T, t), group in a.groupby(["run", "label", "temperature", "time"], sort=True):
+        by_n = group.pivot_table(index="configuration", columns="n_train", values="pearson", aggfunc="first")
+        sizes = sorted(int(n) for n in by_n.columns)
+        for n_from, n_to in zip(sizes[:-1], sizes[1:], strict=True):
+            paired = by_n[[n_from, n_to]].dropna()
+            gain, sem = mean_sem((paired[n_to] - paired[n_from]) / np.log2(n_to / n_from))
+            rows.append(
+                {
+                    "run": run,
+                    "label": label,
+                    "temperature": float(T),
+                    "time": float(t),
+                    "n_from": n_from,
+                    "n_to": n_to,
+                    "gain_per_doubling": gain,
+                    "sem_gain": sem,
+                    "n_configurations": len(paired),
+                }
+            )
+    columns = ["run", "label", "temperature", "time", "n_from", "n_to", "gain_per_doubling", "sem_gain"]
+    return pd.DataFrame(rows, columns=[*columns, "n_configurations"])
 
 
 def figure_times(table: pd.DataFrame, time: float | None, tau_alpha: dict[float, float] | None) -> dict[float, float]:

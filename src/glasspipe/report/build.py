@@ -457,9 +457,8 @@ def optional_evaluations(
             "",
         ]
     if inputs["learning_curve"]:
-        curve = learning_curve.curve_table(
-            pd.concat([read_table(p) for p in inputs["learning_curve"]], ignore_index=True)
-        )
+        curve_metrics = pd.concat([read_table(p) for p in inputs["learning_curve"]], ignore_index=True)
+        curve = learning_curve.curve_table(curve_metrics)
         times = learning_curve.figure_times(curve, config["learning_curve"]["time"], known_tau)
         test_configurations = sorted({c for fold in cfg.split_plan(config) for c in fold["test"]})
         ceilings = [
@@ -503,6 +502,31 @@ def optional_evaluations(
             pivot.to_markdown(index=False),
             "",
         ]
+        gains = learning_curve.doubling_gains(curve_metrics)
+        if not gains.empty:
+            slope = gains.assign(
+                **{
+                    "gain per doubling": [
+                        f"{g:+.3f}" + (f" ± {e:.3f}" if e == e else "")
+                        for g, e in zip(gains["gain_per_doubling"], gains["sem_gain"], strict=True)
+                    ],
+                    "sizes": [f"{a} to {b}" for a, b in zip(gains["n_from"], gains["n_to"], strict=True)],
+                }
+            )[["run", "label", "temperature", "time", "sizes", "gain per doubling", "n_configurations"]]
+            title = (
+                "Learning curve, slopes: rise of the per-configuration Pearson (A particles) per doubling of "
+                "the training set between consecutive sizes, paired by test configuration (mean ± s.e.m.)"
+            )
+            tables.append((title, slope))
+            lines += [
+                "The curves as slopes, paired by test configuration: how much the correlation rose per doubling "
+                "of the training set from one size to the next (mean ± s.e.m. over the test configurations). "
+                "Local slopes, not a forecast: where they are near zero, more of the same data is not what a "
+                "better published number at that time had; a short step (10 against 8) has a wide error.",
+                "",
+                slope.to_markdown(index=False),
+                "",
+            ]
     return tables, lines
 
 

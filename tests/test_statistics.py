@@ -24,3 +24,13 @@ def test_mean_sem_of_too_few_values_is_nan():
     assert mean == 0.7 and math.isnan(sem)
     mean, sem = mean_sem(np.array([]))
     assert math.isnan(mean) and math.isnan(sem)
+
+
+def test_format_mean_sem_as_the_report_prints_it():
+    """3 decimals; a sign for differences; no s.e.m. where there is none (NaN from one configuration)."""
+    from glasspipe.statistics import format_mean_sem
+
+    assert format_mean_sem(0.61949, 0.01123) == "0.619 ± 0.011"
+    assert format_mean_sem(0.0184, 0.0012, signed=True) == "+0.018 ± 0.001"
+    assert format_mean_sem(-0.0213, 0.0042, signed=True) == "-0.021 ± 0.004"
+    assert format_mean_sem(0.5, float("nan")) == "0.500"

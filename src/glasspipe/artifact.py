@@ -145,12 +145,14 @@ def git_state(path: str | Path | None = None, outputs: str | Path | None = None)
             status = subprocess.run(
                 [*git, "status", "--porcelain=v1", "-z", "--untracked-files=no"], capture_output=True, timeout=60
             )
-            top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
+            top = None
+            if outputs is not None:  # only a results directory needs the checkout's top
+                top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return None
-        if status.returncode != 0 or top.returncode != 0:
+        if status.returncode != 0 or (top is not None and top.returncode != 0):
             return {"commit": commit.stdout.strip(), "dirty": None}
-        inside = _relative_inside(Path(top.stdout.strip()), outputs)
+        inside = None if top is None else _relative_inside(Path(top.stdout.strip()), outputs)
         changed = [p for p in _porcelain_paths(status.stdout) if inside is None or not _within(p, inside)]
         return {"commit": commit.stdout.strip(), "dirty": bool(changed)}
     return None
@@ -172,10 +174,8 @@ def _porcelain_paths(output: bytes) -> list[str]:
     return paths
 
 
-def _relative_inside(top: Path, outputs: str | Path | None) -> PurePosixPath | None:
-    """``outputs`` relative to the checkout's top, or None when it is not given, is the top or lies elsewhere."""
-    if outputs is None:
-        return None
+def _relative_inside(top: Path, outputs: str | Path) -> PurePosixPath | None:
+    """``outputs`` relative to the checkout's top, or None when it is the top or lies elsewhere."""
     root, outputs = top.resolve(), Path(outputs).resolve()
     if outputs == root or not outputs.is_relative_to(root):
         return None

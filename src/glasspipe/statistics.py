@@ -23,3 +23,9 @@ def mean_sem(values) -> tuple[float, float]:
     mean = float(values.mean()) if n else float("nan")
     sem = float(values.std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan")
     return mean, sem
+
+
+def format_mean_sem(mean: float, sem: float, signed: bool = False) -> str:
+    """``mean ± sem`` as the report's tables print it: 3 decimals, a sign with ``signed`` (differences), and
+    the s.e.m. left out when it is NaN (one configuration gives none)."""
+    return f"{mean:{'+' if signed else ''}.3f}" + (f" ± {sem:.3f}" if sem == sem else "")

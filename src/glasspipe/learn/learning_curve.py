@@ -148,8 +148,18 @@ def doubling_gains(metrics: pd.DataFrame) -> pd.DataFrame:
                     "n_configurations": len(paired),
                 }
             )
-    columns = ["run", "label", "temperature", "time", "n_from", "n_to", "gain_per_doubling", "sem_gain"]
-    return pd.DataFrame(rows, columns=[*columns, "n_configurations"])
+    columns = [
+        "run",
+        "label",
+        "temperature",
+        "time",
+        "n_from",
+        "n_to",
+        "gain_per_doubling",
+        "sem_gain",
+        "n_configurations",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def figure_times(table: pd.DataFrame, time: float | None, tau_alpha: dict[float, float] | None) -> dict[float, float]:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from glasspipe import config as cfg
 from glasspipe import plugins
+from glasspipe.statistics import format_mean_sem
 
 TIME_BASES = ("tau", "tau_alpha")
 # Column 'scheme' of the metrics: the transfer model, or the model trained at the test temperature itself.
@@ -274,7 +275,7 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
 def _pm(mean, sem) -> str:
     if mean != mean:
         return "n/a"
-    return f"{mean:.3f}" + (f" ± {sem:.3f}" if sem == sem else "")
+    return format_mean_sem(mean, sem)
 
 
 def headline_lines(table: pd.DataFrame, tau_alpha: dict[float, float] | None = None) -> list[str]:

@@ -10,6 +10,7 @@ import yaml
 
 from glasspipe.io.atomic import atomic_path, write_json
 from glasspipe.io.tables import read_metadata, read_table, write_table
+from glasspipe.statistics import format_mean_sem
 from glasspipe.targets import report_outputs
 
 
@@ -475,10 +476,7 @@ def optional_evaluations(
             outputs["learning_curve"],
         )
         cells = data.assign(
-            r=[
-                f"{m:.3f}" + (f" ± {s:.3f}" if s == s else "")
-                for m, s in zip(data["mean_pearson"], data["sem_pearson"], strict=True)
-            ]
+            r=[format_mean_sem(m, s) for m, s in zip(data["mean_pearson"], data["sem_pearson"], strict=True)]
         )
         pivot = cells.pivot_table(index=["temperature", "time", "n_train"], columns="run", values="r", aggfunc="first")
         pivot = pivot.rename_axis(columns=None).reset_index()
@@ -507,7 +505,7 @@ def optional_evaluations(
             slope = gains.assign(
                 **{
                     "gain per doubling": [
-                        f"{g:+.3f}" + (f" ± {e:.3f}" if e == e else "")
+                        format_mean_sem(g, e, signed=True)
                         for g, e in zip(gains["gain_per_doubling"], gains["sem_gain"], strict=True)
                     ],
                     "sizes": [f"{a} to {b}" for a, b in zip(gains["n_from"], gains["n_to"], strict=True)],
